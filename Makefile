@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make demo   harvest the bundled sample from a local OAI-PMH provider, index it, search it
+#   make test   lint, type-check and run the whole test suite (what .ci/run calls)
+# Both set up everything they need first (virtualenv, packages, Debian's redis-server).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck redis-server clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server (tests start their own on loopback)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+demo: $(STAMP)
+	$(BIN)/ernte demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) redis-server lint typecheck
+	$(BIN)/pytest -rs
+
+bench: $(STAMP)
+	@echo "benchmarks are run one by one, see bench/README.md"
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

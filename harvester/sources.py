@@ -1,0 +1,72 @@
+"""Sources: the repositories in `config/sources.yaml`, or a bare OAI-PMH URL from the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+
+class SourceError(ValueError):
+    """A source name that is not configured, or a malformed sources file."""
+
+
+@dataclass(slots=True, frozen=True)
+class Source:
+    """One repository to harvest."""
+
+    key: str
+    base_url: str
+    metadata_prefix: str = "oai_dc"
+    fallback_prefix: str | None = None
+    sets: tuple[str, ...] = ()
+    schedule: str | None = None
+    crosswalk: str | None = None
+    name: str = ""
+    page_delay: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def crosswalk_name(self) -> str:
+        return self.crosswalk or self.metadata_prefix
+
+
+def load_sources(path: Path) -> dict[str, Source]:
+    """All sources of a sources file, by key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourceError(f"cannot read sources file {path}: {exc}") from exc
+    entries = data.get("sources") or {}
+    if not isinstance(entries, dict):
+        raise SourceError(f"{path}: 'sources' must be a mapping of name -> settings")
+    sources: dict[str, Source] = {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or not entry.get("base_url"):
+            raise SourceError(f"{path}: source {key!r} needs a base_url")
+        sources[key] = Source(
+            key=str(key),
+            base_url=str(entry["base_url"]),
+            metadata_prefix=str(entry.get("metadata_prefix") or "oai_dc"),
+            fallback_prefix=entry.get("fallback_prefix"),
+            sets=tuple(str(s) for s in entry.get("sets") or ()),
+            schedule=entry.get("schedule"),
+            crosswalk=entry.get("crosswalk"),
+            name=str(entry.get("name") or key),
+            page_delay=entry.get("page_delay"),
+        )
+    return sources
+
+
+def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
+    """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
+    if name_or_url.startswith(("http://", "https://")):
+        host = urlparse(name_or_url).netloc.replace(":", "_") or "adhoc"
+        return Source(key=host, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=host)
+    sources = load_sources(path)
+    if name_or_url not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise SourceError(f"unknown source {name_or_url!r} (configured: {known}); or give a URL")
+    return sources[name_or_url]
