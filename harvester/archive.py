@@ -1,0 +1,236 @@
+"""The raw archive: every harvested record, stored before anything else can fail on it.
+
+One SQLite file per (source, metadata prefix) under `<data_dir>/archive/<source>/<prefix>.sqlite`:
+an append-only `records` table of versions (zstd-compressed `<record>` XML, header fields, when
+and from which page it came), a `latest` table pointing at each identifier's newest version, and
+the `quarantine` of records that could not be normalized or indexed, with the reason.
+
+A version identical to the identifier's latest one (same bytes) is not appended again, so a page
+fetched twice after a crash leaves the archive as it was. Later steps (normalize, index, rebuild)
+read from here, so re-indexing never needs a re-harvest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import zstandard
+
+from harvester.model import RawRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL,
+    datestamp TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    sets TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    xml BLOB NOT NULL,
+    harvested_at TEXT NOT NULL,
+    page_url TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS latest (
+    identifier TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    digest BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+    identifier TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    xml BLOB,
+    PRIMARY KEY (identifier, stage)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """How many records of a page were new versions, and how many were already archived."""
+
+    appended: int = 0
+    unchanged: int = 0
+
+
+@dataclass(slots=True)
+class QuarantineEntry:
+    identifier: str
+    stage: str
+    reason: str
+    at: str
+
+
+def archive_path(archive_dir: Path, source: str, prefix: str) -> Path:
+    """Where the archive of one (source, prefix) lives."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
+    return archive_dir / safe / f"{prefix}.sqlite"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RawArchive:
+    """Append-only store of raw records for one (source, prefix)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._compress = zstandard.ZstdCompressor(level=3).compress
+        self._decompress = zstandard.ZstdDecompressor().decompress
+
+    @classmethod
+    def open(cls, archive_dir: Path, source: str, prefix: str) -> RawArchive:
+        return cls(archive_path(archive_dir, source, prefix))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RawArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, records: Sequence[RawRecord], page_url: str = "") -> AppendResult:
+        """Store a page's records durably, in one transaction."""
+        result = AppendResult()
+        now = _now()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for rec in records:
+                digest = hashlib.blake2b(rec.xml, digest_size=16).digest()
+                row = db.execute(
+                    "SELECT digest FROM latest WHERE identifier = ?", (rec.identifier,)
+                ).fetchone()
+                if row is not None and row[0] == digest:
+                    result.unchanged += 1
+                    continue
+                cur = db.execute(
+                    "INSERT INTO records (identifier, datestamp, deleted, sets, digest, xml,"
+                    " harvested_at, page_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        rec.identifier,
+                        rec.datestamp,
+                        int(rec.deleted),
+                        json.dumps(rec.sets),
+                        digest,
+                        self._compress(rec.xml),
+                        now,
+                        page_url,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO latest (identifier, seq, digest) VALUES (?, ?, ?)"
+                    " ON CONFLICT(identifier) DO UPDATE SET seq = excluded.seq,"
+                    " digest = excluded.digest",
+                    (rec.identifier, cur.lastrowid, digest),
+                )
+                result.appended += 1
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return result
+
+    def _row_to_raw(self, row: tuple[object, ...], prefix: str) -> RawRecord:
+        identifier, datestamp, deleted, sets, xml = row
+        return RawRecord(
+            identifier=str(identifier),
+            datestamp=str(datestamp),
+            deleted=bool(deleted),
+            sets=json.loads(str(sets)),
+            xml=self._decompress(bytes(xml)),  # type: ignore[arg-type]
+            metadata_prefix=prefix,
+        )
+
+    @property
+    def prefix(self) -> str:
+        return self.path.stem
+
+    def get(self, identifier: str) -> RawRecord | None:
+        """The latest archived version of one record."""
+        row = self._db.execute(
+            "SELECT r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
+            " JOIN records r ON r.seq = l.seq WHERE l.identifier = ?",
+            (identifier,),
+        ).fetchone()
+        return self._row_to_raw(row, self.prefix) if row else None
+
+    def iter_latest(self, batch_size: int = 1000) -> Iterator[RawRecord]:
+        """Every identifier's latest version, in archive order, streaming."""
+        last_seq = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
+                " JOIN records r ON r.seq = l.seq WHERE l.seq > ? ORDER BY l.seq LIMIT ?",
+                (last_seq, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._row_to_raw(row[1:], self.prefix)
+            last_seq = rows[-1][0]
+
+    def count_latest(self) -> tuple[int, int]:
+        """(live, deleted) counts over the latest versions."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(1 - r.deleted), 0), COALESCE(SUM(r.deleted), 0)"
+            " FROM latest l JOIN records r ON r.seq = l.seq"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def versions(self, identifier: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM records WHERE identifier = ?", (identifier,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- quarantine ---------------------------------------------------------------------------
+
+    def quarantine(self, identifier: str, stage: str, reason: str, xml: bytes | None) -> None:
+        """Put a record aside with the reason; replaces an earlier entry of the same stage."""
+        self._db.execute(
+            "INSERT INTO quarantine (identifier, stage, reason, at, xml) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(identifier, stage) DO UPDATE SET reason = excluded.reason,"
+            " at = excluded.at, xml = excluded.xml",
+            (identifier, stage, reason, _now(), self._compress(xml) if xml else None),
+        )
+
+    def release(self, identifiers: Sequence[str], stage: str) -> None:
+        """Remove quarantine entries of records that now passed this stage."""
+        if identifiers:
+            self._db.executemany(
+                "DELETE FROM quarantine WHERE identifier = ? AND stage = ?",
+                [(i, stage) for i in identifiers],
+            )
+
+    def quarantined(self) -> list[QuarantineEntry]:
+        rows = self._db.execute(
+            "SELECT identifier, stage, reason, at FROM quarantine ORDER BY at, identifier"
+        ).fetchall()
+        return [QuarantineEntry(*row) for row in rows]
+
+
+def archives_of(archive_dir: Path, source: str | None = None) -> list[tuple[str, str, Path]]:
+    """(source, prefix, path) of every archive on disk, optionally of one source."""
+    if not archive_dir.exists():
+        return []
+    found = []
+    for path in sorted(archive_dir.glob("*/*.sqlite")):
+        if source is None or path.parent.name == source:
+            found.append((path.parent.name, path.stem, path))
+    return found

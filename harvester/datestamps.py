@@ -1,0 +1,64 @@
+"""OAI-PMH datestamps: parse what servers send, write what their granularity allows."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+DAY = "YYYY-MM-DD"
+SECONDS = "YYYY-MM-DDThh:mm:ssZ"
+_EXTENDED_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def parse_datestamp(value: str) -> datetime | None:
+    """A UTC datetime from `YYYY-MM-DD`, `YYYY-MM-DDThh:mm:ssZ` (or with an offset), or None."""
+    value = value.strip()
+    if not _EXTENDED_ISO_DATE.match(value):
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_datestamp(moment: datetime, granularity: str) -> str:
+    """Write a moment in the repository's declared granularity."""
+    moment = moment.astimezone(UTC)
+    if "hh" in granularity:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%d")
+
+
+def coerce_to_granularity(value: str, granularity: str) -> str:
+    """A user-given date (`2024-01-01` or with time) written as the repository accepts it."""
+    parsed = parse_datestamp(value)
+    if parsed is None:
+        raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
+    return format_datestamp(parsed, granularity)
+
+
+def window_start(
+    watermark: str, overlap: timedelta, granularity: str, earliest: str | None = None
+) -> str:
+    """Where an incremental run starts: the watermark minus an overlap, never before earliest."""
+    moment = parse_datestamp(watermark)
+    if moment is None:
+        raise ValueError(f"stored watermark {watermark!r} is not a datestamp")
+    start = moment - overlap
+    earliest_moment = parse_datestamp(earliest) if earliest else None
+    if earliest_moment is not None and start < earliest_moment:
+        start = earliest_moment
+    return format_datestamp(start, granularity)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_now() -> str:
+    return utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")

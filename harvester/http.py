@@ -1,0 +1,145 @@
+"""HTTP for harvesting: timeouts, retries with backoff and jitter, Retry-After, a clear User-Agent.
+
+Retried: connection errors, timeouts, truncated transfers, HTTP 429 and 5xx. Other statuses are
+returned to the caller, because OAI-PMH servers put their error in the body (Zenodo answers
+`noRecordsMatch` with HTTP 422) and the OAI layer decides from the body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 507, 509})
+
+
+class HTTPFailure(RuntimeError):
+    """A request that still failed after all retries; names the URL and what went wrong."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        where = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{where} from {url}: {reason}")
+
+
+@dataclass(slots=True)
+class HTTPResponse:
+    """What came back: final URL (with query), status, headers and the body bytes."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    """How hard to try: attempts after the first, backoff base and cap, Retry-After cap."""
+
+    max_retries: int = 5
+    backoff_base: float = 2.0
+    backoff_max: float = 120.0
+    retry_after_cap: float = 300.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter for retry number `attempt` (1-based)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HTTPClient:
+    """A requests session with the harvester's timeouts and retry policy."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        connect_timeout: float,
+        read_timeout: float,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self.session.headers["Accept"] = "text/xml, application/xml;q=0.9, */*;q=0.1"
+        self.session.headers["Accept-Encoding"] = "gzip, deflate"
+        self.timeout = (connect_timeout, read_timeout)
+        self.policy = policy
+        self.sleep = sleep
+        self.retries = 0
+
+    def get(self, url: str, params: Mapping[str, str]) -> HTTPResponse:
+        """GET with retries; returns the last response whose status is not retryable."""
+        last_reason = ""
+        last_status: int | None = None
+        request_url = requests.Request("GET", url, params=dict(params)).prepare().url or url
+        for attempt in range(self.policy.max_retries + 1):
+            if attempt:
+                self.retries += 1
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+                body = response.content
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_reason, last_status = f"{type(exc).__name__}: {exc}", None
+                wait = self.policy.backoff(attempt + 1)
+            except requests.RequestException as exc:
+                raise HTTPFailure(request_url, f"{type(exc).__name__}: {exc}") from exc
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return HTTPResponse(response.url, response.status_code, response.headers, body)
+                last_status = response.status_code
+                last_reason = "empty body" if not body else response.reason or "server error"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    wait = min(retry_after, self.policy.retry_after_cap)
+                else:
+                    wait = self.policy.backoff(attempt + 1)
+            if attempt == self.policy.max_retries:
+                break
+            log.warning(
+                "retrying request",
+                extra={
+                    "url": request_url,
+                    "status": last_status,
+                    "reason": last_reason,
+                    "attempt": attempt + 1,
+                    "wait_s": round(wait, 2),
+                },
+            )
+            self.sleep(wait)
+        raise HTTPFailure(
+            request_url,
+            f"{last_reason} (gave up after {self.policy.max_retries + 1} attempts)",
+            last_status,
+        )

@@ -1,0 +1,149 @@
+"""Harvest state: one entry per harvest, identified by (source, set, metadata prefix).
+
+The state holds the watermark (where the next incremental run starts), the checkpoint of a run
+in progress (resumption token, cursor, pages) and the counts and last error that `ernte status`
+shows. It lives in a local SQLite file in embedded mode and in Redis in cluster mode, behind the
+small `StateStore` interface.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(slots=True, frozen=True)
+class HarvestKey:
+    """Identity of one harvest."""
+
+    source: str
+    set_spec: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"{self.source}|{self.set_spec or '*'}|{self.prefix}"
+
+
+@dataclass(slots=True)
+class RunCounts:
+    """Counts of one run (or of all runs, for the totals)."""
+
+    pages: int = 0
+    records: int = 0
+    added: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    normalized: int = 0
+    quarantined: int = 0
+    indexed: int = 0
+    repaired_chars: int = 0
+    warnings: int = 0
+    retries: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(slots=True)
+class HarvestState:
+    """Everything ernte knows about one harvest between and during runs.
+
+    state: idle | running | failed.
+    watermark: the datestamp the next incremental run asks `from` (minus the overlap).
+    window_from / window_until: the current (or last) run's request window.
+    pending_watermark: what the watermark becomes when the current run completes (the window's
+    `until`, else the server's responseDate of the run's first page).
+    token / cursor / complete_list_size / next_page: the checkpoint after the last stored page.
+    recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
+    hold across processes (Celery tasks) too.
+    run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
+    run: counts of the current or last run.  totals: counts over all runs.
+    """
+
+    source: str
+    set_spec: str
+    prefix: str
+    state: str = "idle"
+    watermark: str | None = None
+    window_from: str | None = None
+    window_until: str | None = None
+    pending_watermark: str | None = None
+    token: str | None = None
+    cursor: int | None = None
+    complete_list_size: int | None = None
+    next_page: int = 0
+    recent_tokens: list[str] = field(default_factory=list)
+    empty_streak: int = 0
+    token_restarts: int = 0
+    run_started: str | None = None
+    run_ended: str | None = None
+    rate: float = 0.0
+    last_error: str | None = None
+    run: RunCounts = field(default_factory=RunCounts)
+    totals: RunCounts = field(default_factory=RunCounts)
+
+    @property
+    def key(self) -> HarvestKey:
+        return HarvestKey(self.source, self.set_spec, self.prefix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HarvestState:
+        values = dict(data)
+        values["run"] = RunCounts(**values.get("run", {}))
+        values["totals"] = RunCounts(**values.get("totals", {}))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def new(cls, key: HarvestKey) -> HarvestState:
+        return cls(source=key.source, set_spec=key.set_spec, prefix=key.prefix)
+
+
+class StateStore(Protocol):
+    """Where harvest states are kept (SQLite file or Redis)."""
+
+    def load(self, key: HarvestKey) -> HarvestState:
+        """The stored state, or a fresh idle one."""
+        ...
+
+    def save(self, state: HarvestState) -> None:
+        """Store durably (the checkpoint after each page)."""
+        ...
+
+    def all(self) -> list[HarvestState]:
+        """Every known harvest, sorted by key."""
+        ...
+
+
+class SQLiteStateStore:
+    """Harvest states in a local SQLite file (embedded mode)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS harvests (key TEXT PRIMARY KEY, state TEXT NOT NULL)"
+        )
+
+    def load(self, key: HarvestKey) -> HarvestState:
+        row = self._db.execute("SELECT state FROM harvests WHERE key = ?", (str(key),)).fetchone()
+        return HarvestState.from_dict(json.loads(row[0])) if row else HarvestState.new(key)
+
+    def save(self, state: HarvestState) -> None:
+        self._db.execute(
+            "INSERT INTO harvests (key, state) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+            (str(state.key), json.dumps(state.to_dict())),
+        )
+
+    def all(self) -> list[HarvestState]:
+        rows = self._db.execute("SELECT state FROM harvests ORDER BY key").fetchall()
+        return [HarvestState.from_dict(json.loads(r[0])) for r in rows]

@@ -1,0 +1,24 @@
+from pathlib import Path
+
+from harvester.state import HarvestKey, HarvestState, RunCounts, SQLiteStateStore
+
+
+def test_state_round_trip_and_listing(tmp_path: Path) -> None:
+    store = SQLiteStateStore(tmp_path / "state.sqlite")
+    key = HarvestKey("orlis", "", "dim")
+    fresh = store.load(key)
+    assert fresh.state == "idle" and fresh.watermark is None and fresh.key == key
+    fresh.state = "running"
+    fresh.token = "tok/100"
+    fresh.run = RunCounts(pages=2, records=200, deleted=3)
+    store.save(fresh)
+    again = SQLiteStateStore(tmp_path / "state.sqlite").load(key)
+    assert again == fresh
+    store.save(HarvestState.new(HarvestKey("a", "x", "oai_dc")))
+    assert [str(s.key) for s in store.all()] == ["a|x|oai_dc", "orlis|*|dim"]
+
+
+def test_counts_add() -> None:
+    total = RunCounts(records=1, quarantined=1)
+    total.add(RunCounts(records=2, repaired_chars=5))
+    assert (total.records, total.quarantined, total.repaired_chars) == (3, 1, 5)

@@ -1,0 +1,59 @@
+"""Byte repair before a strict parse: invalid characters go, everything else stays."""
+
+from pathlib import Path
+
+import pytest
+
+from harvester.xmlsafe import XMLSyntaxError, parse_xml, repair_xml_bytes
+
+
+def test_raw_control_characters_are_removed_and_counted() -> None:
+    data = b"<a>one\x0btwo\x00three</a>"
+    repaired = repair_xml_bytes(data)
+    assert repaired.removed == 2
+    assert parse_xml(repaired.data).text == "onetwothree"
+
+
+def test_invalid_character_references_are_removed_but_valid_ones_kept() -> None:
+    data = b"<a>x&#11;y&#x0B;z&#10;&#xE4;&amp;</a>"
+    repaired = repair_xml_bytes(data)
+    assert repaired.removed == 2
+    assert parse_xml(repaired.data).text == "xyz\n\u00e4&"
+
+
+def test_repair_keeps_ampersands_that_recover_mode_would_drop() -> None:
+    page = (
+        b"<r><d>bad\x0bchar</d>"
+        b"<id>http://example.org/x?a=1&amp;nrSeq=2</id><id>http://e.org/?b=1&amp;nrSeq=3</id></r>"
+    )
+    root = parse_xml(repair_xml_bytes(page).data)
+    assert [e.text for e in root.iter("id")] == [
+        "http://example.org/x?a=1&nrSeq=2",
+        "http://e.org/?b=1&nrSeq=3",
+    ]
+
+
+def test_clean_bytes_are_returned_unchanged() -> None:
+    data = "<a>Straße &amp; Städte</a>".encode()
+    assert repair_xml_bytes(data).data is data
+
+
+def test_entities_and_dtds_are_refused() -> None:
+    bomb = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><l>&b;</l>'
+    with pytest.raises(XMLSyntaxError, match="entities"):
+        parse_xml(bomb)
+
+
+def test_external_entities_and_dtds_are_never_loaded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    xxe = f'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file://{secret}">]><x>&xxe;</x>'.encode()
+    with pytest.raises(XMLSyntaxError, match="entities"):
+        parse_xml(xxe)
+    external_dtd = f'<!DOCTYPE x SYSTEM "file://{secret}"><x>ok</x>'.encode()
+    assert parse_xml(external_dtd).text == "ok"  # parsed without fetching the DTD
+
+
+def test_malformed_xml_is_a_clear_error() -> None:
+    with pytest.raises(XMLSyntaxError):
+        parse_xml(b"<a><b></a>")
