@@ -1,0 +1,365 @@
+"""SearchRequest -> Elasticsearch DSL `Search`, and the ES response -> SearchResponse.
+
+Semantics are those of the embedded backend (`indexer.embedded`; the shared contract is
+tests/test_backend_contract.py), field for field and boost for boost:
+
+* Query: each positive clause of the parsed user query is required (`must`), negated ones
+  exclude (`must_not`). A word or phrase is a `multi_match` of type `phrase` (one word: a
+  term; a hyphenated word: its tokens adjacent, as the embedded backend does) over the
+  default fields, or over the fields of `field:` (USER_TEXT_FIELDS). Those include the
+  `.exact` subfields and, for words, the `*_parts` fields the pipeline filled with compound
+  parts (`Planung` finds `Stadtentwicklungsplanung`). A stop word thus still has to occur in
+  an exact field, and a clause without any token is dropped, again as in the embedded
+  backend. `field:value` on exact fields compares case-insensitively (`type:monographie`).
+  One optional `should` clause (all free words as a sloppy phrase in title/subject/abstract)
+  lifts records where the words stand together; it never changes which records match.
+* Filters: ANDed across fields, ORed within one field; subject and author compare
+  case- and umlaut-folded (`.folded`).
+* Facets: `terms` on flat keyword/numeric fields (`.raw` keeps the labels' casing), counted
+  over everything the query and the filters matched (the contract). With
+  `multi_select=True` the filters move to `post_filter` and each facet becomes a `filter`
+  aggregation holding the filters of the *other* fields, so a selected subject does not hide
+  its siblings' counts.
+* Sort: relevance or year, always ending in `id`, so a `search_after` cursor (the last
+  hit's sort values) pages stably beyond the 10,000 hits from/size can reach. One hit more
+  than asked for is fetched to know whether a next page exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from elasticsearch import dsl
+
+from indexer.analysis import tokenize
+from indexer.query import (
+    EXACT_FIELDS,
+    SEARCH_FIELDS,
+    Clause,
+    ParsedQuery,
+    Phrase,
+    Term,
+    parse_query,
+    parse_year_value,
+)
+from indexer.search_model import (
+    FACET_FIELDS,
+    FacetValue,
+    Filter,
+    Hit,
+    QuerySyntaxError,
+    SearchRequest,
+    SearchResponse,
+)
+
+MAX_RESULT_WINDOW = 10_000
+"""Elasticsearch's default `index.max_result_window`: from + size may not exceed it."""
+
+USER_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "title": ("title^4", "subtitle^4", "title.exact^1.5", "subtitle.exact^1.5", "title_parts^1.5"),
+    "subject": ("subject^2.5", "subject.exact", "subject_parts"),
+    "abstract": ("abstract", "abstract_parts^0.4"),
+    "author": ("author^2", "editor^2"),
+    "journal": ("journal",),
+    "publisher": ("publisher^0.5",),
+    "place": ("place^0.5",),
+}
+"""`field:word` on a text field -> ES fields with the embedded backend's boosts."""
+
+DEFAULT_TEXT_FIELDS: tuple[str, ...] = (
+    *USER_TEXT_FIELDS["title"],
+    *USER_TEXT_FIELDS["subject"],
+    *USER_TEXT_FIELDS["author"],
+    *USER_TEXT_FIELDS["journal"],
+    *USER_TEXT_FIELDS["abstract"],
+)
+"""Fields a bare word searches (one of them must match)."""
+
+PHRASE_BOOST_FIELDS: tuple[str, ...] = ("title^3", "subject^2", "abstract")
+PHRASE_BOOST = 2.0
+PHRASE_BOOST_SLOP = 2
+
+FACET_AGG_FIELDS: dict[str, str] = {
+    "subject": "subject.raw",
+    "type": "type",
+    "normalized_type": "normalized_type",
+    "year": "year",
+    "author": "author.raw",
+    "language": "language",
+    "source": "source",
+    "set": "set",
+    "journal": "journal.raw",
+}
+"""Facet name (FACET_FIELDS) -> keyword/numeric field its values are counted on."""
+
+FILTER_FIELDS: dict[str, str] = {
+    **FACET_AGG_FIELDS,
+    "subject": "subject.folded",
+    "author": "author.folded",
+}
+"""Facet name -> field a filter compares against (subject/author case- and umlaut-folded)."""
+
+HIGHLIGHT_FRAGMENT_CHARS = 160
+HIGHLIGHT_FRAGMENTS = 3
+HIT_SOURCE_FIELDS: tuple[str, ...] = ("id", "title", "year", "author", "type", "subject", "source")
+HIGHLIGHT_TAGS = ("<mark>", "</mark>")
+FACET_AGG_PREFIX = "facet_"
+
+
+class DeepPagingError(ValueError):
+    """offset + limit beyond the 10,000-hit window: page on with the `search_after` cursor."""
+
+
+def build_search(request: SearchRequest, index: str, *, multi_select: bool = False) -> dsl.Search:
+    """The complete search for `request` against `index` (an alias or index name).
+
+    Raises QuerySyntaxError for a bad query, filter or facet name, DeepPagingError for an
+    offset beyond the window without a cursor.
+    """
+    filters = filters_by_field(request.filters)
+    query = text_query(parse_query(request.query))
+    search = dsl.Search(index=index)
+    if multi_select:
+        search = search.query(query)
+        if filters:
+            search = search.post_filter(dsl.Q("bool", filter=list(filters.values())))
+    else:
+        search = search.query(_with_filters(query, list(filters.values())))
+    for name, size in request.facets.items():
+        others = {f: q for f, q in filters.items() if f != name} if multi_select else None
+        search.aggs.bucket(_facet_agg_name(name), facet_aggregation(name, size, others))
+    search = search.sort(*sort_keys(request.sort))
+    search = search.source(includes=list(HIT_SOURCE_FIELDS))
+    search = search.extra(track_total_hits=True, track_scores=True)
+    if request.highlight:
+        search = add_highlight(search)
+    return paginate(search, request)
+
+
+def text_query(parsed: ParsedQuery) -> dsl.Query:
+    """The scoring query for the user's words (no filters)."""
+    must = [q for q in map(clause_query, parsed.positive) if q is not None]
+    must_not = [q for q in map(clause_query, parsed.negative) if q is not None]
+    if not must and not must_not:
+        return dsl.Q("match_all")
+    parts: dict[str, list[dsl.Query]] = {"must": must or [dsl.Q("match_all")]}
+    if must_not:
+        parts["must_not"] = must_not
+    boost = adjacency_boost(parsed)
+    if boost is not None:
+        parts["should"] = [boost]
+    return dsl.Q("bool", **parts)
+
+
+def clause_query(clause: Clause) -> dsl.Query | None:
+    """One word or phrase as a query; None when it has no token at all (it is dropped)."""
+    text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+    if clause.field is not None and clause.field in EXACT_FIELDS:
+        return exact_field_query(clause.field, text)
+    if not tokenize(text):
+        return None
+    fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_TEXT_FIELDS
+    if isinstance(clause, Phrase):
+        fields = tuple(f for f in fields if not _is_parts_field(f))
+    return dsl.Q(
+        "multi_match", query=text, type="phrase", fields=list(fields), zero_terms_query="none"
+    )
+
+
+def exact_field_query(user_field: str, value: str) -> dsl.Query:
+    """`field:value` on keyword fields (case-insensitive; `id` verbatim) or `year:` ranges."""
+    if user_field == "year":
+        low, high = parse_year_value(value)
+        return year_range_query(low, high)
+    if user_field == "id":
+        return dsl.Q("term", id=value)
+    queries = [
+        dsl.Q("term", **{field: {"value": value, "case_insensitive": True}})
+        for field in SEARCH_FIELDS[user_field]
+    ]
+    return _any_of(queries)
+
+
+def year_range_query(low: int | None, high: int | None) -> dsl.Query:
+    bounds = {name: value for name, value in (("gte", low), ("lte", high)) if value is not None}
+    return dsl.Q("range", year=bounds)
+
+
+def adjacency_boost(parsed: ParsedQuery) -> dsl.Query | None:
+    """An optional sloppy phrase of all free words: ranks records where they stand together."""
+    words = [
+        word
+        for clause in parsed.positive
+        if clause.field is None
+        for word in (clause.words if isinstance(clause, Phrase) else (clause.text,))
+    ]
+    if len(words) < 2:
+        return None
+    return dsl.Q(
+        "multi_match",
+        query=" ".join(words),
+        type="phrase",
+        slop=PHRASE_BOOST_SLOP,
+        fields=list(PHRASE_BOOST_FIELDS),
+        boost=PHRASE_BOOST,
+    )
+
+
+def filters_by_field(filters: Sequence[Filter]) -> dict[str, dsl.Query]:
+    """One query per filtered facet field: its values ORed (fields are ANDed by the caller)."""
+    grouped: dict[str, list[dsl.Query]] = {}
+    for item in filters:
+        if item.field not in FILTER_FIELDS:
+            raise QuerySyntaxError(
+                f"cannot filter on '{item.field}' (facet fields: {', '.join(FACET_FIELDS)})"
+            )
+        grouped.setdefault(item.field, []).append(filter_value_query(item))
+    return {field: _any_of(queries) for field, queries in grouped.items()}
+
+
+def filter_value_query(item: Filter) -> dsl.Query:
+    """One filter value as a query: a term, or for `year` a single year or a range."""
+    if item.field == "year":
+        if item.is_range:
+            return year_range_query(item.low, item.high)
+        return year_range_query(*parse_year_value(item.value))
+    return dsl.Q("term", **{FILTER_FIELDS[item.field]: item.value})
+
+
+def facet_aggregation(
+    name: str, size: int, other_filters: Mapping[str, dsl.Query] | None = None
+) -> dsl.Agg:
+    """Top `size` values of one facet (at least one).
+
+    `other_filters` (multi-select mode) wraps the counts in a `filter` aggregation holding
+    the other fields' filters, since the filters themselves are then only a post_filter.
+    """
+    if name not in FACET_AGG_FIELDS:
+        raise QuerySyntaxError(
+            f"cannot facet on {name!r}: facet fields are {', '.join(FACET_FIELDS)}"
+        )
+    terms = dsl.A("terms", field=FACET_AGG_FIELDS[name], size=max(1, size))
+    if other_filters is None:
+        return terms
+    scope = (
+        dsl.Q("bool", filter=list(other_filters.values())) if other_filters else dsl.Q("match_all")
+    )
+    wrapper = dsl.A("filter", filter=scope)
+    wrapper.bucket("values", terms)
+    return wrapper
+
+
+def sort_keys(order: str) -> list[dict[str, Any]]:
+    """Sort keys ending in the unique `id`, so every hit has a stable cursor position."""
+    tie_breaker = {"id": {"order": "asc"}}
+    score = {"_score": {"order": "desc"}}
+    if order == "relevance":
+        return [score, tie_breaker]
+    if order in ("year_desc", "year_asc"):
+        direction = "desc" if order == "year_desc" else "asc"
+        return [{"year": {"order": direction, "missing": "_last"}}, score, tie_breaker]
+    raise QuerySyntaxError(f"unknown sort '{order}' (relevance, year_desc, year_asc)")
+
+
+def add_highlight(search: dsl.Search) -> dsl.Search:
+    """`<mark>` snippets, HTML-escaped like the embedded backend's: the whole title, up to
+    three abstract fragments."""
+    return (
+        search.highlight_options(
+            pre_tags=[HIGHLIGHT_TAGS[0]],
+            post_tags=[HIGHLIGHT_TAGS[1]],
+            encoder="html",
+            require_field_match=False,
+        )
+        .highlight("title", number_of_fragments=0)
+        .highlight("abstract", fragment_size=200, number_of_fragments=3)
+    )
+
+
+def paginate(search: dsl.Search, request: SearchRequest) -> dsl.Search:
+    """from/size within the window, or a search_after cursor (then the offset is ignored).
+
+    One hit more than the limit is fetched: its presence says whether a next page exists.
+    """
+    if request.search_after:
+        return search.extra(search_after=list(request.search_after))[0 : request.limit + 1]
+    end = request.offset + request.limit
+    if end > MAX_RESULT_WINDOW:
+        raise DeepPagingError(
+            f"offset {request.offset} + limit {request.limit} goes beyond the first "
+            f"{MAX_RESULT_WINDOW} hits; page on with the next_search_after cursor instead"
+        )
+    return search[request.offset : end + 1]
+
+
+def to_search_response(body: Mapping[str, Any], request: SearchRequest) -> SearchResponse:
+    """Translate an ES search response body (of a `build_search` request) into a
+    SearchResponse; the one extra hit fetched by `paginate` only sets the cursor."""
+    fetched = [_hit(raw) for raw in body["hits"]["hits"]]
+    hits = fetched[: request.limit]
+    aggregations = body.get("aggregations", {})
+    facets = {}
+    for name in request.facets:
+        result = aggregations[_facet_agg_name(name)]
+        buckets = result["values"]["buckets"] if "values" in result else result["buckets"]
+        facets[name] = [
+            FacetValue(_facet_label(bucket["key"]), int(bucket["doc_count"])) for bucket in buckets
+        ]
+    return SearchResponse(
+        total=int(body["hits"]["total"]["value"]),
+        hits=hits,
+        facets=facets,
+        took_ms=float(body.get("took", 0)),
+        next_search_after=hits[-1].sort if len(fetched) > len(hits) and hits else None,
+    )
+
+
+def _hit(raw: Mapping[str, Any]) -> Hit:
+    source = raw.get("_source", {})
+    return Hit(
+        id=raw["_id"],
+        score=float(raw.get("_score") or 0.0),
+        title=source.get("title", ""),
+        year=source.get("year"),
+        authors=_as_list(source.get("author")),
+        type=source.get("type", ""),
+        subjects=_as_list(source.get("subject")),
+        source=source.get("source", ""),
+        highlights={field: list(snippets) for field, snippets in raw.get("highlight", {}).items()},
+        sort=list(raw["sort"]) if "sort" in raw else None,
+    )
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _facet_label(key: Any) -> str:
+    """Bucket keys as strings; histogram keys come back as floats (2009.0 -> "2009")."""
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return str(key)
+
+
+def _facet_agg_name(name: str) -> str:
+    return f"{FACET_AGG_PREFIX}{name}"
+
+
+def _any_of(queries: list[dsl.Query]) -> dsl.Query:
+    return (
+        queries[0] if len(queries) == 1 else dsl.Q("bool", should=queries, minimum_should_match=1)
+    )
+
+
+def _is_parts_field(field: str) -> bool:
+    return field.split("^", 1)[0].endswith("_parts")
+
+
+def _with_filters(query: dsl.Query, filters: list[dsl.Query]) -> dsl.Query:
+    """The text query restricted by non-scoring filter clauses."""
+    if not filters:
+        return query
+    return dsl.Q("bool", must=[query], filter=filters)
