@@ -110,7 +110,12 @@ class HTTPClient:
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout)
                 body = response.content
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 last_reason, last_status = f"{type(exc).__name__}: {exc}", None
                 wait = self.policy.backoff(attempt + 1)
             except requests.RequestException as exc:

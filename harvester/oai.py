@@ -33,11 +33,14 @@ ISO_DATESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$")
 class OAIError(RuntimeError):
     """An OAI-PMH error the server reported in the body (badArgument, badResumptionToken, ...)."""
 
-    def __init__(self, code: str, message: str, url: str, status: int) -> None:
+    def __init__(
+        self, code: str, message: str, url: str, status: int, response_date: str = ""
+    ) -> None:
         self.code = code
         self.message = message
         self.url = url
         self.status = status
+        self.response_date = response_date
         super().__init__(f"OAI error {code}: {message or '(no message)'} [HTTP {status}, {url}]")
 
 
@@ -86,6 +89,16 @@ class Page:
 
 
 @dataclass(slots=True)
+class HeaderInfo:
+    """One header of ListIdentifiers."""
+
+    identifier: str
+    datestamp: str
+    deleted: bool
+    sets: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class SetInfo:
     spec: str
     name: str
@@ -98,7 +111,7 @@ class FormatInfo:
     namespace: str
 
 
-class _CheckedResponse(OAIResponse):  # type: ignore[misc]
+class _CheckedResponse(OAIResponse):
     """A sickle response whose XML is repaired, parsed strictly and checked to be OAI-PMH."""
 
     def __init__(self, response: HTTPResponse, params: dict[str, str]) -> None:
@@ -122,7 +135,7 @@ def _describe_non_oai(response: HTTPResponse, root: etree._Element | None) -> st
     if not body.strip():
         return "an empty body"
     ctype = response.content_type or "no Content-Type"
-    if root is not None:
+    if root is not None and local_name(root).lower() != "html":
         return f"an XML document whose root is <{local_name(root)}> ({root.tag}, {ctype})"
     head = body[:2048].decode("utf-8", "replace")
     if re.search(r"<html|<!doctype html", head, re.IGNORECASE):
@@ -164,7 +177,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-class _SickleOverErnteHTTP(Sickle):  # type: ignore[misc]
+class _SickleOverErnteHTTP(Sickle):
     """sickle's client, with requests sent through ernte's HTTP client."""
 
     def __init__(self, endpoint: str, http: HTTPClient) -> None:
@@ -177,7 +190,8 @@ class _SickleOverErnteHTTP(Sickle):  # type: ignore[misc]
 
 
 class OAIClient:
-    """One OAI-PMH endpoint: Identify, ListMetadataFormats, ListSets and ListRecords pages."""
+    """One OAI-PMH endpoint: Identify, ListMetadataFormats, ListSets, ListIdentifiers,
+    ListRecords pages and GetRecord; each answer checked to be the verb that was asked."""
 
     def __init__(self, base_url: str, http: HTTPClient) -> None:
         self.base_url = base_url
@@ -195,6 +209,7 @@ class OAIClient:
                 " ".join((first.text or "").split()),
                 response.response.url,
                 response.response.status,
+                (response.xml.findtext(f"{_ns(response.xml)}responseDate") or "").strip(),
             )
         if response.response.status >= 400:
             raise HTTPFailure(
@@ -206,6 +221,7 @@ class OAIClient:
 
     def identify(self) -> IdentifyInfo:
         response = self.request(verb="Identify")
+        _expect_verb(response, "Identify")
         info = Identify(response)
         emails = response.xml.findall(f".//{_ns(response.xml)}adminEmail")
         return IdentifyInfo(
@@ -220,6 +236,7 @@ class OAIClient:
 
     def list_formats(self) -> list[FormatInfo]:
         response = self.request(verb="ListMetadataFormats")
+        formats = _expect_verb(response, "ListMetadataFormats")
         ns = _ns(response.xml)
         return [
             FormatInfo(
@@ -227,27 +244,30 @@ class OAIClient:
                 schema=(fmt.findtext(f"{ns}schema") or "").strip(),
                 namespace=(fmt.findtext(f"{ns}metadataNamespace") or "").strip(),
             )
-            for fmt in response.xml.iter(f"{ns}metadataFormat")
+            for fmt in formats.iterfind(f"{ns}metadataFormat")
         ]
 
-    def list_sets(self, max_pages: int = 10_000) -> Iterator[SetInfo]:
-        """All sets, following resumption tokens; stops with an error on a repeated token."""
-        params: dict[str, str] = {"verb": "ListSets"}
+    def _follow(
+        self, verb: str, params: dict[str, str], max_pages: int, empty_codes: tuple[str, ...]
+    ) -> Iterator[etree._Element]:
+        """The `verb` element of every page of a list, following resumption tokens.
+
+        The list ends at a missing or empty token (or an OAI error in `empty_codes`); a token
+        the server already sent is a loop and an error, and so is a list longer than
+        `max_pages`, rather than a silently truncated answer.
+        """
+        request = {"verb": verb, **params}
         seen: set[str] = set()
         for _ in range(max_pages):
             try:
-                response = self.request(**params)
+                response = self.request(**request)
             except OAIError as exc:
-                if exc.code == "noSetHierarchy":
+                if exc.code in empty_codes:
                     return
                 raise
-            ns = _ns(response.xml)
-            for el in response.xml.iter(f"{ns}set"):
-                yield SetInfo(
-                    spec=(el.findtext(f"{ns}setSpec") or "").strip(),
-                    name=" ".join((el.findtext(f"{ns}setName") or "").split()),
-                )
-            token_el = response.xml.find(f".//{ns}resumptionToken")
+            found = _expect_verb(response, verb)
+            yield found
+            token_el = found.find(f"{_ns(response.xml)}resumptionToken")
             token = (token_el.text or "").strip() if token_el is not None else ""
             if not token:
                 return
@@ -256,10 +276,45 @@ class OAIClient:
                     "loop",
                     f"server repeated resumption token {token!r}",
                     response.response.url,
-                    200,
+                    response.response.status,
                 )
             seen.add(token)
-            params = {"verb": "ListSets", "resumptionToken": token}
+            request = {"verb": verb, "resumptionToken": token}
+        raise OAIError(
+            "tooManyPages", f"{verb} still going after {max_pages} pages", self.base_url, 200
+        )
+
+    def list_sets(self, max_pages: int = 10_000) -> Iterator[SetInfo]:
+        """All sets, over every page of ListSets (MIT DSpace pages them)."""
+        for sets_el in self._follow("ListSets", {}, max_pages, ("noSetHierarchy",)):
+            ns = _ns(sets_el)
+            for el in sets_el.iterfind(f"{ns}set"):
+                yield SetInfo(
+                    spec=(el.findtext(f"{ns}setSpec") or "").strip(),
+                    name=" ".join((el.findtext(f"{ns}setName") or "").split()),
+                )
+
+    def list_identifiers(
+        self, metadata_prefix: str, set_spec: str | None = None, max_pages: int = 100_000
+    ) -> Iterator[HeaderInfo]:
+        """Every header of a list (live and deleted), over all pages; for checks, not harvests.
+
+        Lets ernte compare what a repository holds with the archive without fetching metadata
+        (repositories with `deletedRecord=no` never report deletions otherwise).
+        """
+        params = {"metadataPrefix": metadata_prefix}
+        if set_spec:
+            params["set"] = set_spec
+        for list_el in self._follow("ListIdentifiers", params, max_pages, ("noRecordsMatch",)):
+            ns = _ns(list_el)
+            for header_el in list_el.iterfind(f"{ns}header"):
+                header = Header(header_el)
+                yield HeaderInfo(
+                    identifier=(header.identifier or "").strip(),
+                    datestamp=(header.datestamp or "").strip(),
+                    deleted=header.deleted,
+                    sets=[s.strip() for s in header.setSpecs if s and s.strip()],
+                )
 
     def list_records_page(
         self,
@@ -286,49 +341,104 @@ class OAIClient:
             response = self.request(**params)
         except OAIError as exc:
             if exc.code == "noRecordsMatch":
-                return Page(url=exc.url, records=[], token=None, no_records_match=True)
+                return Page(
+                    url=exc.url,
+                    records=[],
+                    token=None,
+                    response_date=exc.response_date,
+                    no_records_match=True,
+                )
             raise
         return _read_page(response, metadata_prefix)
 
+    def get_record(self, identifier: str, metadata_prefix: str) -> Page:
+        """GetRecord: a one-record page (live or deleted); idDoesNotExist is an OAIError."""
+        response = self.request(
+            verb="GetRecord", identifier=identifier, metadataPrefix=metadata_prefix
+        )
+        container = _expect_verb(response, "GetRecord")
+        page = _empty_page(response)
+        ns = _ns(response.xml)
+        for record_el in container.iterfind(f"{ns}record"):
+            _read_record(record_el, ns, metadata_prefix, page)
+        return page
 
-def _read_page(response: _CheckedResponse, metadata_prefix: str) -> Page:
+
+def _verb_element(root: etree._Element) -> etree._Element | None:
+    """The element that carries the answer (ListRecords, GetRecord, ...), after the envelope."""
+    for child in root:
+        if isinstance(child.tag, str) and local_name(child) not in ("responseDate", "request"):
+            return child
+    return None
+
+
+def _expect_verb(response: _CheckedResponse, verb: str) -> etree._Element:
+    """The answer's `verb` element; a response that answers another verb is not what was asked."""
     root = response.xml
-    ns = _ns(root)
-    page = Page(
+    found = root.find(f"{_ns(root)}{verb}")
+    if found is not None:
+        return found
+    other = _verb_element(root)
+    what = (
+        f"an OAI-PMH {local_name(other)} response, not {verb}"
+        if other is not None
+        else f"an OAI-PMH envelope without a {verb} element"
+    )
+    raise NotOAIResponse(response.response.url, what, response.response.status)
+
+
+def _read_record(record_el: etree._Element, ns: str, metadata_prefix: str, into: Page) -> None:
+    """Append one `<record>` to the page as a RawRecord, or set it aside if it has no identity.
+
+    The datestamp is kept as sent; one that is not ISO 8601 (Harvard's `20210311`) is a warning,
+    not a reason to drop the record.
+    """
+    header_el = record_el.find(f"{ns}header")
+    identifier = ""
+    if header_el is not None:
+        header = Header(header_el)
+        identifier = (header.identifier or "").strip()
+    if header_el is None or not identifier:
+        into.headers_without_identifier.append(etree.tostring(record_el, encoding="utf-8"))
+        into.warnings.append("record without header identifier set aside")
+        return
+    datestamp = (header.datestamp or "").strip()
+    if not ISO_DATESTAMP.match(datestamp):
+        into.warnings.append(f"{identifier}: datestamp {datestamp!r} is not ISO 8601")
+    into.records.append(
+        RawRecord(
+            identifier=identifier,
+            datestamp=datestamp,
+            deleted=header.deleted,
+            sets=list(dict.fromkeys(s.strip() for s in header.setSpecs if s and s.strip())),
+            xml=etree.tostring(record_el, encoding="utf-8"),
+            metadata_prefix=metadata_prefix,
+        )
+    )
+
+
+def _empty_page(response: _CheckedResponse) -> Page:
+    root = response.xml
+    return Page(
         url=response.response.url,
         records=[],
         token=None,
-        response_date=(root.findtext(f"{ns}responseDate") or "").strip(),
+        response_date=(root.findtext(f"{_ns(root)}responseDate") or "").strip(),
         repaired_chars=response.repaired_chars,
     )
-    list_el = root.find(f"{ns}ListRecords")
-    if list_el is None:
-        raise NotOAIResponse(page.url, "an OAI-PMH response without a ListRecords element", 200)
+
+
+def _read_page(response: _CheckedResponse, metadata_prefix: str) -> Page:
+    """A ListRecords page: every record (live and deleted) and the resumption token.
+
+    The list goes on only while a non-empty token comes back; cursor and completeListSize are
+    kept for progress and never decide (DSpace's cursor counts pages, not records).
+    """
+    list_el = _expect_verb(response, "ListRecords")
+    ns = _ns(response.xml)
+    page = _empty_page(response)
     for record_el in list_el.iterfind(f"{ns}record"):
-        header_el = record_el.find(f"{ns}header")
-        if header_el is None:
-            page.warnings.append("record without header skipped")
-            page.headers_without_identifier.append(etree.tostring(record_el))
-            continue
-        header = Header(header_el)
-        identifier = (header.identifier or "").strip()
-        if not identifier:
-            page.headers_without_identifier.append(etree.tostring(record_el))
-            page.warnings.append("record without identifier")
-            continue
-        datestamp = (header.datestamp or "").strip()
-        if not ISO_DATESTAMP.match(datestamp):
-            page.warnings.append(f"{identifier}: datestamp {datestamp!r} is not ISO 8601")
-        page.records.append(
-            RawRecord(
-                identifier=identifier,
-                datestamp=datestamp,
-                deleted=header.deleted,
-                sets=list(dict.fromkeys(s.strip() for s in header.setSpecs if s and s.strip())),
-                xml=etree.tostring(record_el, encoding="utf-8"),
-                metadata_prefix=metadata_prefix,
-            )
-        )
+        _read_record(record_el, ns, metadata_prefix, page)
     token_el = list_el.find(f"{ns}resumptionToken")
     if token_el is not None:
         page.token = (token_el.text or "").strip() or None

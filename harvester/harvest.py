@@ -1,0 +1,314 @@
+"""One harvest run of (source, set, prefix): page by page, archive first, checkpoint after each page.
+
+Order per page: fetch -> archive raw (durable) -> hand to the sink (normalize+index, or enqueue)
+-> checkpoint (resumption token, cursor, counts). A run killed anywhere resumes from its last
+checkpoint; a page fetched twice changes nothing (the archive skips identical versions, index
+writes are upserts). An expired token (`badResumptionToken`) restarts the run's window instead of
+the whole repository. The watermark moves only when a run completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from harvester.archive import RawArchive
+from harvester.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
+from harvester.model import RawRecord
+from harvester.oai import OAIClient, OAIError, Page
+from harvester.sources import Source
+from harvester.state import HarvestKey, HarvestState, RunCounts, StateStore
+
+log = logging.getLogger(__name__)
+
+
+class HarvestError(RuntimeError):
+    """A harvest that had to stop; the message names source, set, page and URL."""
+
+
+class PageSink(Protocol):
+    """What happens to a page's records once they are archived."""
+
+    def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
+        """Process (or enqueue) one page; returns what it did."""
+        ...
+
+    def close(self) -> RunCounts:
+        """Flush what is pending; returns what that did."""
+        ...
+
+
+class Progress(Protocol):
+    """Progress reporting: a bar on a terminal, structured log lines elsewhere."""
+
+    def start(self, state: HarvestState) -> None: ...
+
+    def page(self, state: HarvestState, page: Page) -> None: ...
+
+    def finish(self, state: HarvestState) -> None: ...
+
+
+SinkFactory = Callable[[Source, str, RawArchive], PageSink]
+
+
+@dataclass(slots=True)
+class HarvestRequest:
+    """What the user asked for; `from_`/`until` override the watermark, `full` ignores it."""
+
+    source: Source
+    set_spec: str = ""
+    prefix: str | None = None
+    from_: str | None = None
+    until: str | None = None
+    full: bool = False
+
+
+@dataclass(slots=True)
+class HarvestOptions:
+    overlap: timedelta = timedelta(days=1)
+    page_delay: float = 0.5
+    max_empty_pages: int = 5
+    max_token_restarts: int = 3
+
+
+class Harvester:
+    """Runs harvests against one OAI-PMH endpoint."""
+
+    def __init__(
+        self,
+        client: OAIClient,
+        store: StateStore,
+        archive_dir: Path,
+        sink_factory: SinkFactory,
+        progress: Progress,
+        options: HarvestOptions,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.archive_dir = archive_dir
+        self.sink_factory = sink_factory
+        self.progress = progress
+        self.options = options
+        self.sleep = sleep
+
+    def choose_prefix(self, source: Source, requested: str | None) -> str:
+        """The requested prefix, else the source's, else its fallback if the server lacks it."""
+        if requested:
+            return requested
+        if not source.fallback_prefix:
+            return source.metadata_prefix
+        offered = {f.prefix for f in self.client.list_formats()}
+        if source.metadata_prefix in offered or source.fallback_prefix not in offered:
+            return source.metadata_prefix
+        log.warning(
+            "metadata prefix not offered, using fallback",
+            extra={
+                "source": source.key,
+                "prefix": source.metadata_prefix,
+                "fallback": source.fallback_prefix,
+            },
+        )
+        return source.fallback_prefix
+
+    def prepare(self, request: HarvestRequest) -> HarvestState:
+        """Identify, pick the prefix, and either resume the stored checkpoint or open a window.
+
+        Returns the state marked `running` and saved.
+        """
+        info = self.client.identify()
+        prefix = self.choose_prefix(request.source, request.prefix)
+        state = self.store.load(HarvestKey(request.source.key, request.set_spec, prefix))
+        explicit_window = bool(request.from_ or request.until)
+        resume = (
+            state.state in ("running", "failed")
+            and state.token is not None
+            and not request.full
+            and not explicit_window
+        )
+        if resume:
+            log.info("resuming harvest from checkpoint", extra=self._ctx(state))
+        else:
+            self._begin_window(state, request, info.granularity, info.earliest_datestamp)
+        state.state = "running"
+        state.last_error = None
+        self.store.save(state)
+        return state
+
+    def run(self, request: HarvestRequest) -> HarvestState:
+        """Harvest until the list ends; returns the final state (raises HarvestError on failure)."""
+        state = self.prepare(request)
+        self.progress.start(state)
+        started = time.monotonic()
+        with RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive:
+            sink = self.sink_factory(request.source, state.prefix, archive)
+            try:
+                while self.step(state, archive, sink):
+                    state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
+                    if self.options.page_delay:
+                        self.sleep(self.options.page_delay)
+                state.run.add(sink.close())
+            except BaseException as exc:
+                self.progress.finish(state)
+                wrapped = self.fail(state, exc)
+                if wrapped is not exc:
+                    raise wrapped from exc
+                raise
+        state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
+        self.complete(state)
+        self.progress.finish(state)
+        return state
+
+    def fail(self, state: HarvestState, exc: BaseException) -> BaseException:
+        """Record a failed run (checkpoint kept for the next run); returns the error to raise."""
+        state.state = "failed"
+        state.last_error = f"{type(exc).__name__}: {exc}"
+        state.run_ended = iso_now()
+        self.store.save(state)
+        log.error("harvest failed", extra=self._ctx(state, error=state.last_error))
+        if isinstance(exc, Exception) and not isinstance(exc, HarvestError):
+            return HarvestError(f"harvest of {state.key} stopped at page {state.next_page}: {exc}")
+        return exc
+
+    def complete(self, state: HarvestState) -> None:
+        """The list has ended: move the watermark, clear the checkpoint, add to the totals."""
+        state.state = "idle"
+        state.watermark = state.pending_watermark or state.watermark
+        state.token = None
+        state.recent_tokens = []
+        state.run_ended = iso_now()
+        state.totals.add(state.run)
+        self.store.save(state)
+
+    def _begin_window(
+        self, state: HarvestState, request: HarvestRequest, granularity: str, earliest: str
+    ) -> None:
+        if request.from_:
+            window_from: str | None = coerce_to_granularity(request.from_, granularity)
+        elif state.watermark and not request.full:
+            window_from = window_start(state.watermark, self.options.overlap, granularity, earliest)
+        else:
+            window_from = None
+        until = coerce_to_granularity(request.until, granularity) if request.until else None
+        state.window_from = window_from
+        state.window_until = until
+        state.pending_watermark = until
+        state.token = None
+        state.cursor = None
+        state.complete_list_size = None
+        state.next_page = 0
+        state.recent_tokens = []
+        state.empty_streak = 0
+        state.token_restarts = 0
+        state.token_restarts = 0
+        state.empty_streak = 0
+        state.run = RunCounts()
+        state.run_started = iso_now()
+        state.run_ended = None
+
+    def _fetch(self, state: HarvestState) -> Page:
+        return self.client.list_records_page(
+            metadata_prefix=state.prefix,
+            token=state.token,
+            set_spec=state.set_spec or None,
+            from_=state.window_from,
+            until=state.window_until,
+        )
+
+    def step(self, state: HarvestState, archive: RawArchive, sink: PageSink) -> bool:
+        """Fetch, archive, hand on and checkpoint one page; False when the list has ended."""
+        retries_before = self.client.http.retries
+        try:
+            page = self._fetch(state)
+        except OAIError as exc:
+            if exc.code != "badResumptionToken" or state.token is None:
+                raise
+            state.token_restarts += 1
+            if state.token_restarts > self.options.max_token_restarts:
+                raise
+            log.warning(
+                "resumption token rejected (expired?); restarting the run's window",
+                extra=self._ctx(state, url=exc.url, window_from=state.window_from),
+            )
+            state.token = None
+            state.cursor = None
+            state.recent_tokens = []
+            self.store.save(state)
+            return True
+        state.run.retries += self.client.http.retries - retries_before
+        if state.pending_watermark is None:
+            state.pending_watermark = _server_now(page) or state.run_started
+        if page.token is not None and page.token in state.recent_tokens:
+            raise HarvestError(
+                f"{state.key}: server repeated resumption token {page.token!r} at page "
+                f"{state.next_page} ({page.url}); stopping to avoid a loop"
+            )
+        state.empty_streak = 0 if page.records or page.token is None else state.empty_streak + 1
+        if state.empty_streak >= self.options.max_empty_pages:
+            raise HarvestError(
+                f"{state.key}: {state.empty_streak} empty pages in a row that still carry a "
+                f"resumption token (last {page.url}); stopping"
+            )
+        if page.token is not None:
+            state.recent_tokens = [*state.recent_tokens[-49:], page.token]
+        self._store_page(state, archive, sink, page)
+        return page.token is not None
+
+    def _store_page(
+        self, state: HarvestState, archive: RawArchive, sink: PageSink, page: Page
+    ) -> None:
+        appended = archive.append(page.records, page.url)
+        for n, xml in enumerate(page.headers_without_identifier):
+            archive.quarantine(
+                f"(no identifier) {page.url} #{n}",
+                "harvest",
+                "record header has no identifier",
+                xml,
+            )
+        counts = RunCounts(
+            pages=1,
+            records=len(page.records),
+            added=appended.appended,
+            unchanged=appended.unchanged,
+            deleted=sum(1 for r in page.records if r.deleted),
+            repaired_chars=page.repaired_chars,
+            warnings=len(page.warnings),
+            quarantined=len(page.headers_without_identifier),
+        )
+        for warning in page.warnings:
+            log.warning("page warning: %s", warning, extra=self._ctx(state, url=page.url))
+        if page.repaired_chars:
+            log.warning(
+                "removed %d invalid XML characters",
+                page.repaired_chars,
+                extra=self._ctx(state, url=page.url),
+            )
+        counts.add(sink.handle(page.records, state.next_page))
+        state.run.add(counts)
+        state.token = page.token
+        state.cursor = page.cursor
+        state.complete_list_size = page.complete_list_size or state.complete_list_size
+        state.next_page += 1
+        self.store.save(state)
+        self.progress.page(state, page)
+
+    @staticmethod
+    def _ctx(state: HarvestState, **extra: object) -> dict[str, object]:
+        return {
+            "source": state.source,
+            "set": state.set_spec or "*",
+            "prefix": state.prefix,
+            "page": state.next_page,
+            **extra,
+        }
+
+
+def _server_now(page: Page) -> str | None:
+    """The server's own clock (responseDate) as a watermark candidate, if it is readable."""
+    moment = parse_datestamp(page.response_date) if page.response_date else None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None

@@ -1,0 +1,111 @@
+"""Progress of a harvest: a live bar on a terminal, one structured log line per page otherwise."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from harvester.oai import Page
+from harvester.state import HarvestState
+
+log = logging.getLogger("harvester.progress")
+
+
+class LogProgress:
+    """Structured log lines: source, set, page, records so far, rate, list size."""
+
+    def start(self, state: HarvestState) -> None:
+        log.info(
+            "harvest started",
+            extra={
+                "source": state.source,
+                "set": state.set_spec or "*",
+                "prefix": state.prefix,
+                "from": state.window_from,
+                "until": state.window_until,
+                "resume_page": state.next_page,
+            },
+        )
+
+    def page(self, state: HarvestState, page: Page) -> None:
+        log.info(
+            "page stored",
+            extra={
+                "source": state.source,
+                "set": state.set_spec or "*",
+                "prefix": state.prefix,
+                "page": state.next_page,
+                "records": state.run.records,
+                "deleted": state.run.deleted,
+                "total": state.complete_list_size,
+                "rate": state.rate,
+            },
+        )
+
+    def finish(self, state: HarvestState) -> None:
+        log.info(
+            "harvest finished",
+            extra={
+                "source": state.source,
+                "set": state.set_spec or "*",
+                "prefix": state.prefix,
+                "pages": state.run.pages,
+                "records": state.run.records,
+                "normalized": state.run.normalized,
+                "quarantined": state.run.quarantined,
+                "watermark": state.watermark,
+            },
+        )
+
+
+class BarProgress:
+    """A rich progress bar: records, pages, rate and the total when the server gives one."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records · page {task.fields[page]} · {task.fields[rate]} rec/s"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def start(self, state: HarvestState) -> None:
+        self._progress.start()
+        label = f"{state.source} {state.set_spec or ''} {state.prefix}".replace("  ", " ")
+        self._task = self._progress.add_task(
+            label, total=state.complete_list_size, page=state.next_page, rate=0
+        )
+
+    def page(self, state: HarvestState, page: Page) -> None:
+        if self._task is not None:
+            self._progress.update(
+                self._task,
+                completed=state.run.records,
+                total=state.complete_list_size,
+                page=state.next_page,
+                rate=state.rate,
+            )
+
+    def finish(self, state: HarvestState) -> None:
+        if self._task is not None:
+            self._progress.update(
+                self._task, completed=state.run.records, total=state.run.records or None
+            )
+        self._progress.stop()
+
+
+def progress_for(interactive: bool) -> LogProgress | BarProgress:
+    return BarProgress() if interactive else LogProgress()

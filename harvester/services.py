@@ -1,0 +1,85 @@
+"""Builds the pieces a command needs from the one settings object, so that no command wires them
+by hand: HTTP client, OAI client, state store, index backend, harvester."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from harvester.archive import RawArchive
+from harvester.harvest import Harvester, HarvestOptions, PageSink, Progress
+from harvester.http import HTTPClient, RetryPolicy
+from harvester.oai import OAIClient
+from harvester.pipeline import IndexingSink, NormalizeOnlySink
+from harvester.settings import Settings
+from harvester.sources import Source
+from harvester.state import SQLiteStateStore, StateStore
+from indexer.backend import IndexBackend
+
+
+def http_client(settings: Settings) -> HTTPClient:
+    return HTTPClient(
+        user_agent=settings.user_agent,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        policy=RetryPolicy(
+            max_retries=settings.max_retries,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            retry_after_cap=settings.retry_after_cap,
+        ),
+    )
+
+
+def oai_client(settings: Settings, base_url: str) -> OAIClient:
+    return OAIClient(base_url, http_client(settings))
+
+
+def state_store(settings: Settings) -> StateStore:
+    """Redis when REDIS_URL is set (cluster mode), else the local SQLite file."""
+    if settings.redis_url:
+        from harvester.redis_state import RedisStateStore
+
+        return RedisStateStore.from_url(settings.redis_url)
+    return SQLiteStateStore(settings.state_file)
+
+
+def index_backend(settings: Settings) -> IndexBackend:
+    """Elasticsearch when ES_URL is set, else the embedded on-disk index."""
+    if settings.es_url:
+        from indexer.elastic.backend import ElasticBackend
+
+        return ElasticBackend.from_settings(settings)
+    from indexer.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(settings.index_dir)
+    backend.create()
+    return backend
+
+
+def harvester(
+    settings: Settings,
+    source: Source,
+    progress: Progress,
+    backend: IndexBackend | None,
+    store: StateStore | None = None,
+) -> Harvester:
+    """A harvester for one source; with no backend, pages are normalized but not indexed."""
+
+    def sink(src: Source, prefix: str, archive: RawArchive) -> PageSink:
+        if backend is None:
+            return NormalizeOnlySink(src, archive)
+        return IndexingSink(src, archive, backend)
+
+    delay = source.page_delay if source.page_delay is not None else settings.page_delay
+    return Harvester(
+        client=oai_client(settings, source.base_url),
+        store=store or state_store(settings),
+        archive_dir=settings.archive_dir,
+        sink_factory=sink,
+        progress=progress,
+        options=HarvestOptions(
+            overlap=timedelta(seconds=settings.overlap_seconds),
+            page_delay=delay,
+            max_empty_pages=settings.max_empty_pages,
+        ),
+    )

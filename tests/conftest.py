@@ -1,0 +1,65 @@
+"""Fixtures every test module may use: where shared/ is, an isolated data directory, and a way to
+run the real `ernte` command line in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harvester.cli import main
+from harvester.settings import get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+OAI_SAMPLES = SHARED_DIR / "oai-samples"
+GERMAN_RECORDS = SHARED_DIR / "german-records"
+
+
+@pytest.fixture
+def oai_samples() -> Path:
+    """The captured real-server responses; tests using them skip where the folder is absent."""
+    if not (OAI_SAMPLES / "index.json").exists():
+        pytest.skip(f"{OAI_SAMPLES} is absent: the replay suite needs ../shared/oai-samples")
+    return OAI_SAMPLES
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh ERNTE_DATA_DIR, embedded mode (no Redis, no ES), fast politeness settings."""
+    directory = tmp_path / "data"
+    monkeypatch.setenv("ERNTE_DATA_DIR", str(directory))
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0")
+    monkeypatch.setenv("ERNTE_BACKOFF_BASE", "0.05")
+    monkeypatch.setenv("ERNTE_BACKOFF_MAX", "0.2")
+    monkeypatch.setenv("ERNTE_RETRY_AFTER_CAP", "2")
+    monkeypatch.setenv("ERNTE_READ_TIMEOUT", "5")
+    for name in ("REDIS_URL", "ES_URL", "ERNTE_REDIS_URL", "ERNTE_ES_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield directory
+    get_settings.cache_clear()
+
+
+@dataclass
+class CLIResult:
+    exit_code: int
+    output: str
+    stderr: str
+
+
+@pytest.fixture
+def ernte(data_dir: Path) -> Callable[..., CLIResult]:
+    """Run `ernte ARGS...` in-process against the isolated data directory."""
+
+    def run(*args: str) -> CLIResult:
+        get_settings.cache_clear()
+        runner = CliRunner()
+        result = runner.invoke(main, list(args), env=dict(os.environ), catch_exceptions=False)
+        return CLIResult(result.exit_code, result.stdout, result.stderr)
+
+    return run

@@ -1,0 +1,217 @@
+"""The harvest core against a real OAI-PMH provider (pyoai) on loopback, with faults injected.
+
+Every test drives the real `ernte` command line and then checks what a user relies on: the raw
+archive holds exactly the provider's records, the state says what happened, errors are clear.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.archive import RawArchive, archives_of
+from harvester.demo.generate import generate_records
+from harvester.demo.provider import serve
+from tests.conftest import CLIResult
+from tests.faults import Fault, fault_proxy
+
+Ernte = Callable[..., CLIResult]
+
+RECORDS = list(generate_records(230, seed=7, deleted_share=0.05))
+LIVE = {r.identifier for r in RECORDS if not r.deleted}
+DELETED = {r.identifier for r in RECORDS if r.deleted}
+BATCH = 40
+PAGES = -(-len(RECORDS) // BATCH)
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    with serve(RECORDS, batch_size=BATCH) as url:
+        yield url
+
+
+@pytest.fixture
+def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """Configure the source `t` at a URL (again, to move it); returns the name to harvest."""
+    sources_file = tmp_path / "sources.yaml"
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources_file))
+
+    def point_at(url: str) -> str:
+        sources_file.write_text(
+            f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: oai_dc\n"
+        )
+        return "t"
+
+    return point_at
+
+
+def _archive(data_dir: Path) -> RawArchive:
+    found = archives_of(data_dir / "archive")
+    assert len(found) == 1, found
+    return RawArchive(found[0][2])
+
+
+def _archived(data_dir: Path) -> dict[str, bool]:
+    with _archive(data_dir) as archive:
+        return {r.identifier: r.deleted for r in archive.iter_latest()}
+
+
+def _status(ernte: Ernte) -> dict[str, Any]:
+    result = ernte("status", "--json")
+    assert result.exit_code == 0, result.stderr
+    harvests = json.loads(result.output)["harvests"]
+    assert len(harvests) == 1
+    return harvests[0]  # type: ignore[no-any-return]
+
+
+def test_full_harvest_archives_every_record_and_deletion(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    result = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index")
+    assert result.exit_code == 0, result.stderr
+    archived = _archived(data_dir)
+    assert set(archived) == LIVE | DELETED
+    assert {i for i, deleted in archived.items() if deleted} == DELETED
+    state = _status(ernte)
+    assert state["state"] == "idle"
+    assert state["run"]["pages"] == PAGES
+    assert state["run"]["records"] == len(RECORDS)
+    assert state["run"]["deleted"] == len(DELETED)
+    assert state["watermark"] and state["watermark"].endswith("Z")
+    assert state["token"] is None
+    assert f"{len(RECORDS)} records in {PAGES} pages" in result.output
+
+
+def test_next_run_is_incremental_from_the_watermark_with_overlap(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    with fault_proxy(provider) as proxy:
+        assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 0
+        first = next(r for r in proxy.requests if r.params.get("verb") == "ListRecords")
+    watermark = _status(ernte)["watermark"]
+    with fault_proxy(provider) as proxy:
+        again = ernte("harvest", source(proxy.url), "--no-index")
+        assert again.exit_code == 0, again.stderr
+        asked = next(r for r in proxy.requests if r.params.get("verb") == "ListRecords")
+    assert "from" not in first.params
+    # Seconds granularity (from Identify), one day of overlap before the watermark.
+    assert asked.params["from"] == _minus_one_day(watermark)
+    assert asked.headers["User-Agent"].startswith("ernte/")
+    state = _status(ernte)
+    assert state["run"]["records"] == 0  # nothing changed since: noRecordsMatch, not an error
+    assert state["totals"]["records"] == len(RECORDS)
+
+
+def _minus_one_day(stamp: str) -> str:
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ") - timedelta(days=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_full_flag_ignores_the_watermark_and_nothing_is_archived_twice(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    assert ernte("harvest", provider, "--prefix", "oai_dc", "--no-index").exit_code == 0
+    result = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--full")
+    assert result.exit_code == 0, result.stderr
+    state = _status(ernte)
+    assert state["window_from"] is None
+    assert state["run"]["added"] == 0 and state["run"]["unchanged"] == len(RECORDS)
+    with _archive(data_dir) as archive:
+        assert all(archive.versions(i) == 1 for i in LIVE | DELETED)
+
+
+def test_one_set_only(ernte: Ernte, data_dir: Path, provider: str) -> None:
+    spec = "col_difu_buecher"
+    expected = {r.identifier for r in RECORDS if spec in r.sets}
+    assert expected and expected != LIVE | DELETED
+    result = ernte("harvest", provider, "--prefix", "dim", "--set", spec, "--no-index")
+    assert result.exit_code == 0, result.stderr
+    assert set(_archived(data_dir)) == expected
+    assert _status(ernte)["set_spec"] == spec
+
+
+def test_retry_after_timeouts_resets_and_5xx_are_survived(
+    ernte: Ernte, data_dir: Path, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERNTE_READ_TIMEOUT", "0.5")
+    faults = {
+        2: Fault.retry_after(1),
+        4: Fault.delay(1.5),
+        6: Fault.reset(),
+        7: Fault.http_error(502),
+        8: Fault.truncate(declare_full_length=True),
+    }
+    started = time.monotonic()
+    with fault_proxy(provider, faults) as proxy:
+        result = ernte("harvest", proxy.url, "--prefix", "oai_dc", "--no-index")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1 was honoured
+    assert set(_archived(data_dir)) == LIVE | DELETED
+    assert _status(ernte)["run"]["retries"] == 5
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault.html_page(), "HTML page"),
+        (Fault.truncate(), "malformed XML"),
+        (Fault.http_error(500), "HTTP 500"),
+    ],
+)
+def test_bad_page_stops_with_a_clear_error_and_the_next_run_resumes(
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[[str], str],
+    fault: Fault,
+    message: str,
+) -> None:
+    with fault_proxy(provider, lambda n: fault if n >= 4 else None) as proxy:
+        failed = ernte("harvest", source(proxy.url), "--no-index")
+    assert failed.exit_code == 1
+    assert message in failed.stderr and proxy.url.split("?")[0] in failed.stderr
+    state = _status(ernte)
+    assert state["state"] == "failed" and message in state["last_error"]
+    assert state["watermark"] is None  # moves only when a run completes
+    assert state["next_page"] == 2 and state["token"]
+    assert len(_archived(data_dir)) == 2 * BATCH  # the two good pages stay archived
+    with fault_proxy(provider) as proxy:
+        resumed = ernte("harvest", source(proxy.url), "--no-index")
+        asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]
+    assert resumed.exit_code == 0, resumed.stderr
+    assert asked[0].get("resumptionToken") == state["token"]  # continued, not restarted
+    assert set(_archived(data_dir)) == LIVE | DELETED
+    assert _status(ernte)["state"] == "idle"
+
+
+def test_expired_token_restarts_the_window_not_the_repository(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    with fault_proxy(provider, lambda n: Fault.html_page() if n >= 4 else None) as proxy:
+        assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 1
+    with fault_proxy(provider, {2: Fault.bad_resumption_token()}) as proxy:
+        result = ernte("harvest", source(proxy.url), "--no-index")
+        asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]
+    assert result.exit_code == 0, result.stderr
+    assert "resumptionToken" in asked[0] and "metadataPrefix" in asked[1]
+    assert set(_archived(data_dir)) == LIVE | DELETED
+    with _archive(data_dir) as archive:
+        assert all(archive.versions(i) == 1 for i in LIVE | DELETED)
+
+
+def test_repeated_token_and_endless_empty_pages_stop_with_a_clear_error(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    with fault_proxy(provider, {3: Fault.repeat_token()}) as proxy:
+        looped = ernte("harvest", source(proxy.url), "--no-index")
+    assert looped.exit_code == 1 and "repeated resumption token" in looped.stderr
+    with fault_proxy(provider, lambda n: Fault.empty_page() if n >= 3 else None) as proxy:
+        empty = ernte("harvest", source(proxy.url), "--no-index", "--full")
+    assert empty.exit_code == 1 and "empty pages in a row" in empty.stderr
+    assert _status(ernte)["watermark"] is None

@@ -1,0 +1,103 @@
+"""A harvest process is SIGKILLed mid-way; the next run ends with exactly the server's records.
+
+The harvest runs as a real, separate `ernte` process (archive + normalize + embedded index), so
+nothing of it survives but what it wrote to disk. The provider is a real pyoai server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.archive import RawArchive, archives_of
+from harvester.demo.generate import generate_records
+from harvester.demo.provider import serve
+from harvester.state import SQLiteStateStore
+from indexer.embedded import EmbeddedBackend
+from indexer.search_model import SearchRequest
+from tests.conftest import PROJECT_ROOT, CLIResult
+
+RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
+LIVE = {r.identifier for r in RECORDS if not r.deleted}
+ALL = {r.identifier for r in RECORDS}
+
+
+def _wait_for_page(state_file: Path, page: int, process: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the harvest ended before it could be killed"
+        if state_file.exists():
+            states = SQLiteStateStore(state_file).all()
+            if states and states[0].next_page >= page:
+                return states[0].next_page
+        time.sleep(0.05)
+    raise AssertionError(f"the harvest did not reach page {page} within 60 s")
+
+
+def _indexed_ids(index_dir: Path) -> list[str]:
+    backend = EmbeddedBackend(index_dir)
+    try:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = backend.search(
+                SearchRequest(query="", limit=200, offset=offset, highlight=False)
+            )
+            ids += [hit.id for hit in page.hits]
+            offset += 200
+            if offset >= page.total:
+                return ids
+    finally:
+        backend.close()
+
+
+def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
+    ernte: Callable[..., CLIResult],
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")  # slow enough to be killed mid-way
+    with serve(RECORDS, batch_size=30) as url:
+        sources.write_text(f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: dim\n")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harvester.cli", "harvest", "t"],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            reached = _wait_for_page(data_dir / "state.sqlite", 4, process)
+            os.kill(process.pid, signal.SIGKILL)
+            assert process.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if process.poll() is None:
+                process.kill()
+        killed = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
+        assert killed.state == "running" and killed.token is not None
+        assert 4 <= reached < 20 and killed.watermark is None
+
+        resumed = ernte("harvest", "t")
+    assert resumed.exit_code == 0, resumed.stderr
+
+    state = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
+    assert state.state == "idle" and state.watermark is not None
+    [(_, _, path)] = archives_of(data_dir / "archive")
+    with RawArchive(path) as archive:
+        latest = {r.identifier: r.deleted for r in archive.iter_latest()}
+        assert set(latest) == ALL
+        assert {i for i, deleted in latest.items() if not deleted} == LIVE
+        assert all(archive.versions(i) == 1 for i in ALL), "a record was archived twice"
+    indexed = _indexed_ids(data_dir / "index")
+    assert len(indexed) == len(set(indexed)), "a record is in the index twice"
+    assert set(indexed) == LIVE
