@@ -1,0 +1,573 @@
+"""The embedded search backend: a tantivy index on local disk, no server needed.
+
+German analysis happens in Python (`indexer.analysis`), and tantivy indexes the resulting
+terms with a plain whitespace tokenizer. Why not tantivy's own filters: tantivy has no
+GermanNormalizationFilter, and its closest chain (lowercase, stop words, Snowball `german`)
+gives different terms than Elasticsearch's for words such as `Europäer` or `Jubiläen`
+(tests/test_embedded_backend.py keeps that evidence). Pre-analysis makes the embedded terms
+identical to the Python chain, which is the one Elasticsearch's `de` analyzer is checked
+against. One consequence: stop words leave no position gap, so the phrase "Stadt und Land"
+also matches "Stadt, Land" (Elasticsearch would leave a gap). Highlighting is done here
+too, with the same chain, because tantivy's SnippetGenerator re-tokenizes stored text with
+the field's (whitespace) tokenizer and would never see the stemmed terms.
+
+Index layout (tantivy field -> what it holds):
+  id, datestamp          raw keyword, stored (identity and the stale-write check)
+  title, abstract, subject, journal, publisher, place   German chain (stemmed)
+  title_exact, subject_exact                             lowercase only (exact spellings)
+  author                 name chain (author + editor)
+  *_parts                compound parts from the document, German chain
+  f_<facet>              exact facet values (raw, fast) for filters and terms aggregations
+  k_<field>              lower-cased exact values for `field:value` queries
+  year                   integer, indexed and fast (filter, facet, sort)
+  display                stored JSON with what a Hit shows and what highlights need
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import shutil
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from indexer.analysis import analyze, analyze_exact, analyze_name, analyze_token
+from indexer.analysis import tokenize_with_offsets as _tokenize_with_offsets
+from indexer.backend import ItemError, SearchDocument, WriteResult
+from indexer.compounds import default_decompounder
+from indexer.query import Clause, Phrase, Term, parse_query, parse_year_value
+from indexer.search_model import (
+    FACET_FIELDS,
+    FacetValue,
+    Hit,
+    QuerySyntaxError,
+    SearchRequest,
+    SearchResponse,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+"""Bumped whenever the layout below changes; an index of another version must be rebuilt."""
+
+PRE_ANALYZED = "ernte_pre"
+"""The tokenizer of every analyzed field: whitespace only, terms come analyzed from Python."""
+
+Analyzer = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """An analyzed index field: where its text comes from, its chain, its query weight."""
+
+    name: str
+    sources: tuple[str, ...]
+    analyzer: Analyzer
+    boost: float
+    positions: bool = True
+
+
+TEXT_FIELDS: tuple[TextField, ...] = (
+    TextField("title", ("title", "subtitle"), analyze, 4.0),
+    TextField("title_exact", ("title", "subtitle"), analyze_exact, 1.5),
+    TextField("subject", ("subject",), analyze, 2.5),
+    TextField("subject_exact", ("subject",), analyze_exact, 1.0),
+    TextField("author", ("author", "editor"), analyze_name, 2.0),
+    TextField("journal", ("journal",), analyze, 1.0),
+    TextField("abstract", ("abstract",), analyze, 1.0),
+    TextField("title_parts", ("title_parts",), analyze, 1.5, positions=False),
+    TextField("subject_parts", ("subject_parts",), analyze, 1.0, positions=False),
+    TextField("abstract_parts", ("abstract_parts",), analyze, 0.4, positions=False),
+    TextField("publisher", ("publisher",), analyze, 0.5),
+    TextField("place", ("place",), analyze, 0.5),
+)
+_TEXT = {f.name: f for f in TEXT_FIELDS}
+
+DEFAULT_FIELDS: tuple[str, ...] = (
+    "title",
+    "title_exact",
+    "subject",
+    "subject_exact",
+    "author",
+    "journal",
+    "abstract",
+    "title_parts",
+    "subject_parts",
+    "abstract_parts",
+)
+"""Fields a bare word searches (with the boosts above); title weighs most."""
+
+USER_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "title_exact", "title_parts"),
+    "subject": ("subject", "subject_exact", "subject_parts"),
+    "abstract": ("abstract", "abstract_parts"),
+    "author": ("author",),
+    "journal": ("journal",),
+    "publisher": ("publisher",),
+    "place": ("place",),
+}
+"""`field:word` for a text field -> the index fields searched."""
+
+KEYWORD_QUERY_FIELDS: dict[str, tuple[str, ...]] = {
+    "type": ("type", "normalized_type"),
+    "issn": ("issn",),
+    "isbn": ("isbn",),
+    "doi": ("doi",),
+    "local_id": ("local_id",),
+    "language": ("language",),
+    "source": ("source",),
+    "set": ("set",),
+}
+"""`field:value` for an exact field -> document fields whose lower-cased values match."""
+
+HIGHLIGHT_FRAGMENT_CHARS = 160
+HIGHLIGHT_FRAGMENTS = 3
+WRITER_HEAP_BYTES = 256_000_000
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("datestamp", stored=True, tokenizer_name="raw")
+    for text in TEXT_FIELDS:
+        option = "position" if text.positions else "freq"
+        builder.add_text_field(text.name, tokenizer_name=PRE_ANALYZED, index_option=option)
+    for facet in FACET_FIELDS:
+        if facet != "year":
+            builder.add_text_field(f"f_{facet}", fast=True, tokenizer_name="raw")
+    for keyword in KEYWORD_QUERY_FIELDS:
+        builder.add_text_field(f"k_{keyword}", tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("year", indexed=True, fast=True)
+    builder.add_bytes_field("display", stored=True)
+    return builder.build()
+
+
+def _values(document: SearchDocument, name: str) -> list[str]:
+    """A document field as a list of non-empty strings (scalars and lists alike)."""
+    value = document.get(name)
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v is not None and v != ""]
+    return [str(value)]
+
+
+class EmbeddedBackend:
+    """IndexBackend over a tantivy index directory (see the module docstring for layout).
+
+    One tantivy writer may exist per index; it is opened on the first write and released by
+    `close()`, so a process may open and close the backend repeatedly. Searches need no
+    writer and see what was committed (every `upsert`/`delete` call commits).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._schema = _schema()
+        self._index: tantivy.Index | None = None
+        self._writer: tantivy.IndexWriter | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def create(self, *, recreate: bool = False) -> None:
+        """Create the index directory if missing; `recreate` drops an existing one first."""
+        if recreate:
+            self.close()
+            self._index = None
+            if self.path.exists():
+                shutil.rmtree(self.path)
+        self._open()
+
+    def close(self) -> None:
+        """Commit pending writes, wait for merges, release the writer lock."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.commit()
+            writer.wait_merging_threads()
+        if self._index is not None:
+            self._index.reload()
+
+    def _open(self) -> tantivy.Index:
+        if self._index is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            marker = self.path / "ernte-schema-version"
+            if marker.exists() and marker.read_text().strip() != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"index at {self.path} has schema version {marker.read_text().strip()}, "
+                    f"this ernte needs {SCHEMA_VERSION}: rebuild it (create with recreate)"
+                )
+            index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+            index.register_tokenizer(
+                PRE_ANALYZED, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+            )
+            marker.write_text(SCHEMA_VERSION)
+            self._index = index
+        return self._index
+
+    def _writer_for_batch(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            self._writer = self._open().writer(heap_size=WRITER_HEAP_BYTES, num_threads=2)
+        return self._writer
+
+    def _commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+            self._open().reload()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
+        """Insert or replace documents by `id`; a document older than the stored one
+        (by `datestamp`) is skipped and counted, never written. Commits the batch."""
+        result = WriteResult()
+        newest: dict[str, SearchDocument] = {}
+        for document in documents:
+            identifier = str(document.get("id") or "")
+            if not identifier:
+                result.errors.append(ItemError("", "document has no id"))
+                continue
+            held = newest.get(identifier)
+            if held is not None and _is_older(document, str(held.get("datestamp") or "")):
+                result.skipped_stale += 1
+                continue
+            if held is not None:
+                result.skipped_stale += 1  # superseded by a newer copy in the same batch
+            newest[identifier] = document
+        stored = self._stored_datestamps(list(newest))
+        writer = self._writer_for_batch()
+        for identifier, document in newest.items():
+            if identifier in stored and _is_older(document, stored[identifier]):
+                result.skipped_stale += 1
+                continue
+            try:
+                tantivy_document = self._to_tantivy(document)
+            except (TypeError, ValueError) as error:
+                result.errors.append(ItemError(identifier, f"cannot index document: {error}"))
+                continue
+            if identifier in stored:
+                writer.delete_documents_by_term("id", identifier)
+            writer.add_document(tantivy_document)
+            result.written += 1
+        self._commit()
+        return result
+
+    def delete(self, identifiers: Iterable[str]) -> WriteResult:
+        """Remove documents by identifier; missing identifiers are not an error."""
+        wanted = [i for i in dict.fromkeys(identifiers) if i]
+        present = self._stored_datestamps(wanted)
+        writer = self._writer_for_batch()
+        for identifier in present:
+            writer.delete_documents_by_term("id", identifier)
+        self._commit()
+        return WriteResult(deleted=len(present))
+
+    def count(self) -> int:
+        """Searchable documents (committed, not deleted)."""
+        return int(self._open().searcher().num_docs)
+
+    def _stored_datestamps(self, identifiers: list[str]) -> dict[str, str]:
+        """id -> stored datestamp for those of `identifiers` already in the index."""
+        if not identifiers:
+            return {}
+        searcher = self._open().searcher()
+        if searcher.num_docs == 0:
+            return {}
+        query = tantivy.Query.term_set_query(self._schema, "id", identifiers)
+        found: dict[str, str] = {}
+        for _score, address in searcher.search(query, len(identifiers), count=False).hits:
+            stored = searcher.doc(address)
+            found[str(stored.get_first("id"))] = str(stored.get_first("datestamp") or "")
+        return found
+
+    def _to_tantivy(self, document: SearchDocument) -> tantivy.Document:
+        fields: dict[str, Any] = {
+            "id": str(document["id"]),
+            "datestamp": str(document.get("datestamp") or ""),
+        }
+        for text in TEXT_FIELDS:
+            terms: list[str] = []
+            for source in text.sources:
+                for value in _values(document, source):
+                    terms.extend(text.analyzer(value))
+            if terms:
+                fields[text.name] = " ".join(terms)
+        for facet in FACET_FIELDS:
+            if facet != "year":
+                values = _values(document, facet)
+                if values:
+                    fields[f"f_{facet}"] = values
+        for keyword, sources in KEYWORD_QUERY_FIELDS.items():
+            values = [v.lower() for source in sources for v in _values(document, source)]
+            if values:
+                fields[f"k_{keyword}"] = values
+        year = document.get("year")
+        if year is not None:
+            fields["year"] = int(year)
+        fields["display"] = json.dumps(
+            {
+                "title": " : ".join(_values(document, "title") + _values(document, "subtitle")),
+                "abstract": str(document.get("abstract") or ""),
+                "year": int(year) if year is not None else None,
+                "authors": _values(document, "author"),
+                "type": str(document.get("type") or ""),
+                "subjects": _values(document, "subject"),
+                "source": str(document.get("source") or ""),
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
+        return tantivy.Document(**fields)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        """Parse the query, apply filters, collect facets, sort, page and highlight."""
+        started = time.perf_counter()
+        parsed = parse_query(request.query)
+        must: list[tantivy.Query] = []
+        must_not: list[tantivy.Query] = []
+        for clause in parsed.clauses:
+            query = self._clause_query(clause)
+            if query is not None:
+                (must_not if clause.negated else must).append(query)
+        must.extend(self._filter_queries(request))
+        query = self._combine(must, must_not)
+
+        searcher = self._open().searcher()
+        offset = request.offset
+        if request.search_after:
+            offset = int(request.search_after[0])
+        limit = max(0, request.limit)
+        if request.sort == "relevance":
+            result = searcher.search(query, limit, count=True, offset=offset)
+        else:
+            order = tantivy.Order.Desc if request.sort == "year_desc" else tantivy.Order.Asc
+            result = searcher.search(
+                query, limit, count=True, order_by_field="year", offset=offset, order=order
+            )
+        total = int(getattr(result, "count", 0) or 0)  # `count` is missing from the stubs
+        marks = _highlight_terms(parsed.positive) if request.highlight else set()
+        hits = [
+            self._hit(searcher.doc(address), value, request, marks)
+            for value, address in result.hits
+        ]
+        facets = self._facets(searcher, query, request.facets)
+        next_offset = offset + len(hits)
+        return SearchResponse(
+            total=total,
+            hits=hits,
+            facets=facets,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
+            next_search_after=[next_offset] if hits and next_offset < total else None,
+        )
+
+    def _combine(self, must: list[tantivy.Query], must_not: list[tantivy.Query]) -> tantivy.Query:
+        if not must_not and len(must) == 1:
+            return must[0]
+        if not must:
+            must = [tantivy.Query.all_query()]
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, q) for q in must] + [(tantivy.Occur.MustNot, q) for q in must_not]
+        )
+
+    def _clause_query(self, clause: Clause) -> tantivy.Query | None:
+        """One query clause; None when it has no searchable term (a stop word)."""
+        if clause.field == "year":
+            low, high = parse_year_value(clause.text if isinstance(clause, Term) else "")
+            return self._year_range(low, high)
+        if clause.field == "id":
+            value = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+            return tantivy.Query.term_query(self._schema, "id", value)
+        if clause.field in KEYWORD_QUERY_FIELDS:
+            value = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+            return tantivy.Query.term_query(self._schema, f"k_{clause.field}", value.lower())
+        fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_FIELDS
+        text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+        if isinstance(clause, Term) and clause.field != "author" and not analyze(text):
+            return None  # a stop word: dropped, not required in the unstemmed fields
+        per_field: list[tantivy.Query] = []
+        for name in fields:
+            field = _TEXT[name]
+            if isinstance(clause, Phrase) and not field.positions:
+                continue
+            terms = field.analyzer(text)
+            if not terms:
+                continue
+            if len(terms) == 1:
+                query = tantivy.Query.term_query(self._schema, name, terms[0])
+            elif field.positions:
+                query = tantivy.Query.phrase_query(
+                    self._schema, name, list[str | tuple[int, str]](terms)
+                )
+            else:
+                query = tantivy.Query.boolean_query(
+                    [
+                        (tantivy.Occur.Must, tantivy.Query.term_query(self._schema, name, t))
+                        for t in terms
+                    ]
+                )
+            per_field.append(tantivy.Query.boost_query(query, field.boost))
+        if not per_field:
+            return None
+        if len(per_field) == 1:
+            return per_field[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
+
+    def _year_range(self, low: int | None, high: int | None) -> tantivy.Query:
+        if low is None and high is None:
+            return tantivy.Query.all_query()
+        return tantivy.Query.range_query(
+            self._schema, "year", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
+        )
+
+    def _filter_queries(self, request: SearchRequest) -> list[tantivy.Query]:
+        """Filters: ANDed across fields, ORed within one field (exact facet values)."""
+        by_field: dict[str, list[tantivy.Query]] = defaultdict(list)
+        for item in request.filters:
+            if item.field not in FACET_FIELDS:
+                raise QuerySyntaxError(
+                    f"cannot filter on {item.field!r}: filter fields are {', '.join(FACET_FIELDS)}"
+                )
+            if item.field == "year":
+                if item.is_range:
+                    by_field["year"].append(self._year_range(item.low, item.high))
+                else:
+                    low, high = parse_year_value(item.value)
+                    by_field["year"].append(self._year_range(low, high))
+            else:
+                by_field[item.field].append(
+                    tantivy.Query.term_query(self._schema, f"f_{item.field}", item.value)
+                )
+        queries = []
+        for alternatives in by_field.values():
+            if len(alternatives) == 1:
+                queries.append(alternatives[0])
+            else:
+                queries.append(
+                    tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
+                )
+        return queries
+
+    def _facets(
+        self, searcher: tantivy.Searcher, query: tantivy.Query, wanted: dict[str, int]
+    ) -> dict[str, list[FacetValue]]:
+        """Terms aggregations over everything the query and filters matched."""
+        if not wanted:
+            return {}
+        aggregations: dict[str, Any] = {}
+        for name, size in wanted.items():
+            if name not in FACET_FIELDS:
+                raise QuerySyntaxError(
+                    f"cannot facet on {name!r}: facet fields are {', '.join(FACET_FIELDS)}"
+                )
+            field = "year" if name == "year" else f"f_{name}"
+            aggregations[name] = {"terms": {"field": field, "size": max(1, size)}}
+        result = searcher.aggregate(query, aggregations)
+        facets: dict[str, list[FacetValue]] = {}
+        for name in wanted:
+            buckets = result.get(name, {}).get("buckets", [])
+            facets[name] = [
+                FacetValue(str(int(b["key"])) if name == "year" else str(b["key"]), b["doc_count"])
+                for b in buckets
+            ]
+        return facets
+
+    def _hit(
+        self, stored: tantivy.Document, value: Any, request: SearchRequest, marks: set[str]
+    ) -> Hit:
+        display = json.loads(bytes(stored.get_first("display") or b"{}").decode("utf-8"))
+        relevance = request.sort == "relevance"
+        hit = Hit(
+            id=str(stored.get_first("id")),
+            score=float(value) if relevance else 0.0,
+            title=display["title"],
+            year=display["year"],
+            authors=display["authors"],
+            type=display["type"],
+            subjects=display["subjects"],
+            source=display["source"],
+            sort=None if relevance else [display["year"]],
+        )
+        if marks:
+            highlights = {
+                "title": _highlight(display["title"], marks, whole=True),
+                "abstract": _highlight(display["abstract"], marks, whole=False),
+            }
+            hit.highlights = {k: v for k, v in highlights.items() if v}
+        return hit
+
+
+def _is_older(document: SearchDocument, stored_datestamp: str) -> bool:
+    """True when the document's datestamp is strictly older than the stored one.
+
+    OAI datestamps are ISO 8601 UTC in one granularity per repository, so string order is
+    time order. A missing datestamp on either side never blocks a write.
+    """
+    incoming = str(document.get("datestamp") or "")
+    return bool(incoming and stored_datestamp and incoming < stored_datestamp)
+
+
+def _highlight_terms(clauses: Iterable[Clause]) -> set[str]:
+    """German-chain terms of the positive text clauses (what highlights mark)."""
+    terms: set[str] = set()
+    for clause in clauses:
+        if clause.field not in (None, "title", "abstract", "subject"):
+            continue
+        text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+        terms.update(analyze(text))
+    return terms
+
+
+def _word_matches(word: str, marks: set[str]) -> bool:
+    if analyze_token(word) in marks:
+        return True
+    return any(analyze_token(part) in marks for part in default_decompounder().split(word))
+
+
+def _highlight(text: str, marks: set[str], *, whole: bool) -> list[str]:
+    """`text` (whole) or up to three fragments of it with matching words in <mark>.
+
+    A compound is marked whole when one of its parts matches (`Quartiermanagement` for
+    `Quartier`). The text is HTML-escaped; only the <mark> tags are markup.
+    """
+    text = unicodedata.normalize("NFC", text)
+    spans = [(s, e) for word, s, e in _tokenize_with_offsets(text) if _word_matches(word, marks)]
+    if not spans:
+        return []
+    if whole:
+        return [_mark(text, 0, len(text), spans)]
+    fragments: list[str] = []
+    covered_until = -1
+    for start, _end in spans:
+        if start < covered_until:
+            continue
+        begin = max(0, start - HIGHLIGHT_FRAGMENT_CHARS // 3)
+        begin = text.rfind(" ", 0, begin) + 1 if begin > 0 else 0
+        finish = min(len(text), begin + HIGHLIGHT_FRAGMENT_CHARS)
+        space = text.find(" ", finish)
+        finish = len(text) if space < 0 else space
+        inside = [(s, e) for s, e in spans if s >= begin and e <= finish]
+        prefix = "…" if begin > 0 else ""
+        suffix = "…" if finish < len(text) else ""
+        fragments.append(prefix + _mark(text, begin, finish, inside) + suffix)
+        covered_until = finish
+        if len(fragments) == HIGHLIGHT_FRAGMENTS:
+            break
+    return fragments
+
+
+def _mark(text: str, begin: int, end: int, spans: list[tuple[int, int]]) -> str:
+    out: list[str] = []
+    position = begin
+    for start, stop in spans:
+        out.append(html.escape(text[position:start], quote=False))
+        out.append(f"<mark>{html.escape(text[start:stop], quote=False)}</mark>")
+        position = stop
+    out.append(html.escape(text[position:end], quote=False))
+    return "".join(out)

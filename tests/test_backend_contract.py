@@ -1,0 +1,266 @@
+"""The IndexBackend contract, run against every backend: the embedded tantivy index always,
+Elasticsearch when ES_URL points at a running cluster.
+
+Documents go through the real pipeline shape: harvester.model.Record -> build_document.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
+from indexer.backend import IndexBackend, SearchDocument
+from indexer.document import build_document
+from indexer.embedded import EmbeddedBackend
+from indexer.search_model import Filter, QuerySyntaxError, SearchRequest
+
+SEED_ID = "oai:orlis.difu.de:difu/167832"
+
+
+def make_record(
+    number: int,
+    title: str,
+    subjects: list[str],
+    *,
+    year: int = 2009,
+    abstract: str = "",
+    authors: tuple[str, ...] = ("Kocks, Martina",),
+    type_: str = "Zeitschriftenaufsatz",
+    datestamp: str = "2022-11-25T10:00:00Z",
+    journal: str = "",
+) -> Record:
+    """A normalized ORLIS-like record (only the fields search needs)."""
+    people = [Person(display=a, family=a.split(",")[0]) for a in authors]
+    return Record(
+        identifier=f"oai:orlis.difu.de:difu/{number}",
+        source="orlis",
+        metadata_prefix="dim",
+        datestamp=datestamp,
+        sets=["col_difu_1"],
+        title=title,
+        authors=people,
+        year=year,
+        issued=str(year),
+        abstracts=[Abstract(abstract, "de")] if abstract else [],
+        subjects=subjects,
+        type=type_,
+        normalized_type="article" if type_ == "Zeitschriftenaufsatz" else "book",
+        language="de",
+        identifiers=Identifiers(issn=["0303-2493"] if journal else []),
+        host=HostPublication(title=journal) if journal else None,
+    )
+
+
+def corpus() -> list[Record]:
+    seed = make_record(
+        167832,
+        "Städte in sozialer Verantwortung",
+        [
+            "Stadtentwicklungsplanung",
+            "Stadtteil",
+            "Soziale Stadt",
+            "Sozialraumanalyse",
+            "Quartiermanagement",
+        ],
+        abstract=(
+            "In den Städten zeichnet sich die gesellschaftliche Ungleichheit räumlich ab. "
+            "Bewohner leben konzentriert in Stadtteilen mit mangelhaften Gebäudebeständen."
+        ),
+        authors=("Kocks, Martina", "Güles, Orhan"),
+        journal="Informationen zur Raumentwicklung",
+    )
+    return [
+        seed,
+        make_record(1, "Die Straße als öffentlicher Raum", ["Straßenraum", "Verkehr"], year=2015),
+        make_record(
+            2, "Neue Stadtteile am Stadtrand", ["Wohnungsbau"], year=2018, type_="Monographie"
+        ),
+        make_record(3, "Verkehrsplanung in Kleinstädten", ["Verkehrsplanung"], year=2001),
+        make_record(
+            4,
+            "Bürgerbeteiligung und Partizipation",
+            ["Partizipation", "Bürgerengagement"],
+            year=2020,
+            authors=("Müller, Anna",),
+            type_="Monographie",
+        ),
+        make_record(5, "Klimaanpassung der Stadt", ["Klimaanpassung", "Stadtklima"], year=2021),
+    ]
+
+
+def documents() -> list[SearchDocument]:
+    return [build_document(r) for r in corpus()]
+
+
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexBackend]:
+    if request.param == "embedded":
+        instance: IndexBackend = EmbeddedBackend(tmp_path / "index")
+    else:
+        es_url = os.environ.get("ES_URL")
+        if not es_url:
+            pytest.skip(
+                "ES_URL not set: live Elasticsearch contract tests need a running cluster, see README"
+            )
+        from indexer.elastic.backend import ElasticBackend
+
+        instance = ElasticBackend.for_tests(es_url, f"ernte-test-{uuid.uuid4().hex[:8]}")
+    instance.create(recreate=True)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def loaded(backend: IndexBackend) -> IndexBackend:
+    result = backend.upsert(documents())
+    assert result.written == len(corpus())
+    assert result.errors == []
+    return backend
+
+
+def ids(backend: IndexBackend, query: str, **kwargs: object) -> set[str]:
+    response = backend.search(SearchRequest(query=query, limit=100, **kwargs))  # type: ignore[arg-type]
+    return {hit.id for hit in response.hits}
+
+
+def test_upsert_counts_and_reupsert_is_idempotent(loaded: IndexBackend) -> None:
+    assert loaded.count() == 6
+    again = loaded.upsert(documents())
+    assert again.written == 6
+    assert loaded.count() == 6
+
+
+def test_stale_datestamp_never_replaces_newer_document(loaded: IndexBackend) -> None:
+    old = make_record(1, "Veralteter Titel", ["Verkehr"], datestamp="2001-01-01T00:00:00Z")
+    result = loaded.upsert([build_document(old)])
+    assert result.skipped_stale == 1
+    assert result.written == 0
+    assert ids(loaded, "Veralteter") == set()
+    newer = make_record(1, "Erneuerter Titel", ["Verkehr"], datestamp="2030-01-01T00:00:00Z")
+    assert loaded.upsert([build_document(newer)]).written == 1
+    assert ids(loaded, "Erneuerter") == {"oai:orlis.difu.de:difu/1"}
+    assert loaded.count() == 6
+
+
+def test_delete_removes_and_ignores_missing(loaded: IndexBackend) -> None:
+    result = loaded.delete(["oai:orlis.difu.de:difu/1", "oai:orlis.difu.de:difu/404"])
+    assert result.deleted == 1
+    assert loaded.count() == 5
+    assert ids(loaded, "Straße") == set()
+
+
+def test_empty_query_matches_all_and_negation(loaded: IndexBackend) -> None:
+    assert loaded.search(SearchRequest(query="")).total == 6
+    assert len(ids(loaded, "-Verkehrsplanung")) == 5
+    assert SEED_ID not in ids(loaded, "Stadt -Quartiermanagement")
+
+
+def test_words_are_anded_and_phrases_respect_order(loaded: IndexBackend) -> None:
+    assert ids(loaded, "Klimaanpassung Stadt") == {"oai:orlis.difu.de:difu/5"}
+    assert ids(loaded, "Klimaanpassung Verkehr") == set()
+    assert ids(loaded, '"öffentlicher Raum"') == {"oai:orlis.difu.de:difu/1"}
+    assert ids(loaded, '"Raum öffentlicher"') == set()
+
+
+def test_field_queries(loaded: IndexBackend) -> None:
+    assert ids(loaded, "author:Gueles") == {SEED_ID}
+    assert ids(loaded, "titel:Straße") == {"oai:orlis.difu.de:difu/1"}
+    assert ids(loaded, "type:monographie") == {
+        "oai:orlis.difu.de:difu/2",
+        "oai:orlis.difu.de:difu/4",
+    }
+    assert ids(loaded, "year:2015..2019") == {
+        "oai:orlis.difu.de:difu/1",
+        "oai:orlis.difu.de:difu/2",
+    }
+    assert ids(loaded, "issn:0303-2493") == {SEED_ID}
+
+
+def test_bad_query_raises_query_syntax_error(loaded: IndexBackend) -> None:
+    with pytest.raises(QuerySyntaxError, match="position"):
+        loaded.search(SearchRequest(query='"unclosed'))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Strasse", "oai:orlis.difu.de:difu/1"),
+        ("Stadtteile", "oai:orlis.difu.de:difu/2"),
+        ("Stadtteilen", "oai:orlis.difu.de:difu/2"),
+        ("Städte", "oai:orlis.difu.de:difu/5"),
+        ("Quartier", SEED_ID),
+        ("Entwicklung", SEED_ID),
+        ("Buergerbeteiligung", "oai:orlis.difu.de:difu/4"),
+    ],
+)
+def test_german_analysis(loaded: IndexBackend, query: str, expected: str) -> None:
+    assert expected in ids(loaded, query)
+
+
+def test_filters_and_facets(loaded: IndexBackend) -> None:
+    response = loaded.search(
+        SearchRequest(
+            query="",
+            filters=[Filter("type", "Monographie")],
+            facets={"year": 10, "type": 5, "subject": 20},
+        )
+    )
+    assert response.total == 2
+    assert {f.value: f.count for f in response.facets["type"]} == {"Monographie": 2}
+    assert {f.value for f in response.facets["year"]} == {"2018", "2020"}
+    assert "Partizipation" in {f.value for f in response.facets["subject"]}
+    ranged = loaded.search(SearchRequest(filters=[Filter("year", low=2015, high=2020)]))
+    assert ranged.total == 3
+    either = loaded.search(
+        SearchRequest(filters=[Filter("subject", "Verkehr"), Filter("subject", "Wohnungsbau")])
+    )
+    assert either.total == 2
+
+
+def test_facets_count_everything_matched_not_only_the_page(loaded: IndexBackend) -> None:
+    response = loaded.search(SearchRequest(query="", limit=1, facets={"source": 3}))
+    assert len(response.hits) == 1
+    assert response.facets["source"][0].value == "orlis"
+    assert response.facets["source"][0].count == 6
+
+
+def test_sort_and_paging(loaded: IndexBackend) -> None:
+    newest = loaded.search(SearchRequest(sort="year_desc", limit=3))
+    assert [h.year for h in newest.hits] == [2021, 2020, 2018]
+    oldest = loaded.search(SearchRequest(sort="year_asc", limit=2, offset=1))
+    assert [h.year for h in oldest.hits] == [2009, 2015]
+    first = loaded.search(SearchRequest(sort="year_desc", limit=4))
+    rest = loaded.search(
+        SearchRequest(sort="year_desc", limit=4, search_after=first.next_search_after)
+    )
+    assert [h.year for h in rest.hits] == [2009, 2001]
+    assert rest.next_search_after is None
+
+
+def test_hit_fields_and_highlights(loaded: IndexBackend) -> None:
+    response = loaded.search(SearchRequest(query="Quartier Städte"))
+    hit = response.hits[0]
+    assert hit.id == SEED_ID
+    assert hit.title == "Städte in sozialer Verantwortung"
+    assert hit.year == 2009
+    assert hit.authors == ["Kocks, Martina", "Güles, Orhan"]
+    assert "Quartiermanagement" in hit.subjects
+    assert hit.highlights["title"] == ["<mark>Städte</mark> in sozialer Verantwortung"]
+    assert "<mark>Städten</mark>" in hit.highlights["abstract"][0]
+
+
+def test_title_outranks_abstract(loaded: IndexBackend) -> None:
+    extra = make_record(
+        9, "Wohnen im Alter", ["Wohnen"], abstract="Auch die Klimaanpassung spielt eine Rolle."
+    )
+    loaded.upsert([build_document(extra)])
+    response = loaded.search(SearchRequest(query="Klimaanpassung"))
+    assert [h.id for h in response.hits][:2] == [
+        "oai:orlis.difu.de:difu/5",
+        "oai:orlis.difu.de:difu/9",
+    ]

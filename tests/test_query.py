@@ -1,0 +1,102 @@
+"""The user query syntax: what parses into which clauses, and which errors say where."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.query import (
+    EXACT_FIELDS,
+    SEARCH_FIELDS,
+    TEXT_FIELDS,
+    ParsedQuery,
+    Phrase,
+    Term,
+    parse_query,
+    parse_year_value,
+)
+from indexer.search_model import QuerySyntaxError
+
+
+def test_empty_and_blank_queries_match_all() -> None:
+    assert parse_query("").matches_all
+    assert parse_query("   ").clauses == ()
+
+
+def test_bare_words_phrases_and_exclusions() -> None:
+    parsed = parse_query('Stadt  "soziale Stadt" -Verkehr -"graue Literatur"')
+    assert parsed == ParsedQuery(
+        (
+            Term("Stadt"),
+            Phrase(("soziale", "Stadt")),
+            Term("Verkehr", negated=True),
+            Phrase(("graue", "Literatur"), negated=True),
+        )
+    )
+    assert parsed.positive == (Term("Stadt"), Phrase(("soziale", "Stadt")))
+    assert len(parsed.negative) == 2
+
+
+def test_only_negative_query_keeps_its_exclusions() -> None:
+    parsed = parse_query("-Verkehr")
+    assert not parsed.matches_all
+    assert parsed.positive == ()
+    assert parsed.negative == (Term("Verkehr", negated=True),)
+
+
+def test_fields_aliases_and_quoted_values() -> None:
+    parsed = parse_query('titel:Quartier author:"Kocks, Martina" TYPE:"Graue  Literatur"')
+    assert parsed.clauses == (
+        Term("Quartier", "title"),
+        Phrase(("Kocks,", "Martina"), "author"),
+        Term("Graue Literatur", "type"),
+    )
+
+
+def test_field_values_may_contain_colons_and_urls_are_words() -> None:
+    assert parse_query("id:oai:orlis.difu.de:difu/1").clauses == (
+        Term("oai:orlis.difu.de:difu/1", "id"),
+    )
+    assert parse_query("https://orlis.difu.de").clauses == (Term("https://orlis.difu.de"),)
+
+
+def test_and_is_ignored() -> None:
+    assert parse_query("Stadt AND Land").clauses == (Term("Stadt"), Term("Land"))
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "reason"),
+    [
+        ('Stadt "soziale Stadt', 7, "unbalanced quote"),
+        ("title: Stadt", 1, "has no value"),
+        ("foo:bar", 1, "unknown field 'foo'"),
+        ("Stadt - Land", 7, "'-' must be followed"),
+        ('Stadt ""', 7, "empty phrase"),
+        ('So"zial"', 3, "quote must start a phrase"),
+        ('"Stadt"Land', 8, "closing quote"),
+        ("Stadt OR Land", 7, "OR is not supported"),
+        ("NOT Land", 1, "put '-' before the word"),
+        ("year:neu", 6, "not a year"),
+        ("year:2010..2001", 6, "runs backwards"),
+    ],
+)
+def test_errors_name_position_and_reason(text: str, position: int, reason: str) -> None:
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(text)
+    message = str(caught.value)
+    assert f"position {position}:" in message
+    assert reason in message
+
+
+def test_year_values() -> None:
+    assert parse_year_value("2009") == (2009, 2009)
+    assert parse_year_value("2005..2010") == (2005, 2010)
+    assert parse_year_value("2005..") == (2005, None)
+    assert parse_year_value("..2010") == (None, 2010)
+    with pytest.raises(QuerySyntaxError):
+        parse_year_value("..")
+
+
+def test_field_tables_are_consistent() -> None:
+    assert set(SEARCH_FIELDS) == TEXT_FIELDS | EXACT_FIELDS
+    assert not TEXT_FIELDS & EXACT_FIELDS
+    assert "year" in EXACT_FIELDS
