@@ -1,0 +1,548 @@
+"""The `ernte` command line. Each command is thin: it reads settings, builds what it needs through
+`harvester.services`, and prints. Expected failures print one clear line and exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harvester import services
+from harvester.archive import RawArchive, archives_of
+from harvester.harvest import HarvestError, HarvestRequest
+from harvester.http import HTTPFailure
+from harvester.logs import configure_logging
+from harvester.oai import NotOAIResponse, OAIError
+from harvester.progress import progress_for
+from harvester.settings import Settings, get_settings
+from harvester.sources import Source, SourceError, load_sources, resolve_source
+from harvester.state import HarvestState
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    HarvestError,
+    HTTPFailure,
+    NotOAIResponse,
+    OAIError,
+    SourceError,
+    ValueError,
+)
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """Errors a user can meet (bad input, unreachable servers), printed as one line.
+
+    Evaluated only when an exception propagates, so the imports cost nothing on success.
+    """
+    from indexer.elastic.connection import ElasticConnectionError
+    from indexer.elastic.kibana import KibanaImportError
+    from indexer.elastic.queries import DeepPagingError
+    from indexer.elastic.rebuild import RebuildError
+
+    return (
+        *EXPECTED_ERRORS,
+        ElasticConnectionError,
+        KibanaImportError,
+        RebuildError,
+        DeepPagingError,
+    )
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn the errors a user can meet into one readable line and exit status 1."""
+    try:
+        yield
+    except _expected_errors() as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _source(name_or_url: str, prefix: str | None = None) -> Source:
+    return resolve_source(name_or_url, _settings().sources_file, prefix)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log line format (default: ERNTE_LOG_FORMAT or text).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(log_format: str | None, verbose: bool) -> None:
+    """ernte: harvest OAI-PMH repositories into a German faceted search index."""
+    settings = _settings()
+    configure_logging(log_format or settings.log_format, "DEBUG" if verbose else settings.log_level)
+
+
+# -- OAI-PMH inspection -----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def identify(source: str, as_json: bool) -> None:
+    """Show what a repository says about itself (SOURCE is a configured name or a URL)."""
+    with _clear_errors():
+        info = services.oai_client(_settings(), _source(source).base_url).identify()
+    if as_json:
+        _print_json(_asdict(info))
+        return
+    table = Table(show_header=False)
+    for name, value in _asdict(info).items():
+        table.add_row(name, ", ".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sets(source: str, as_json: bool) -> None:
+    """List a repository's sets (all pages of ListSets)."""
+    with _clear_errors():
+        found = list(services.oai_client(_settings(), _source(source).base_url).list_sets())
+    if as_json:
+        _print_json([_asdict(s) for s in found])
+        return
+    table = Table("setSpec", "setName")
+    for s in found:
+        table.add_row(escape(s.spec), escape(s.name))
+    console.print(table)
+    click.echo(f"{len(found)} sets")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def formats(source: str, as_json: bool) -> None:
+    """List a repository's metadata formats."""
+    with _clear_errors():
+        found = services.oai_client(_settings(), _source(source).base_url).list_formats()
+    if as_json:
+        _print_json([_asdict(f) for f in found])
+        return
+    table = Table("prefix", "schema", "namespace")
+    for f in found:
+        table.add_row(f.prefix, f.schema, f.namespace)
+    console.print(table)
+
+
+# -- harvesting -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source")
+@click.option(
+    "--set", "set_spec", default=None, help="Harvest one set (default: the source's sets, or all)."
+)
+@click.option("--prefix", default=None, help="Metadata prefix (default: the source's).")
+@click.option(
+    "--from",
+    "from_",
+    default=None,
+    help="Start date (YYYY-MM-DD[Thh:mm:ssZ]); overrides the watermark.",
+)
+@click.option("--until", default=None, help="End date.")
+@click.option("--full", is_flag=True, help="Ignore the watermark: harvest everything.")
+@click.option("--no-index", is_flag=True, help="Archive and normalize only; do not index.")
+@click.option("--queue", is_flag=True, help="Enqueue as a Celery task instead of running here.")
+def harvest(
+    source: str,
+    set_spec: str | None,
+    prefix: str | None,
+    from_: str | None,
+    until: str | None,
+    full: bool,
+    no_index: bool,
+    queue: bool,
+) -> None:
+    """Harvest a repository incrementally (SOURCE is a configured name or an OAI-PMH base URL)."""
+    settings = _settings()
+    with _clear_errors():
+        src = _source(source, prefix)
+        set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
+        if queue:
+            from harvester.tasks import enqueue_harvest
+
+            for spec in set_specs:
+                click.echo(
+                    enqueue_harvest(
+                        src.key if src.key in _configured() else source,
+                        spec,
+                        prefix,
+                        from_,
+                        until,
+                        full,
+                    )
+                )
+            return
+        backend = None if no_index else services.index_backend(settings)
+        try:
+            for spec in set_specs:
+                progress = progress_for(sys.stderr.isatty())
+                runner = services.harvester(settings, src, progress, backend)
+                state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
+                _print_run_summary(state)
+        finally:
+            if backend is not None:
+                backend.close()
+
+
+def _configured() -> set[str]:
+    try:
+        return set(load_sources(_settings().sources_file))
+    except SourceError:
+        return set()
+
+
+def _print_run_summary(state: HarvestState) -> None:
+    run = state.run
+    click.echo(
+        f"{state.source} [{state.set_spec or 'all sets'}, {state.prefix}]: "
+        f"{run.records} records in {run.pages} pages ({run.added} new versions, "
+        f"{run.deleted} deleted); normalized {run.normalized}, quarantined {run.quarantined}, "
+        f"indexed {run.indexed}; repaired characters {run.repaired_chars}, "
+        f"warnings {run.warnings}; watermark {state.watermark}"
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in README).")
+def status(as_json: bool) -> None:
+    """Every harvest: state, watermark, last run, counts, last error."""
+    settings = _settings()
+    states = services.state_store(settings).all()
+    extra = _cluster_status(settings)
+    if as_json:
+        _print_json({"harvests": [s.to_dict() for s in states], **extra})
+        return
+    if not states:
+        click.echo("no harvests yet")
+    table = Table(
+        "harvest",
+        "state",
+        "watermark",
+        "last run",
+        "records",
+        "deleted",
+        "quarantined",
+        "pages",
+        "repaired",
+        "warnings",
+        "rate",
+        "last error",
+    )
+    for s in states:
+        table.add_row(
+            str(s.key),
+            s.state,
+            s.watermark or "-",
+            f"{s.run_started or '-'} → {s.run_ended or '…'}",
+            str(s.run.records),
+            str(s.run.deleted),
+            str(s.run.quarantined),
+            str(s.run.pages),
+            str(s.run.repaired_chars),
+            str(s.run.warnings),
+            f"{s.rate}/s",
+            escape(s.last_error or ""),
+        )
+    if states:
+        console.print(table)
+    for name, value in extra.items():
+        click.echo(f"{name}: {value if not isinstance(value, list) else len(value)}")
+
+
+def _cluster_status(settings: Settings) -> dict[str, Any]:
+    if not settings.redis_url:
+        return {}
+    from harvester.tasks import dead_letters
+
+    return {"dead_letters": dead_letters()}
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive] | None:
+    settings = _settings()
+    for src, _prefix, path in archives_of(settings.archive_dir, source):
+        archive = RawArchive(path)
+        if archive.get(identifier) is not None:
+            return src, archive
+        archive.close()
+    return None
+
+
+@main.command()
+@click.argument("identifier")
+@click.option("--source", default=None, help="Look only in this source's archive.")
+@click.option("--raw", "raw_only", is_flag=True, help="Print only the raw XML as harvested.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the normalized record as JSON.")
+def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> None:
+    """Show one archived record: raw XML and normalized record."""
+    from harvester.normalize import QuarantineError, normalize
+    from harvester.pipeline import crosswalk_for
+
+    found = _find_archived(identifier, source)
+    if found is None:
+        click.echo(f"error: {identifier!r} is not in the archive", err=True)
+        sys.exit(1)
+    src_key, archive = found
+    raw = archive.get(identifier)
+    assert raw is not None
+    if raw_only:
+        click.echo(raw.xml.decode("utf-8"))
+        return
+    src = _source_or_adhoc(src_key, raw.metadata_prefix)
+    try:
+        record = normalize(raw, src_key, crosswalk_for(src, raw.metadata_prefix))
+    except QuarantineError as exc:
+        if not as_json:
+            click.echo(raw.xml.decode("utf-8"))
+        click.echo(f"error: {identifier} is quarantined: {exc.reason}", err=True)
+        sys.exit(1)
+    if as_json:
+        _print_json(record.to_dict())
+        return
+    click.echo(raw.xml.decode("utf-8"))
+    click.echo()
+    _print_json(record.to_dict())
+
+
+def _source_or_adhoc(key: str, prefix: str) -> Source:
+    configured = load_sources(_settings().sources_file)
+    return configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def quarantine(source: str | None, as_json: bool) -> None:
+    """List quarantined records with their reasons."""
+    rows = []
+    for src, prefix, path in archives_of(_settings().archive_dir, source):
+        with RawArchive(path) as archive:
+            rows += [{"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("source", "prefix", "identifier", "stage", "reason", "at")
+    for r in rows:
+        table.add_row(
+            r["source"],
+            r["prefix"],
+            escape(r["identifier"]),
+            r["stage"],
+            escape(r["reason"]),
+            r["at"],
+        )
+    console.print(table)
+    click.echo(f"{len(rows)} quarantined")
+
+
+@main.command("normalize")
+@click.argument("source")
+def normalize_cmd(source: str) -> None:
+    """Re-normalize a source from the raw archive (no server contact); report and quarantine."""
+    from harvester.pipeline import normalize_batch
+
+    with _clear_errors():
+        for src_key, prefix, path in _archives_or_fail(source):
+            src = _source_or_adhoc(src_key, prefix)
+            with RawArchive(path) as archive:
+                total_ok = total_bad = 0
+                for batch in _batches(archive):
+                    _, counts = normalize_batch(batch, src, archive)
+                    total_ok += counts.normalized
+                    total_bad += counts.quarantined
+            click.echo(f"{src_key} [{prefix}]: normalized {total_ok}, quarantined {total_bad}")
+
+
+def _archives_or_fail(source: str) -> list[tuple[str, str, Any]]:
+    found = archives_of(_settings().archive_dir, source)
+    if not found:
+        raise SourceError(f"no archive for source {source!r}: harvest it first")
+    return found
+
+
+def _batches(archive: RawArchive, size: int = 500) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for raw in archive.iter_latest():
+        batch.append(raw)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- index and search -------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.argument("source", required=False)
+@click.pass_context
+def index(ctx: click.Context, source: str | None) -> None:
+    """Index a source from the raw archive (`ernte index SOURCE`), or `ernte index rebuild`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not source:
+        raise click.UsageError("give a SOURCE to index, or use `ernte index rebuild`")
+    from harvester.pipeline import process_batch
+
+    settings = _settings()
+    with _clear_errors():
+        archives = _archives_or_fail(source)
+        backend = services.index_backend(settings)
+        try:
+            for src_key, prefix, path in archives:
+                src = _source_or_adhoc(src_key, prefix)
+                with RawArchive(path) as archive:
+                    done = bad = 0
+                    for batch in _batches(archive):
+                        counts = process_batch(batch, src, archive, backend)
+                        done += counts.indexed
+                        bad += counts.quarantined
+                click.echo(f"{src_key} [{prefix}]: indexed {done}, quarantined {bad}")
+        finally:
+            backend.close()
+
+
+@index.command("rebuild")
+def index_rebuild() -> None:
+    """Build a fresh index from every raw archive, then switch to it atomically."""
+    from harvester.rebuild import rebuild_index
+
+    with _clear_errors():
+        click.echo(rebuild_index(_settings()))
+
+
+@main.command()
+@click.argument("query", default="")
+@click.option("--filter", "filters", multiple=True, help="field=value, or year=2005..2010.")
+@click.option("--facet", "facets", multiple=True, help="Facet field (subject, type, year, ...).")
+@click.option("--facet-size", default=10, show_default=True)
+@click.option(
+    "--sort", type=click.Choice(["relevance", "year_desc", "year_asc"]), default="relevance"
+)
+@click.option("--limit", default=10, show_default=True)
+@click.option("--offset", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the response model as JSON.")
+def search(
+    query: str,
+    filters: tuple[str, ...],
+    facets: tuple[str, ...],
+    facet_size: int,
+    sort: str,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Search the index: words are ANDed, "phrases", -exclusion, field:value."""
+    from harvester.search_cli import build_request, print_response
+
+    settings = _settings()
+    with _clear_errors():
+        request = build_request(query, filters, facets, facet_size, sort, limit, offset)
+        backend = services.index_backend(settings)
+        try:
+            response = backend.search(request)
+        finally:
+            backend.close()
+    if as_json:
+        _print_json(response.to_dict())
+    else:
+        print_response(console, request, response)
+
+
+# -- vocabulary, demo, cluster ----------------------------------------------------------------
+
+
+@main.group()
+def compounds() -> None:
+    """The compound-part list used for German decompounding."""
+
+
+@compounds.command("build")
+@click.argument("source")
+def compounds_build(source: str) -> None:
+    """Rebuild the part list from the base word list plus SOURCE's own subject vocabulary."""
+    from harvester.vocabulary import build_parts_from_archive
+
+    with _clear_errors():
+        path, count = build_parts_from_archive(_settings(), source)
+    click.echo(f"wrote {count} parts to {path}; run `ernte index rebuild` to apply them")
+
+
+@main.command()
+@click.option("--port", default=0, help="Port for the local demo OAI-PMH provider (0 = any).")
+@click.option("--query", default="Stadtteile", show_default=True)
+def demo(port: int, query: str) -> None:
+    """Serve the bundled ORLIS-like sample over OAI-PMH, harvest, index, and search it."""
+    from harvester.demo_run import run_demo
+
+    with _clear_errors():
+        run_demo(_settings(), console, port, query)
+
+
+@main.command()
+@click.option("-Q", "--queues", default="harvest,index", show_default=True)
+@click.option("-c", "--concurrency", default=2, show_default=True)
+@click.option("--pool", default="prefork", show_default=True)
+def worker(queues: str, concurrency: int, pool: str) -> None:
+    """Start a Celery worker (needs REDIS_URL)."""
+    from harvester.tasks import run_worker
+
+    run_worker(queues, concurrency, pool)
+
+
+@main.command()
+def beat() -> None:
+    """Start Celery beat with the schedules of config/sources.yaml (one active per cluster)."""
+    from harvester.tasks import run_beat
+
+    run_beat()
+
+
+@main.group()
+def kibana() -> None:
+    """Kibana saved objects."""
+
+
+@kibana.command("setup")
+def kibana_setup() -> None:
+    """Import config/kibana saved objects (data view, saved search, dashboard) into KIBANA_URL."""
+    from indexer.elastic.kibana import import_saved_objects
+
+    with _clear_errors():
+        count = import_saved_objects(_settings())
+    click.echo(f"imported {count} saved objects into Kibana")
+
+
+if __name__ == "__main__":
+    main()
