@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import zstandard
 
@@ -153,7 +154,7 @@ class RawArchive:
             datestamp=str(datestamp),
             deleted=bool(deleted),
             sets=json.loads(str(sets)),
-            xml=self._decompress(bytes(xml)),  # type: ignore[arg-type]
+            xml=self._decompress(cast(bytes, xml)),
             metadata_prefix=prefix,
         )
 

@@ -228,19 +228,10 @@ class Harvester:
         except OAIError as exc:
             if exc.code != "badResumptionToken" or state.token is None:
                 raise
-            state.token_restarts += 1
-            if state.token_restarts > self.options.max_token_restarts:
-                raise
-            log.warning(
-                "resumption token rejected (expired?); restarting the run's window",
-                extra=self._ctx(state, url=exc.url, window_from=state.window_from),
-            )
-            state.token = None
-            state.cursor = None
-            state.recent_tokens = []
-            self.store.save(state)
+            self._restart_window(state, exc)
             return True
-        state.run.retries += self.client.http.retries - retries_before
+        finally:
+            state.run.retries += self.client.http.retries - retries_before
         if state.pending_watermark is None:
             state.pending_watermark = _server_now(page) or state.run_started
         if page.token is not None and page.token in state.recent_tokens:
@@ -258,6 +249,20 @@ class Harvester:
             state.recent_tokens = [*state.recent_tokens[-49:], page.token]
         self._store_page(state, archive, sink, page)
         return page.token is not None
+
+    def _restart_window(self, state: HarvestState, exc: OAIError) -> None:
+        """An expired token: ask for the run's window again (idempotent writes make it safe)."""
+        state.token_restarts += 1
+        if state.token_restarts > self.options.max_token_restarts:
+            raise exc
+        log.warning(
+            "resumption token rejected (expired?); restarting the run's window",
+            extra=self._ctx(state, url=exc.url, window_from=state.window_from),
+        )
+        state.token = None
+        state.cursor = None
+        state.recent_tokens = []
+        self.store.save(state)
 
     def _store_page(
         self, state: HarvestState, archive: RawArchive, sink: PageSink, page: Page
