@@ -10,7 +10,7 @@ documented one by one below and are what `ernte show --json` prints.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 NormalizedType = Literal[
     "article",
@@ -25,17 +25,7 @@ NormalizedType = Literal[
 ]
 """The small, documented type vocabulary every repository type is mapped onto."""
 
-NORMALIZED_TYPES: tuple[str, ...] = (
-    "article",
-    "book",
-    "book part",
-    "report",
-    "thesis",
-    "conference paper",
-    "periodical",
-    "grey literature",
-    "other",
-)
+NORMALIZED_TYPES: tuple[str, ...] = get_args(NormalizedType)
 
 
 @dataclass(slots=True)

@@ -20,51 +20,50 @@ from harvester.state import HarvestState
 log = logging.getLogger("harvester.progress")
 
 
+def _about(harvest: HarvestState, **extra: object) -> dict[str, object]:
+    """Log context: which harvest a line concerns, plus what the line reports."""
+    return {
+        "source": harvest.source,
+        "set": harvest.set_spec or "*",
+        "prefix": harvest.prefix,
+        **extra,
+    }
+
+
 class LogProgress:
     """Structured log lines: source, set, page, records so far, rate, list size."""
 
     def start(self, state: HarvestState) -> None:
-        log.info(
-            "harvest started",
-            extra={
-                "source": state.source,
-                "set": state.set_spec or "*",
-                "prefix": state.prefix,
-                "from": state.window_from,
-                "until": state.window_until,
-                "resume_page": state.next_page,
-            },
+        about = _about(
+            state,
+            window_from=state.window_from,
+            window_until=state.window_until,
+            resume_page=state.next_page,
         )
+        log.info("harvest started", extra=about)
 
     def page(self, state: HarvestState, page: Page) -> None:
-        log.info(
-            "page stored",
-            extra={
-                "source": state.source,
-                "set": state.set_spec or "*",
-                "prefix": state.prefix,
-                "page": state.next_page,
-                "records": state.run.records,
-                "deleted": state.run.deleted,
-                "total": state.complete_list_size,
-                "rate": state.rate,
-            },
+        about = _about(
+            state,
+            page=state.next_page,
+            records=state.run.records,
+            deleted=state.run.deleted,
+            total=state.complete_list_size,
+            rate=state.rate,
         )
+        log.info("page stored", extra=about)
 
     def finish(self, state: HarvestState) -> None:
-        log.info(
-            "harvest finished",
-            extra={
-                "source": state.source,
-                "set": state.set_spec or "*",
-                "prefix": state.prefix,
-                "pages": state.run.pages,
-                "records": state.run.records,
-                "normalized": state.run.normalized,
-                "quarantined": state.run.quarantined,
-                "watermark": state.watermark,
-            },
+        about = _about(
+            state,
+            state=state.state,
+            pages=state.run.pages,
+            records=state.run.records,
+            normalized=state.run.normalized,
+            quarantined=state.run.quarantined,
+            watermark=state.watermark,
         )
+        log.info("harvest finished", extra=about)
 
 
 class BarProgress:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -191,23 +191,32 @@ class Draft:
         return False
 
     def _add_issn(self, text: str, *, declared: bool) -> bool:
-        found = ISSN_IN_TEXT_RE.search(text)
-        issn = normalize_issn(found.group(0)) if found else None
-        if issn:
-            append_unique(self.identifiers.issn, issn)
-            return True
-        if declared:
-            self.warnings.append(f"invalid ISSN {text!r}")
-        return False
+        return self._add_standard_number(
+            text, "ISSN", ISSN_IN_TEXT_RE, normalize_issn, self.identifiers.issn, declared
+        )
 
     def _add_isbn(self, text: str, *, declared: bool) -> bool:
-        found = ISBN_IN_TEXT_RE.search(text)
-        isbn = normalize_isbn(found.group(0)) if found else None
-        if isbn:
-            append_unique(self.identifiers.isbn, isbn)
+        return self._add_standard_number(
+            text, "ISBN", ISBN_IN_TEXT_RE, normalize_isbn, self.identifiers.isbn, declared
+        )
+
+    def _add_standard_number(
+        self,
+        text: str,
+        kind: str,
+        pattern: re.Pattern[str],
+        normalizer: Callable[[str], str | None],
+        target: list[str],
+        declared: bool,
+    ) -> bool:
+        """Validate and store an ISSN/ISBN; a declared but invalid one becomes a warning."""
+        found = pattern.search(text)
+        number = normalizer(found.group(0)) if found else None
+        if number:
+            append_unique(target, number)
             return True
         if declared:
-            self.warnings.append(f"invalid ISBN {text!r}")
+            self.warnings.append(f"invalid {kind} {text!r}")
         return False
 
 
