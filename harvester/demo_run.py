@@ -67,16 +67,19 @@ def run_demo(settings: Settings, console: Console, port: int, query: str) -> Non
             backend.close()
     console.rule(f"ernte search {query!r} --facet " + " --facet ".join(DEMO_FACETS))
     print_response(console, request, response)
-    seed_found = any(hit.id == SEED_IDENTIFIER for hit in response.hits)
+    ranks = [n for n, hit in enumerate(response.hits, start=1) if hit.id == SEED_IDENTIFIER]
+    seed_found = bool(ranks)
     subjects = {v.value for v in response.facets.get("subject", [])}
     console.print(
         f"seed record {SEED_IDENTIFIER} found by {query!r}: "
-        f"{'yes' if seed_found else 'NO'}; subject facet shows 'Soziale Stadt': "
-        f"{'yes' if 'Soziale Stadt' in subjects else 'NO'}"
+        f"{f'yes (rank {ranks[0]})' if ranks else 'NO'}; subject facet shows 'Soziale Stadt': "
+        f"{'yes' if 'Soziale Stadt' in subjects else 'NO'}",
+        soft_wrap=True,
     )
     console.print(
         f"Explore further: ERNTE_DATA_DIR={demo_settings.data_dir} .venv/bin/ernte search "
-        '"soziale Stadt" --facet subject --filter year=2005..2015'
+        '"soziale Stadt" --facet subject --filter year=2005..2015',
+        soft_wrap=True,
     )
     if not seed_found or "Soziale Stadt" not in subjects:
         raise SystemExit(

@@ -149,6 +149,32 @@ def test_sample_has_shared_keywords_and_german_text(sample: list[SampleRecord]) 
     assert {"Zeitschriftenaufsatz", "Monographie", "Graue Literatur", "Dissertation"} <= types
 
 
+def test_sample_is_as_varied_as_a_literature_database(sample: list[SampleRecord]) -> None:
+    # A sample of a few topics repeated over and over makes every search hit half the records.
+    live = [r for r in sample if not r.deleted]
+    titles = [r.values("title")[0] for r in live]
+    assert len(set(titles)) >= len(titles) - 2
+    subjects = Counter(s for r in live for s in set(r.values("subject")))
+    assert max(subjects.values()) <= 0.12 * len(live), subjects.most_common(3)
+    assert len(subjects) >= 150
+    # Stadtteil(e/en/s) belongs to one topic among many: a minority of records, not most.
+    stadtteil = re.compile(r"\bStadtteil(e|en|s)?\b")
+    neighbourhood = [
+        r
+        for r in live
+        if stadtteil.search(
+            " ".join(r.values("title") + r.values("description", "abstract") + r.values("subject"))
+        )
+    ]
+    assert 0.08 * len(live) <= len(neighbourhood) <= 0.22 * len(live)
+
+
+def test_generated_titles_rarely_repeat() -> None:
+    records = [r for r in generate_records(1_000, seed=13) if not r.deleted]
+    titles = {r.values("title")[0] for r in records}
+    assert len(titles) >= 0.97 * len(records)
+
+
 # --- the generator ---------------------------------------------------------------------------
 
 

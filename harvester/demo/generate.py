@@ -7,6 +7,16 @@ text carries what German search must handle: umlauts, ß, compounds and inflecte
 (Stadtteil, Stadtteile, Stadtteilen). ISSNs and ISBNs carry valid check digits; apart from
 0303-2493 they are computed, not the journals' or books' real numbers.
 
+The sample should read like a literature database on urban affairs, so that searching it
+behaves as searching ORLIS would: some twenty topics (planning, housing, transport, climate,
+municipal finance, economy, migration, participation, digitalisation, rural areas, urban
+history, ...) weighted by how much is written on them; each record is mainly on one topic and
+touches a related one. Titles are a main title, often with a subtitle, and are not repeated
+within one run of the generator (as far as a few draws allow). A topic's keywords come with the
+share of its records that carry them, so no keyword sits on more than about a tenth of the
+records. Neighbourhoods (Stadtteile) and the Soziale Stadt programme are one topic among many,
+and the word Stadtteil turns up elsewhere only where a real abstract would use it.
+
     python -m harvester.demo.generate --write-sample          # rewrite the bundled sample
     python -m harvester.demo.generate -n 100000 -o recs.jsonl  # synthetic records
 """
@@ -165,122 +175,288 @@ def seed_record() -> SampleRecord:
 
 @dataclass(frozen=True, slots=True)
 class _Topic:
-    """A subject area: its keywords, title patterns and abstract sentences."""
+    """A subject area of the urban affairs literature ORLIS covers.
 
-    subjects: tuple[str, ...]
+    name, related: a short name, and the topics a record on this one also touches on.
+    weight: how often records are mainly about this topic, relative to the other topics.
+    subjects: keywords with the share of the topic's records that carry each, so facets have
+        the long tail of a real subject index rather than a few keywords on every record.
+    titles, subtitles: title patterns; a title is a main title, often with a subtitle.
+    sentences: German abstract sentences; english_*: the same for the few English records.
+    Patterns use the placeholders of `_RecordFactory._placeholders`.
+    """
+
+    name: str
+    related: tuple[str, ...]
+    weight: int
+    subjects: tuple[tuple[str, float], ...]
     titles: tuple[str, ...]
+    subtitles: tuple[str, ...]
     sentences: tuple[str, ...]
+    english_titles: tuple[str, ...]
+    english_sentences: tuple[str, ...]
 
 
 _TOPICS: tuple[_Topic, ...] = (
+    # Neighbourhoods and the Soziale Stadt programme: the seed record's topic, and the one
+    # where the words Stadtteil/Stadtteile/Stadtteilen are at home.
     _Topic(
+        name="nachbarschaft",
+        related=(
+            "wohnen",
+            "migration",
+            "beteiligung",
+            "bildung",
+            "erneuerung",
+            "gesundheit",
+            "sicherheit",
+            "stadtentwicklung",
+        ),
+        weight=6,
         subjects=(
-            "Soziale Stadt",
-            "Quartiermanagement",
-            "Stadtteil",
-            "Stadtquartier",
-            "Benachteiligung",
-            "Sozialraumanalyse",
-            "Städtebauförderung",
-            "Wohnquartier",
-            "Integriertes Handlungsprogramm",
-            "Bürgerengagement",
-            "Soziale Ungleichheit",
+            ("Soziale Stadt", 0.85),
+            ("Quartiermanagement", 0.55),
+            ("Benachteiligung", 0.4),
+            ("Soziale Ungleichheit", 0.4),
+            ("Stadtquartier", 0.4),
+            ("Städtebauförderung", 0.4),
+            ("Stadtteil", 0.2),
+            ("Wohnquartier", 0.35),
+            ("Nachbarschaft", 0.35),
+            ("Sozialraumanalyse", 0.2),
+            ("Integriertes Handlungsprogramm", 0.2),
+            ("Gemeinwesenarbeit", 0.2),
+            ("Bürgerengagement", 0.2),
+            ("Großwohnsiedlung", 0.15),
         ),
         titles=(
-            "Zehn Jahre Soziale Stadt in {stadt} : Bilanz eines Förderprogramms.",
-            "Benachteiligte Stadtteile stärken : Erfahrungen aus dem Programm Soziale Stadt.",
-            "Quartiermanagement in {quartier}.",
-            "Soziale Stadt und Stadtteilarbeit : Wege zu mehr Teilhabe in {stadt}.",
-            "Was bleibt vom Programm Soziale Stadt? Verstetigung in den Stadtteilen.",
+            "Zehn Jahre Soziale Stadt in {stadt}",
+            "Benachteiligte Stadtteile stärken",
+            "Quartiermanagement in {quartier}",
+            "Was bleibt vom Programm Soziale Stadt?",
+            "Von der Großsiedlung zum lebenswerten Quartier",
+            "Nachbarschaft als Ressource",
+            "Gemeinwesenarbeit und Quartiersentwicklung",
+            "Sozialräumliche Polarisierung in {stadt}",
+            "Armut im Quartier",
+            "Verfügungsfonds in der Quartiersarbeit",
+            "Neue Perspektiven für {quartier}",
+            "Quartiersentwicklung als Gemeinschaftsaufgabe",
+        ),
+        subtitles=(
+            "Bilanz eines Förderprogramms",
+            "Erfahrungen aus dem Programm Soziale Stadt",
+            "Wege zu mehr Teilhabe",
+            "Evaluation des Quartiersmanagements",
+            "Handlungsfelder, Akteure, Ergebnisse",
+            "Ergebnisse der Begleitforschung",
+            "ein Praxisbericht aus {quartier}",
         ),
         sentences=(
             "Im Mittelpunkt stehen Stadtteile mit besonderem Entwicklungsbedarf in {stadt}.",
             "Das Programm Soziale Stadt verbindet bauliche Investitionen mit Angeboten für "
             "Bildung, Beschäftigung und Nachbarschaft.",
             "Das Quartiermanagement in {quartier} wird als lernende Organisation beschrieben.",
-            "In vielen Stadtteilen konnte die Abwärtsspirale gestoppt werden, in anderen "
+            "In manchen Quartieren konnte die Abwärtsspirale gestoppt werden, in anderen "
             "verfestigt sich die Benachteiligung.",
             "Die Verstetigung der Strukturen nach dem Ende der Förderung bleibt die größte "
             "Herausforderung.",
-            "Befragungen von Bewohnerinnen und Bewohnern zeigen, dass das Image des Stadtteils "
-            "sich langsamer wandelt als die Lage vor Ort.",
+            "Befragungen von Bewohnerinnen und Bewohnern zeigen, dass das Image eines "
+            "Stadtteils sich langsamer wandelt als die Lage vor Ort.",
+            "Verfügungsfonds geben Initiativen vor Ort die Möglichkeit, kleine Projekte schnell "
+            "umzusetzen.",
+            "Schulen, Kitas und Vereine werden als Ankerpunkte der Nachbarschaft gestärkt.",
+            "Kinderarmut und Arbeitslosigkeit konzentrieren sich auf wenige Wohngebiete.",
+            "Die Großsiedlungen der sechziger und siebziger Jahre stehen vor einer zweiten "
+            "Sanierungswelle.",
+            "Eine kleinräumige Sozialberichterstattung macht Unterschiede zwischen den "
+            "Stadtteilen sichtbar.",
+            "Ressortübergreifende Zusammenarbeit in der Verwaltung gilt als Voraussetzung für "
+            "den Erfolg.",
+            "Der Stadtteil wird als Handlungsebene der Sozialpolitik wiederentdeckt.",
+        ),
+        english_titles=(
+            "Neighbourhood change and social mixing in German cities",
+            "Area-based initiatives in {stadt} : the Socially Integrative City programme",
+        ),
+        english_sentences=(
+            "Area-based programmes combine physical renewal with social and educational projects.",
         ),
     ),
     _Topic(
+        name="stadtentwicklung",
+        related=(
+            "nachbarschaft",
+            "planungsrecht",
+            "beteiligung",
+            "wohnen",
+            "europa",
+            "klima",
+            "erneuerung",
+            "wirtschaft",
+        ),
+        weight=6,
         subjects=(
-            "Stadtentwicklungsplanung",
-            "Stadtentwicklung",
-            "Integriertes Stadtentwicklungskonzept",
-            "Stadtforschung",
-            "Leitbild",
-            "Stadtplanung",
-            "Nationale Stadtentwicklungspolitik",
-            "Innenentwicklung",
+            ("Stadtentwicklung", 0.75),
+            ("Stadtentwicklungsplanung", 0.55),
+            ("Integriertes Stadtentwicklungskonzept", 0.4),
+            ("Stadtplanung", 0.4),
+            ("Stadtforschung", 0.35),
+            ("Leitbild", 0.35),
+            ("Strategische Planung", 0.25),
+            ("Innenentwicklung", 0.2),
+            ("Nationale Stadtentwicklungspolitik", 0.2),
+            ("Wachsende Stadt", 0.15),
         ),
         titles=(
-            "Integrierte Stadtentwicklungskonzepte in der Praxis : eine Bestandsaufnahme.",
-            "Stadtentwicklungsplanung in {stadt} : Leitbilder, Verfahren, Ergebnisse.",
-            "Die Großstadt von morgen : Perspektiven der Stadtentwicklung bis {ziel}.",
-            "Strategische Stadtentwicklung zwischen Wachstum und Schrumpfung.",
+            "Integrierte Stadtentwicklungskonzepte in der Praxis",
+            "Stadtentwicklungsplanung in {stadt}",
+            "Die Großstadt von morgen",
+            "Strategische Stadtentwicklung zwischen Wachstum und Schrumpfung",
+            "Stadtentwicklungskonzept {stadt} {ziel}",
+            "Leitbilder der Stadtentwicklung im Wandel",
+            "Die europäische Stadt als Leitbild?",
+            "Wachsende Städte planen",
+            "Stadtforschung und Planungspraxis",
+            "Stadtplanung als politischer Prozess",
+        ),
+        subtitles=(
+            "Leitbilder, Verfahren, Ergebnisse",
+            "Perspektiven der Stadtentwicklung bis {ziel}",
+            "eine Bestandsaufnahme",
+            "die Fortschreibung des Stadtentwicklungskonzepts",
+            "Steuerung durch Ziele und Indikatoren",
+            "das Beispiel {stadt}",
         ),
         sentences=(
-            "Integrierte Stadtentwicklungskonzepte sind Voraussetzung für die Städtebauförderung "
-            "geworden.",
+            "Integrierte Stadtentwicklungskonzepte sind Voraussetzung für die "
+            "Städtebauförderung geworden.",
             "Die Stadt {stadt} hat ihr Leitbild in einem mehrjährigen Verfahren fortgeschrieben.",
             "Die Nationale Stadtentwicklungspolitik setzt auf Kooperation zwischen Bund, Ländern "
             "und Gemeinden.",
-            "Deutlich wird, dass ressortübergreifende Planung mehr Zeit und Personal braucht, als "
-            "viele Verwaltungen haben.",
-            "Für die Stadtteile werden jeweils eigene Entwicklungsziele formuliert.",
+            "Deutlich wird, dass ressortübergreifende Planung mehr Zeit und Personal braucht, "
+            "als viele Verwaltungen haben.",
+            "Für die einzelnen Quartiere werden eigene Entwicklungsziele formuliert.",
+            "Indikatoren sollen zeigen, ob die Stadt ihren Zielen näherkommt.",
+            "Wachsende und schrumpfende Städte brauchen unterschiedliche Strategien.",
+            "Die Stadtforschung liefert Daten, die Planungspraxis fragt nach Handlungswissen.",
+            "Der Stadtrat von {stadt} hat das Konzept nach kontroverser Debatte beschlossen.",
+        ),
+        english_titles=("Strategic urban planning in {stadt} : goals, process, outcomes",),
+        english_sentences=(
+            "Integrated urban development strategies have become a condition of federal funding.",
         ),
     ),
     _Topic(
+        name="wohnen",
+        related=(
+            "nachbarschaft",
+            "planungsrecht",
+            "erneuerung",
+            "stadtentwicklung",
+            "migration",
+            "finanzen",
+            "energie",
+        ),
+        weight=8,
         subjects=(
-            "Wohnungsbau",
-            "Wohnungsmarkt",
-            "Sozialer Wohnungsbau",
-            "Wohnungspolitik",
-            "Mietpreis",
-            "Bezahlbarer Wohnraum",
-            "Wohnungsgenossenschaft",
-            "Gentrifizierung",
-            "Wohnungsleerstand",
+            ("Wohnungspolitik", 0.7),
+            ("Wohnungsmarkt", 0.55),
+            ("Wohnungsbau", 0.45),
+            ("Bezahlbarer Wohnraum", 0.35),
+            ("Sozialer Wohnungsbau", 0.35),
+            ("Mietpreis", 0.25),
+            ("Wohnungsunternehmen", 0.2),
+            ("Wohnungsgenossenschaft", 0.2),
+            ("Gentrifizierung", 0.2),
+            ("Wohnungsleerstand", 0.15),
+            ("Mietrecht", 0.15),
+            ("Wohneigentum", 0.15),
         ),
         titles=(
-            "Bezahlbarer Wohnraum in {stadt} : Instrumente der kommunalen Wohnungspolitik.",
-            "Sozialer Wohnungsbau nach {jahr} : Renaissance oder Randerscheinung?",
-            "Gentrifizierung in innerstädtischen Stadtteilen.",
-            "Wohnungsgenossenschaften als Partner der Stadtentwicklung.",
-            "Wohnungsmärkte im Vergleich : angespannte Großstädte, entspannte Regionen.",
+            "Bezahlbarer Wohnraum in {stadt}",
+            "Sozialer Wohnungsbau nach {jahr}",
+            "Gentrifizierung in innerstädtischen Stadtteilen",
+            "Wohnungsgenossenschaften als Partner der Stadtentwicklung",
+            "Wohnungsmärkte im Vergleich",
+            "Mietpreisbremse und Mietspiegel",
+            "Wem gehört die Stadt?",
+            "Neue Wohnungsgemeinnützigkeit",
+            "Wohnungsleerstand in {region}",
+            "Kommunale Wohnungsunternehmen zwischen Rendite und Auftrag",
+            "Baugemeinschaften und gemeinschaftliches Wohnen",
+            "Wohnungsbedarfsprognose {land} {ziel}",
+            "Wohnungspolitik in der wachsenden Stadt",
+        ),
+        subtitles=(
+            "Instrumente der kommunalen Wohnungspolitik",
+            "Renaissance oder Randerscheinung?",
+            "angespannte Großstädte, entspannte Regionen",
+            "Analyse des Wohnungsmarkts {jahr} bis {bis}",
+            "Erfahrungen aus {stadt}",
+            "ein kommunales Handlungskonzept Wohnen",
         ),
         sentences=(
-            "Die Mieten in {stadt} sind in den vergangenen Jahren deutlich stärker gestiegen als "
-            "die Einkommen.",
+            "Die Mieten in {stadt} sind in den vergangenen Jahren deutlich stärker gestiegen "
+            "als die Einkommen.",
             "Der Bestand an Sozialwohnungen schrumpft, weil Bindungen auslaufen.",
             "Kommunale Wohnungsunternehmen und Genossenschaften gelten als Stabilitätsanker.",
-            "In gefragten Stadtteilen werden ältere Bewohner durch Modernisierungen verdrängt.",
+            "In gefragten Stadtteilen werden ältere Mieter durch Modernisierungen verdrängt.",
             "Konzeptvergaben und Milieuschutz werden als Instrumente der Wohnungspolitik bewertet.",
+            "In {region} stehen dagegen ganze Wohnblöcke leer.",
+            "Die Bodenpreise sind der größte Kostentreiber im Wohnungsbau.",
+            "Ein Bündnis für Wohnen verpflichtet Stadt und Wohnungswirtschaft auf gemeinsame "
+            "Neubauziele.",
+            "Der Mietspiegel wird auf Grundlage einer repräsentativen Erhebung erstellt.",
+            "Baugemeinschaften schaffen Wohnraum unterhalb der Marktpreise.",
+        ),
+        english_titles=(
+            "Affordable housing in {stadt} : municipal strategies under pressure",
+            "Housing markets in Germany : tight cities, shrinking regions",
+        ),
+        english_sentences=(
+            "Rents in the large cities have risen much faster than household incomes.",
         ),
     ),
     _Topic(
+        name="verkehr",
+        related=("klima", "freiraum", "land", "digital", "stadtentwicklung", "energie"),
+        weight=8,
         subjects=(
-            "Verkehrsplanung",
-            "Öffentlicher Personennahverkehr",
-            "Straßenverkehr",
-            "Radverkehr",
-            "Mobilität",
-            "Verkehrswende",
-            "Parkraumbewirtschaftung",
-            "Fußverkehr",
-            "Verkehrssicherheit",
+            ("Verkehrsplanung", 0.6),
+            ("Mobilität", 0.55),
+            ("Öffentlicher Personennahverkehr", 0.4),
+            ("Radverkehr", 0.35),
+            ("Verkehrswende", 0.25),
+            ("Straßenverkehr", 0.25),
+            ("Verkehrssicherheit", 0.2),
+            ("Elektromobilität", 0.15),
+            ("Parkraumbewirtschaftung", 0.15),
+            ("Fußverkehr", 0.15),
+            ("Güterverkehr", 0.15),
+            ("Verkehrsberuhigung", 0.15),
         ),
         titles=(
-            "Verkehrswende in {stadt} : vom Straßenraum zum Stadtraum.",
-            "Öffentlicher Personennahverkehr im ländlichen Raum : Angebote und Finanzierung.",
-            "Radverkehr fördern : Radschnellwege, Fahrradstraßen und Abstellanlagen.",
-            "Parkraumbewirtschaftung als Baustein kommunaler Verkehrsplanung.",
-            "Die Straße als öffentlicher Raum : Aufenthaltsqualität statt Durchgangsverkehr.",
+            "Verkehrswende in {stadt}",
+            "Öffentlicher Personennahverkehr im ländlichen Raum",
+            "Radverkehr fördern",
+            "Parkraumbewirtschaftung als Baustein kommunaler Verkehrsplanung",
+            "Die Straße als öffentlicher Raum",
+            "Tempo 30 in der Stadt",
+            "Mobilitätsstationen in {stadt}",
+            "Der städtische Wirtschaftsverkehr",
+            "Elektromobilität in Kommunen",
+            "Nahverkehrsplan {region}",
+            "Fußverkehr als Grundlage der Mobilität",
+            "Sharing-Angebote und der Umweltverbund",
+        ),
+        subtitles=(
+            "vom Straßenraum zum Stadtraum",
+            "Angebote und Finanzierung",
+            "Radschnellwege, Fahrradstraßen und Abstellanlagen",
+            "Aufenthaltsqualität statt Durchgangsverkehr",
+            "Ergebnisse eines Modellversuchs",
+            "Verkehrsentwicklungsplan {ziel}",
         ),
         sentences=(
             "Der Straßenverkehr beansprucht in {stadt} mehr als die Hälfte der öffentlichen "
@@ -291,75 +467,167 @@ _TOPICS: tuple[_Topic, ...] = (
             "Eine Umverteilung des Straßenraums stößt auf Widerstand im Einzelhandel.",
             "Verkehrszählungen vor und nach dem Umbau der Hauptstraße belegen einen Rückgang "
             "des Autoverkehrs.",
+            "Lieferverkehre des Onlinehandels belasten die Wohnstraßen.",
+            "Mobilitätsstationen bündeln Bus, Bahn, Leihräder und Carsharing an einem Ort.",
+            "Im ländlichen Raum ergänzen Rufbusse den Linienverkehr.",
+            "Die Finanzierung des Nahverkehrs ist zwischen Bund, Ländern und Aufgabenträgern "
+            "umstritten.",
+            "Kinder und ältere Menschen sind im Straßenverkehr besonders gefährdet.",
+        ),
+        english_titles=(
+            "Cycling policy in {stadt} : from pilot projects to a network",
+            "Rethinking street space : the German mobility transition",
+        ),
+        english_sentences=(
+            "Reallocating street space from cars to walking and cycling remains contested.",
         ),
     ),
     _Topic(
+        name="klima",
+        related=("energie", "freiraum", "planungsrecht", "verkehr", "gesundheit", "infrastruktur"),
+        weight=7,
         subjects=(
-            "Klimaanpassung",
-            "Klimaschutz",
-            "Hitzevorsorge",
-            "Starkregen",
-            "Stadtgrün",
-            "Grüne Infrastruktur",
-            "Stadtklima",
-            "Überflutungsvorsorge",
+            ("Klimaanpassung", 0.6),
+            ("Klimaschutz", 0.55),
+            ("Klimawandel", 0.4),
+            ("Stadtklima", 0.25),
+            ("Hitzevorsorge", 0.2),
+            ("Starkregen", 0.2),
+            ("Grüne Infrastruktur", 0.2),
+            ("Überflutungsvorsorge", 0.15),
+            ("Resilienz", 0.15),
+            ("Treibhausgas", 0.15),
         ),
         titles=(
-            "Klimaanpassung in der Stadt : Hitzevorsorge und Starkregenmanagement.",
-            "Stadtgrün als grüne Infrastruktur in {stadt}.",
-            "Kommunaler Klimaschutz : Strategien deutscher Großstädte.",
-            "Schwammstadt {stadt} : Regenwasser im Straßenraum bewirtschaften.",
+            "Klimaanpassung in der Stadt",
+            "Kommunaler Klimaschutz",
+            "Schwammstadt {stadt}",
+            "Hitzeaktionspläne für Kommunen",
+            "Klimaneutral bis {ziel}?",
+            "Starkregenvorsorge in {region}",
+            "Die resiliente Stadt",
+            "Klimaschutzkonzept {stadt}",
+            "Stadtklima und Bauleitplanung",
+        ),
+        subtitles=(
+            "Hitzevorsorge und Starkregenmanagement",
+            "Strategien deutscher Großstädte",
+            "Regenwasser im Straßenraum bewirtschaften",
+            "ein Leitfaden für die kommunale Praxis",
+            "Maßnahmen, Kosten, Wirkungen",
+            "Ergebnisse einer Kommunalbefragung",
         ),
         sentences=(
             "Hitzeperioden und Starkregen stellen die Städte vor neue Aufgaben.",
-            "Besonders dicht bebaute Stadtteile mit wenig Grün heizen sich im Sommer auf.",
+            "Besonders dicht bebaute Quartiere mit wenig Grün heizen sich im Sommer auf.",
             "Die Stadt {stadt} hat einen Hitzeaktionsplan mit Maßnahmen für ältere Menschen "
             "beschlossen.",
             "Entsiegelung, Baumpflanzungen und Gründächer verbessern das Stadtklima.",
             "Klimaanpassung muss in der Bauleitplanung verbindlich verankert werden.",
+            "Die Treibhausgasbilanz zeigt, dass Gebäude und Verkehr die größten Emittenten sind.",
+            "Viele Kommunen haben den Klimanotstand ausgerufen, ohne ihre Haushalte anzupassen.",
+            "Starkregengefahrenkarten zeigen, wo Keller und Unterführungen volllaufen.",
+            "Kaltluftschneisen müssen von Bebauung freigehalten werden.",
+        ),
+        english_titles=("Planning for climate adaptation : evidence from {stadt}",),
+        english_sentences=(
+            "Heat waves and heavy rainfall are pushing adaptation onto the municipal agenda.",
         ),
     ),
     _Topic(
+        name="beteiligung",
+        related=(
+            "stadtentwicklung",
+            "nachbarschaft",
+            "digital",
+            "verwaltung",
+            "planungsrecht",
+            "freiraum",
+        ),
+        weight=5,
         subjects=(
-            "Bürgerbeteiligung",
-            "Partizipation",
-            "Bürgerengagement",
-            "Informelle Planung",
-            "Digitale Beteiligung",
-            "Zivilgesellschaft",
-            "Lokale Demokratie",
+            ("Bürgerbeteiligung", 0.85),
+            ("Partizipation", 0.45),
+            ("Zivilgesellschaft", 0.25),
+            ("Bürgerengagement", 0.25),
+            ("Informelle Planung", 0.2),
+            ("Digitale Beteiligung", 0.2),
+            ("Lokale Demokratie", 0.2),
+            ("Jugendbeteiligung", 0.15),
         ),
         titles=(
-            "Bürgerbeteiligung in der Stadtentwicklung : Anspruch und Wirklichkeit.",
-            "Beteiligung, die ankommt : Erfahrungen aus {stadt}.",
-            "Digitale Bürgerbeteiligung : Chancen und Grenzen.",
-            "Leitlinien für Bürgerbeteiligung in deutschen Kommunen.",
+            "Bürgerbeteiligung in der Stadtentwicklung",
+            "Beteiligung, die ankommt",
+            "Digitale Bürgerbeteiligung",
+            "Leitlinien für Bürgerbeteiligung in deutschen Kommunen",
+            "Wer beteiligt sich?",
+            "Bürgerräte und Planungszellen",
+            "Jugend macht Stadt",
+            "Konflikt und Konsens in Planungsverfahren",
+        ),
+        subtitles=(
+            "Anspruch und Wirklichkeit",
+            "Erfahrungen aus {stadt}",
+            "Chancen und Grenzen",
+            "Formate, Methoden, Wirkungen",
+            "eine Auswertung von {anzahl} Verfahren",
         ),
         sentences=(
             "Beteiligungsverfahren erreichen häufig nur gut gebildete und ältere Menschen.",
             "In {stadt} wurden Leitlinien für Bürgerbeteiligung gemeinsam mit der "
             "Zivilgesellschaft erarbeitet.",
-            "Aufsuchende Formate in den Stadtteilen erweitern den Kreis der Beteiligten.",
+            "Aufsuchende Formate in den Quartieren erweitern den Kreis der Beteiligten.",
             "Digitale Beteiligung ergänzt Präsenzformate, ersetzt sie aber nicht.",
             "Entscheidend ist, dass die Ergebnisse der Beteiligung nachvollziehbar in die "
             "Planung eingehen.",
+            "Zufällig ausgeloste Bürgerräte bringen neue Stimmen in die Debatte.",
+            "Bürgerbegehren gegen Bauvorhaben haben in den letzten Jahren zugenommen.",
+            "Kinder und Jugendliche werden in Planungsverfahren selten gehört.",
+        ),
+        english_titles=("Participatory planning in German municipalities : who takes part?",),
+        english_sentences=(
+            "Participation processes tend to reach older and well-educated residents.",
         ),
     ),
     _Topic(
+        name="erneuerung",
+        related=(
+            "nachbarschaft",
+            "stadtentwicklung",
+            "geschichte",
+            "wohnen",
+            "wirtschaft",
+            "energie",
+        ),
+        weight=6,
         subjects=(
-            "Stadterneuerung",
-            "Stadtumbau",
-            "Städtebauförderung",
-            "Denkmalschutz",
-            "Altbausanierung",
-            "Städtebau",
-            "Brachfläche",
+            ("Stadterneuerung", 0.7),
+            ("Stadtumbau", 0.45),
+            ("Städtebauförderung", 0.45),
+            ("Städtebau", 0.4),
+            ("Denkmalschutz", 0.25),
+            ("Altbausanierung", 0.2),
+            ("Brachfläche", 0.2),
+            ("Konversion", 0.15),
+            ("Sanierungsgebiet", 0.15),
         ),
         titles=(
-            "Stadterneuerung in {stadt} : vom Flächenabriss zur behutsamen Erneuerung.",
-            "Stadtumbau Ost und West : eine Zwischenbilanz.",
-            "Städtebau und Denkmalschutz in der historischen Altstadt.",
-            "Brachflächen revitalisieren : Strategien für den Stadtumbau.",
+            "Stadterneuerung in {stadt}",
+            "Stadtumbau Ost und West",
+            "Städtebau und Denkmalschutz in der historischen Altstadt",
+            "Brachflächen revitalisieren",
+            "Konversion militärischer Liegenschaften in {land}",
+            "Fünfzig Jahre Städtebauförderung",
+            "Die Altstadt von {stadt} als Sanierungsgebiet",
+            "Rückbau und Aufwertung",
+            "Vom Industrieareal zum Stadtquartier",
+        ),
+        subtitles=(
+            "vom Flächenabriss zur behutsamen Erneuerung",
+            "eine Zwischenbilanz",
+            "Strategien für den Stadtumbau",
+            "Abschlussbericht der Begleitforschung",
+            "Planung, Finanzierung, Umsetzung",
         ),
         sentences=(
             "Die behutsame Stadterneuerung hat den Umgang mit Altbauquartieren grundlegend "
@@ -367,50 +635,99 @@ _TOPICS: tuple[_Topic, ...] = (
             "Mit Mitteln der Städtebauförderung wurden in {stadt} zahlreiche Gebäude saniert.",
             "Der Stadtumbau reagiert auf Leerstand und Bevölkerungsrückgang.",
             "Denkmalschutz und energetische Sanierung stehen oft in einem Zielkonflikt.",
-            "Ehemalige Industrie- und Bahnflächen bieten Raum für neue Stadtteile.",
+            "Ehemalige Industrie- und Bahnflächen bieten Raum für neue Stadtquartiere.",
+            "Der Abzug der Streitkräfte hinterließ große Kasernenareale.",
+            "Altlasten verteuern die Wiedernutzung von Brachflächen erheblich.",
+            "Ausgleichsbeträge der Eigentümer fließen in die Finanzierung der Sanierung.",
+        ),
+        english_titles=("Urban regeneration in {stadt} : lessons from a German city",),
+        english_sentences=(
+            "Federal urban renewal funding has shaped German inner cities for five decades.",
         ),
     ),
     _Topic(
+        name="finanzen",
+        related=("verwaltung", "infrastruktur", "land", "bildung", "europa"),
+        weight=5,
         subjects=(
-            "Kommunalfinanzen",
-            "Gemeindefinanzen",
-            "Haushaltskonsolidierung",
-            "Gewerbesteuer",
-            "Investitionsrückstand",
-            "Kommunaler Finanzausgleich",
-            "Kommunale Infrastruktur",
+            ("Kommunalfinanzen", 0.8),
+            ("Gemeindefinanzen", 0.4),
+            ("Haushaltskonsolidierung", 0.25),
+            ("Gewerbesteuer", 0.25),
+            ("Investitionsrückstand", 0.25),
+            ("Kommunaler Finanzausgleich", 0.25),
+            ("Kommunale Verschuldung", 0.2),
+            ("Grundsteuer", 0.15),
+            ("Doppik", 0.15),
         ),
         titles=(
-            "Kommunalfinanzen im Umbruch : Haushaltslage deutscher Städte.",
-            "Investitionsrückstand in den Kommunen : Straßen, Schulen, Brücken.",
-            "Die Gewerbesteuer : Rückgrat oder Risiko der Gemeindefinanzen?",
-            "Haushaltskonsolidierung in {stadt} : Sparen ohne Substanzverlust.",
+            "Kommunalfinanzen im Umbruch",
+            "Investitionsrückstand in den Kommunen",
+            "Die Gewerbesteuer",
+            "Haushaltskonsolidierung in {stadt}",
+            "Kommunaler Finanzreport {bis}",
+            "Die Reform der Grundsteuer",
+            "Kassenkredite und Altschulden",
+            "Der kommunale Finanzausgleich in {land}",
+            "Doppik in der Praxis",
+        ),
+        subtitles=(
+            "Haushaltslage deutscher Städte",
+            "Straßen, Schulen, Brücken",
+            "Rückgrat oder Risiko der Gemeindefinanzen?",
+            "Sparen ohne Substanzverlust",
+            "Folgen für die kommunalen Haushalte",
+            "ein Ländervergleich",
         ),
         sentences=(
-            "Der Investitionsrückstand der Kommunen wird auf einen dreistelligen Milliardenbetrag "
-            "geschätzt.",
+            "Der Investitionsrückstand der Kommunen wird auf einen dreistelligen "
+            "Milliardenbetrag geschätzt.",
             "Die Einnahmen aus der Gewerbesteuer schwanken stark mit der Konjunktur.",
             "Hoch verschuldete Städte können kaum noch freiwillige Aufgaben übernehmen.",
-            "Der kommunale Finanzausgleich gleicht Unterschiede zwischen Gemeinden nur teilweise "
-            "aus.",
+            "Der kommunale Finanzausgleich gleicht Unterschiede zwischen Gemeinden nur "
+            "teilweise aus.",
             "Die Haushaltslage von {stadt} hat sich nach Jahren der Konsolidierung entspannt.",
+            "Steigende Sozialausgaben engen den Spielraum der Kreise ein.",
+            "Die Umstellung auf die Doppik macht den Werteverzehr der Infrastruktur sichtbar.",
+            "Ein Altschuldenfonds soll die am stärksten belasteten Städte entlasten.",
+        ),
+        english_titles=("Municipal finances in Germany : debt, taxes and investment",),
+        english_sentences=(
+            "Local business tax revenues fluctuate strongly with the economic cycle.",
         ),
     ),
     _Topic(
+        name="planungsrecht",
+        related=("stadtentwicklung", "wohnen", "klima", "land", "erneuerung"),
+        weight=6,
         subjects=(
-            "Flächennutzungsplanung",
-            "Bauleitplanung",
-            "Bebauungsplan",
-            "Flächenverbrauch",
-            "Baulandmobilisierung",
-            "Baugesetzbuch",
-            "Nachverdichtung",
+            ("Bauleitplanung", 0.6),
+            ("Baugesetzbuch", 0.4),
+            ("Flächennutzungsplanung", 0.4),
+            ("Bebauungsplan", 0.35),
+            ("Planungsrecht", 0.25),
+            ("Flächenverbrauch", 0.25),
+            ("Nachverdichtung", 0.25),
+            ("Baulandmobilisierung", 0.2),
+            ("Städtebaulicher Vertrag", 0.15),
         ),
         titles=(
-            "Flächennutzungsplanung im Wandel : Steuerung der Siedlungsentwicklung.",
-            "Baulandmobilisierung nach der Novelle des Baugesetzbuchs.",
-            "Nachverdichtung in bestehenden Stadtteilen : Potenziale und Konflikte.",
-            "Der Flächennutzungsplan {stadt} {ziel}.",
+            "Flächennutzungsplanung im Wandel",
+            "Baulandmobilisierung nach der Novelle des Baugesetzbuchs",
+            "Nachverdichtung in bestehenden Quartieren",
+            "Der Flächennutzungsplan {stadt} {ziel}",
+            "Das Baugesetzbuch in der Praxis",
+            "Städtebauliche Verträge und Baulandmodelle",
+            "Flächensparen in {land}",
+            "Das urbane Gebiet",
+            "Rechtsprechung zum Bebauungsplan {bis}",
+        ),
+        subtitles=(
+            "Steuerung der Siedlungsentwicklung",
+            "Potenziale und Konflikte",
+            "ein Kommentar für die Praxis",
+            "Erfahrungen der Planungsämter",
+            "Instrumente und Verfahren",
         ),
         sentences=(
             "Der Flächenverbrauch für Siedlungs- und Verkehrszwecke liegt weiter über dem Ziel "
@@ -422,23 +739,45 @@ _TOPICS: tuple[_Topic, ...] = (
             "Die Instrumente des Baugesetzbuchs werden von den Gemeinden sehr unterschiedlich "
             "genutzt.",
             "Bebauungspläne der Innenentwicklung beschleunigen die Verfahren.",
+            "Baulandmodelle beteiligen Investoren an den Kosten der Infrastruktur.",
+            "Die Gerichte haben zahlreiche Bebauungspläne wegen Abwägungsfehlern aufgehoben.",
+            "Das neue Urbane Gebiet erlaubt eine dichtere Mischung von Wohnen und Gewerbe.",
         ),
+        english_titles=("Land-use planning and the German Building Code",),
+        english_sentences=("German municipalities hold strong powers over local land use.",),
     ),
     _Topic(
+        name="land",
+        related=("verkehr", "infrastruktur", "verwaltung", "finanzen", "gesundheit", "wirtschaft"),
+        weight=6,
         subjects=(
-            "Ländlicher Raum",
-            "Demografischer Wandel",
-            "Daseinsvorsorge",
-            "Regionalplanung",
-            "Schrumpfung",
-            "Interkommunale Zusammenarbeit",
-            "Kleinstadt",
+            ("Ländlicher Raum", 0.75),
+            ("Demografischer Wandel", 0.45),
+            ("Daseinsvorsorge", 0.4),
+            ("Regionalplanung", 0.35),
+            ("Raumordnung", 0.25),
+            ("Interkommunale Zusammenarbeit", 0.25),
+            ("Kleinstadt", 0.25),
+            ("Schrumpfung", 0.2),
+            ("Dorfentwicklung", 0.2),
         ),
         titles=(
-            "Daseinsvorsorge im ländlichen Raum : Strategien gegen den Rückzug.",
-            "Kleinstädte im demografischen Wandel.",
-            "Interkommunale Zusammenarbeit als Antwort auf Schrumpfung.",
-            "Ländliche Räume neu denken : Mobilität, Versorgung, Gemeinschaft.",
+            "Daseinsvorsorge im ländlichen Raum",
+            "Kleinstädte im demografischen Wandel",
+            "Interkommunale Zusammenarbeit als Antwort auf Schrumpfung",
+            "Ländliche Räume neu denken",
+            "Zentrale Orte in {land}",
+            "Dorfentwicklung in {region}",
+            "Gleichwertige Lebensverhältnisse",
+            "Regionalplan {region} {ziel}",
+            "Die Zukunft der Dörfer",
+        ),
+        subtitles=(
+            "Strategien gegen den Rückzug",
+            "Mobilität, Versorgung, Gemeinschaft",
+            "ein Modellvorhaben der Raumordnung",
+            "Befunde aus {anzahl} Gemeinden",
+            "Anspruch und Wirklichkeit",
         ),
         sentences=(
             "Viele Gemeinden im ländlichen Raum verlieren Einwohner und Infrastruktur.",
@@ -446,24 +785,44 @@ _TOPICS: tuple[_Topic, ...] = (
             "Interkommunale Zusammenarbeit hilft, Angebote der Daseinsvorsorge zu halten.",
             "Die Regionalplanung setzt auf Zentrale Orte als Anker der Versorgung.",
             "Neue Wohnformen und Coworking bringen junge Familien aus der Großstadt zurück.",
+            "In {region} hat sich die Zahl der Einwohner seit {jahr} um ein Fünftel verringert.",
+            "Dorfläden und Bürgerbusse werden oft ehrenamtlich betrieben.",
+            "Das Ziel gleichwertiger Lebensverhältnisse verpflichtet Bund und Länder.",
         ),
+        english_titles=("Rural shrinkage and services of general interest in {region}",),
+        english_sentences=("Many rural municipalities are losing residents, schools and doctors.",),
     ),
     _Topic(
+        name="migration",
+        related=("nachbarschaft", "wohnen", "bildung", "verwaltung"),
+        weight=5,
         subjects=(
-            "Integration",
-            "Migration",
-            "Zuwanderung",
-            "Ausländer",
-            "Geflüchtete",
-            "Interkulturelle Öffnung",
-            "Segregation",
-            "Teilhabe",
+            ("Integration", 0.7),
+            ("Migration", 0.6),
+            ("Zuwanderung", 0.4),
+            ("Geflüchtete", 0.35),
+            ("Integrationspolitik", 0.25),
+            ("Segregation", 0.25),
+            ("Teilhabe", 0.25),
+            ("Ausländer", 0.2),
+            ("Interkulturelle Öffnung", 0.2),
         ),
         titles=(
-            "Integration vor Ort : Zuwanderung als Aufgabe der Stadtteile.",
-            "Geflüchtete in {stadt} : Unterbringung, Wohnen, Nachbarschaft.",
-            "Segregation und Integration in deutschen Großstädten.",
-            "Interkulturelle Öffnung der Kommunalverwaltung.",
+            "Integration vor Ort",
+            "Geflüchtete in {stadt}",
+            "Segregation und Integration in deutschen Großstädten",
+            "Interkulturelle Öffnung der Kommunalverwaltung",
+            "Kommunales Integrationskonzept {stadt}",
+            "Ankunftsquartiere",
+            "Zuwanderung aus Südosteuropa",
+            "Migrantenorganisationen als Partner der Kommunen",
+        ),
+        subtitles=(
+            "Zuwanderung als kommunale Aufgabe",
+            "Unterbringung, Wohnen, Nachbarschaft",
+            "Befunde aus {anzahl} Städten",
+            "Herausforderungen für die Integrationspolitik",
+            "ein Werkstattbericht",
         ),
         sentences=(
             "Zuwanderung konzentriert sich auf wenige Stadtteile mit günstigem Wohnraum.",
@@ -471,128 +830,639 @@ _TOPICS: tuple[_Topic, ...] = (
             "Segregation nach Herkunft und Einkommen überlagert sich in vielen Städten.",
             "Migrantenorganisationen sind wichtige Partner der kommunalen Integrationspolitik.",
             "Sprachförderung und Zugang zum Arbeitsmarkt entscheiden über die Teilhabe.",
+            "Die Unterbringung Geflüchteter stellte die Kommunen vor große logistische Aufgaben.",
+            "Ankunftsquartiere bieten Netzwerke, aber auch beengte Wohnverhältnisse.",
+        ),
+        english_titles=("Arrival neighbourhoods and integration in German cities",),
+        english_sentences=(
+            "Municipalities carry much of the practical work of integrating newcomers.",
         ),
     ),
     _Topic(
+        name="digital",
+        related=("verwaltung", "verkehr", "beteiligung", "infrastruktur", "wirtschaft"),
+        weight=5,
         subjects=(
-            "Digitalisierung",
-            "Smart City",
-            "Kommunalverwaltung",
-            "E-Government",
-            "Offene Daten",
-            "Verwaltungsmodernisierung",
+            ("Digitalisierung", 0.8),
+            ("Smart City", 0.45),
+            ("Kommunalverwaltung", 0.35),
+            ("E-Government", 0.25),
+            ("Verwaltungsmodernisierung", 0.25),
+            ("Offene Daten", 0.2),
+            ("Datenschutz", 0.15),
+            ("Onlinezugangsgesetz", 0.15),
         ),
         titles=(
-            "Smart City {stadt} : Digitalisierung im Dienst der Stadtgesellschaft.",
-            "Offene Daten in der Kommunalverwaltung.",
-            "E-Government in deutschen Städten : Stand und Hindernisse.",
-            "Digitale Zwillinge für die Stadtplanung.",
+            "Smart City {stadt}",
+            "Offene Daten in der Kommunalverwaltung",
+            "E-Government in deutschen Städten",
+            "Digitale Zwillinge für die Stadtplanung",
+            "Die digitale Stadt",
+            "Das Onlinezugangsgesetz und die Kommunen",
+            "Plattformen und Stadtgesellschaft",
+            "Künstliche Intelligenz in der Verwaltung",
+        ),
+        subtitles=(
+            "Digitalisierung im Dienst der Stadtgesellschaft",
+            "Stand und Hindernisse",
+            "Chancen, Risiken, Handlungsbedarf",
+            "Ergebnisse einer Umfrage unter {anzahl} Kommunen",
+            "eine Strategie für {stadt}",
         ),
         sentences=(
             "Die Digitalisierung verändert Verwaltung, Planung und Daseinsvorsorge.",
             "In {stadt} werden Verkehrs- und Umweltdaten als offene Daten bereitgestellt.",
             "Viele Verwaltungen scheitern an fehlendem Personal und veralteter Technik.",
             "Ein digitaler Zwilling der Stadt unterstützt die Abwägung in Planverfahren.",
+            "Plattformen für Kurzzeitvermietung und Lieferdienste verändern die Städte.",
+            "Datenschutz und Datensouveränität sind Bedingungen der digitalen Stadt.",
+            "Bürgerinnen und Bürger erwarten, Anträge online stellen zu können.",
         ),
+        english_titles=("Smart city strategies in German municipalities",),
+        english_sentences=("Digital services are often held back by staffing and legacy systems.",),
     ),
     _Topic(
+        name="wirtschaft",
+        related=("stadtentwicklung", "erneuerung", "digital", "land", "finanzen"),
+        weight=6,
         subjects=(
-            "Lokale Ökonomie",
-            "Einzelhandel",
-            "Innenstadt",
-            "Wirtschaftsförderung",
-            "Gewerbefläche",
-            "Stadtmarketing",
-            "Leerstand",
+            ("Innenstadt", 0.6),
+            ("Einzelhandel", 0.55),
+            ("Wirtschaftsförderung", 0.4),
+            ("Leerstand", 0.25),
+            ("Lokale Ökonomie", 0.25),
+            ("Stadtmarketing", 0.2),
+            ("Strukturwandel", 0.2),
+            ("Gewerbefläche", 0.2),
+            ("Kreativwirtschaft", 0.15),
         ),
         titles=(
-            "Die Zukunft der Innenstadt : Einzelhandel, Kultur und Wohnen.",
-            "Lokale Ökonomie stärken : Wirtschaftsförderung im Stadtteil.",
-            "Leerstand in der Fußgängerzone : Zwischennutzung in {stadt}.",
-            "Gewerbeflächen für das Handwerk in der wachsenden Stadt.",
+            "Die Zukunft der Innenstadt",
+            "Lokale Ökonomie stärken",
+            "Leerstand in der Fußgängerzone",
+            "Gewerbeflächen für das Handwerk in der wachsenden Stadt",
+            "Einzelhandelskonzept {stadt}",
+            "Strukturwandel in {region}",
+            "Kreativwirtschaft als Standortfaktor",
+            "Innenstädte nach der Pandemie",
+            "Wirtschaftsförderung im Wandel",
+        ),
+        subtitles=(
+            "Einzelhandel, Kultur und Wohnen",
+            "Zwischennutzung in {stadt}",
+            "Befunde einer Passantenbefragung",
+            "Strategien für Mittelstädte",
+            "von der Ansiedlung zur Bestandspflege",
         ),
         sentences=(
             "Der Onlinehandel setzt den stationären Einzelhandel in den Innenstädten unter Druck.",
             "In der Fußgängerzone von {stadt} steht jedes zehnte Ladenlokal leer.",
             "Zwischennutzungen beleben leerstehende Erdgeschosse.",
-            "Die Wirtschaftsförderung unterstützt Gründungen in benachteiligten Stadtteilen.",
+            "Die Wirtschaftsförderung unterstützt Gründungen in benachteiligten Quartieren.",
+            "Der Strukturwandel hat in {region} Zehntausende Industriearbeitsplätze gekostet.",
+            "Handwerksbetriebe finden in den Großstädten kaum noch bezahlbare Flächen.",
+            "Kultur, Gastronomie und Wohnen sollen die Innenstadt neu beleben.",
+        ),
+        english_titles=("The future of the German city centre after the pandemic",),
+        english_sentences=("Online retail is emptying shop units in many high streets.",),
+    ),
+    _Topic(
+        name="geschichte",
+        related=("erneuerung", "stadtentwicklung", "wohnen", "verkehr", "freiraum"),
+        weight=4,
+        subjects=(
+            ("Stadtgeschichte", 0.8),
+            ("Städtebaugeschichte", 0.45),
+            ("Architektur", 0.4),
+            ("Wiederaufbau", 0.25),
+            ("Denkmalpflege", 0.25),
+            ("Moderne", 0.2),
+            ("Gartenstadt", 0.15),
+            ("Industriestadt", 0.15),
+        ),
+        titles=(
+            "Wiederaufbau und Stadtplanung in {stadt} nach 1945",
+            "Die Gartenstadtbewegung in Deutschland",
+            "Stadtplanung im Nationalsozialismus",
+            "Die autogerechte Stadt",
+            "Städtebau in der DDR",
+            "Industriestädte im 19. Jahrhundert",
+            "Von der Festungsstadt zur Großstadt",
+            "Zwischen Abriss und Erhalt",
+            "Geschichte der Stadtplanung in {stadt}",
+            "Die Stadtbaukunst der Zwanzigerjahre",
+        ),
+        subtitles=(
+            "Leitbilder und Akteure",
+            "eine Planungsgeschichte",
+            "Bauten der Nachkriegsmoderne",
+            "Quellen und Dokumente",
+            "Beiträge zur Stadtgeschichte",
+        ),
+        sentences=(
+            "Der Wiederaufbau folgte in {stadt} dem Leitbild der gegliederten und aufgelockerten "
+            "Stadt.",
+            "Die Gartenstadtbewegung verband Wohnungsreform und Gesellschaftsreform.",
+            "Planer der Nachkriegszeit knüpften an Konzepte aus der Zeit vor 1945 an.",
+            "Das Leitbild der autogerechten Stadt prägt die Straßennetze bis heute.",
+            "Die Bauten der Nachkriegsmoderne werden zunehmend als Denkmal erkannt.",
+            "Mit der Industrialisierung wuchs {stadt} binnen weniger Jahrzehnte zur Großstadt.",
+            "Archivquellen zeigen, wie kontrovers die Planungen diskutiert wurden.",
+        ),
+        english_titles=("Post-war reconstruction and planning in {stadt}",),
+        english_sentences=(
+            "The paper traces planning ideas from the garden city to the car-friendly city.",
+        ),
+    ),
+    _Topic(
+        name="energie",
+        related=("klima", "infrastruktur", "wohnen", "erneuerung"),
+        weight=4,
+        subjects=(
+            ("Energiewende", 0.6),
+            ("Erneuerbare Energien", 0.4),
+            ("Energieeffizienz", 0.35),
+            ("Kommunale Wärmeplanung", 0.35),
+            ("Energetische Sanierung", 0.25),
+            ("Stadtwerke", 0.25),
+            ("Fernwärme", 0.2),
+        ),
+        titles=(
+            "Kommunale Wärmeplanung",
+            "Energiewende in der Stadt",
+            "Energetische Quartierssanierung",
+            "Stadtwerke und erneuerbare Energien",
+            "Photovoltaik auf kommunalen Dächern",
+            "Fernwärme in {stadt}",
+            "Windenergie und Regionalplanung in {land}",
+        ),
+        subtitles=(
+            "ein Leitfaden",
+            "Wege zur klimaneutralen Wärmeversorgung bis {ziel}",
+            "Potenziale und Hemmnisse",
+            "Erfahrungen aus {stadt}",
+        ),
+        sentences=(
+            "Die Wärmeversorgung ist der schwierigste Teil der kommunalen Energiewende.",
+            "Die Stadtwerke {stadt} wollen ihr Fernwärmenetz bis {ziel} klimaneutral betreiben.",
+            "Energetische Sanierungen scheitern oft an der Finanzierung durch die Eigentümer.",
+            "Flächen für Windenergie sind in der Regionalplanung umkämpft.",
+            "Ein kommunaler Wärmeplan zeigt, welche Gebiete für Wärmenetze geeignet sind.",
+            "Bürgerenergiegenossenschaften stärken die Akzeptanz erneuerbarer Energien.",
+        ),
+        english_titles=("Municipal heat planning and the energy transition",),
+        english_sentences=("Heating remains the hardest part of the local energy transition.",),
+    ),
+    _Topic(
+        name="freiraum",
+        related=("klima", "gesundheit", "sicherheit", "beteiligung", "nachbarschaft"),
+        weight=4,
+        subjects=(
+            ("Freiraumplanung", 0.6),
+            ("Öffentlicher Raum", 0.45),
+            ("Stadtgrün", 0.45),
+            ("Park", 0.2),
+            ("Umweltgerechtigkeit", 0.15),
+            ("Urbanes Gärtnern", 0.15),
+            ("Lärmschutz", 0.15),
+            ("Spielplatz", 0.15),
+        ),
+        titles=(
+            "Stadtgrün als grüne Infrastruktur in {stadt}",
+            "Öffentliche Räume gestalten",
+            "Parks und Plätze für alle",
+            "Urbanes Gärtnern",
+            "Freiraumkonzept {stadt} {ziel}",
+            "Umweltgerechtigkeit in der Stadt",
+            "Lärmaktionsplanung in {stadt}",
+        ),
+        subtitles=(
+            "Qualitäten, Nutzungen, Konflikte",
+            "Pflege und Finanzierung des Stadtgrüns",
+            "ein Weißbuch für die Praxis",
+            "Befunde aus {anzahl} Städten",
+        ),
+        sentences=(
+            "Öffentliche Räume sind Orte der Begegnung und der Konflikte.",
+            "Die Pflege des Stadtgrüns leidet unter knappen Haushalten.",
+            "Gemeinschaftsgärten entstehen auf Brachen und in Innenhöfen.",
+            "Lärm, Luftschadstoffe und fehlendes Grün treffen einkommensschwache Haushalte "
+            "besonders.",
+            "In {stadt} wurde ein Netz von Grünzügen mit den Naherholungsgebieten verbunden.",
+            "Spielplätze und Bewegungsräume werden mit Kindern gemeinsam geplant.",
+        ),
+        english_titles=("Public space and urban green in {stadt}",),
+        english_sentences=(
+            "Green space is unevenly distributed between rich and poor neighbourhoods.",
+        ),
+    ),
+    _Topic(
+        name="infrastruktur",
+        related=("finanzen", "energie", "land", "digital"),
+        weight=4,
+        subjects=(
+            ("Kommunale Infrastruktur", 0.6),
+            ("Stadtwerke", 0.35),
+            ("Rekommunalisierung", 0.2),
+            ("Öffentlich-private Partnerschaft", 0.2),
+            ("Wasserversorgung", 0.2),
+            ("Abwasserbeseitigung", 0.2),
+            ("Abfallwirtschaft", 0.2),
+            ("Breitbandversorgung", 0.15),
+        ),
+        titles=(
+            "Kommunale Infrastruktur im Wandel",
+            "Rekommunalisierung der Energie- und Wasserversorgung",
+            "Öffentlich-private Partnerschaften auf dem Prüfstand",
+            "Kreislaufwirtschaft in der Stadt",
+            "Breitbandausbau in {land}",
+            "Die Stadtwerke {stadt}",
+        ),
+        subtitles=(
+            "Betrieb, Finanzierung, Erneuerung",
+            "Bilanz und Perspektiven",
+            "Erfahrungen aus {anzahl} Kommunen",
+            "ein Rechtsgutachten",
+        ),
+        sentences=(
+            "Viele Netze der Wasserversorgung stammen aus der ersten Hälfte des 20. Jahrhunderts.",
+            "Nach Jahren der Privatisierung holen Kommunen Netze und Stadtwerke zurück.",
+            "Öffentlich-private Partnerschaften erwiesen sich häufig als teurer als erwartet.",
+            "Die Abfallwirtschaft soll zur Kreislaufwirtschaft weiterentwickelt werden.",
+            "Der Breitbandausbau kommt in dünn besiedelten Gemeinden nur langsam voran.",
+        ),
+        english_titles=("Remunicipalisation of utilities in Germany",),
+        english_sentences=(
+            "After years of privatisation, many municipalities are buying back their utilities.",
+        ),
+    ),
+    _Topic(
+        name="bildung",
+        related=("nachbarschaft", "migration", "finanzen", "gesundheit"),
+        weight=4,
+        subjects=(
+            ("Bildung", 0.55),
+            ("Schule", 0.35),
+            ("Kindertagesstätte", 0.25),
+            ("Kommunale Bildungslandschaft", 0.25),
+            ("Jugendhilfe", 0.25),
+            ("Kultur", 0.25),
+            ("Familie", 0.2),
+            ("Sport", 0.15),
+        ),
+        titles=(
+            "Kommunale Bildungslandschaften",
+            "Schulbau in der wachsenden Stadt",
+            "Kitaplätze für alle?",
+            "Kulturelle Infrastruktur in Mittelstädten",
+            "Familienfreundliche Kommune",
+            "Sportstätten in der Stadtentwicklung",
+            "Bildungsbericht {stadt} {bis}",
+        ),
+        subtitles=(
+            "Kooperation von Schule, Jugendhilfe und Stadtplanung",
+            "Bedarfe, Standorte, Finanzierung",
+            "Ergebnisse eines Bundesprogramms",
+            "das Beispiel {stadt}",
+        ),
+        sentences=(
+            "Wachsende Schülerzahlen zwingen {stadt} zu einem umfangreichen Schulbauprogramm.",
+            "Bildungserfolg hängt in Deutschland stark von der Herkunft ab.",
+            "Kommunale Bildungslandschaften vernetzen Schulen, Kitas und Jugendhilfe.",
+            "Bibliotheken und Volkshochschulen werden zu Dritten Orten weiterentwickelt.",
+            "In ärmeren Wohnvierteln fehlen Kitaplätze besonders häufig.",
+            "Sportvereine übernehmen Aufgaben der Integration und Gesundheitsförderung.",
+        ),
+        english_titles=("Local education landscapes in German cities",),
+        english_sentences=(
+            "Educational success in Germany depends strongly on family background.",
+        ),
+    ),
+    _Topic(
+        name="sicherheit",
+        related=("freiraum", "nachbarschaft", "verwaltung"),
+        weight=3,
+        subjects=(
+            ("Kriminalprävention", 0.7),
+            ("Sicherheit", 0.55),
+            ("Städtebauliche Kriminalprävention", 0.25),
+            ("Öffentlicher Raum", 0.25),
+            ("Ordnungsamt", 0.15),
+            ("Polizei", 0.15),
+        ),
+        titles=(
+            "Sicherheit im öffentlichen Raum",
+            "Städtebauliche Kriminalprävention",
+            "Kommunale Kriminalprävention in {land}",
+            "Angsträume in der Stadt",
+            "Sicherheitspartnerschaften in {stadt}",
+        ),
+        subtitles=(
+            "Wahrnehmung und Wirklichkeit",
+            "ein Handbuch für die Praxis",
+            "Ergebnisse einer Bürgerbefragung",
+        ),
+        sentences=(
+            "Das Sicherheitsgefühl der Bevölkerung deckt sich nicht mit der Kriminalstatistik.",
+            "Beleuchtung, Sichtachsen und belebte Erdgeschosse mindern Angsträume.",
+            "Präventionsräte bringen Polizei, Ordnungsamt und Zivilgesellschaft zusammen.",
+            "Nach Angaben der Polizei sind Einbrüche in {stadt} zurückgegangen.",
+            "Befragungen in einzelnen Wohngebieten zeigen große Unterschiede im Sicherheitsgefühl.",
+        ),
+        english_titles=("Crime prevention through urban design in Germany",),
+        english_sentences=("Perceived safety often differs from recorded crime.",),
+    ),
+    _Topic(
+        name="gesundheit",
+        related=("nachbarschaft", "freiraum", "klima", "land"),
+        weight=3,
+        subjects=(
+            ("Gesundheit", 0.55),
+            ("Alter", 0.4),
+            ("Gesundheitsförderung", 0.25),
+            ("Pflege", 0.25),
+            ("Barrierefreiheit", 0.25),
+            ("Demografischer Wandel", 0.25),
+            ("Umweltgerechtigkeit", 0.15),
+        ),
+        titles=(
+            "Gesunde Stadt",
+            "Älter werden im Quartier",
+            "Barrierefreie Stadt",
+            "Kommunale Gesundheitsförderung",
+            "Pflege vor Ort",
+            "Seniorenpolitisches Gesamtkonzept {stadt}",
+        ),
+        subtitles=(
+            "Stadtplanung und Gesundheit zusammendenken",
+            "Wohnen, Versorgung, Teilhabe",
+            "ein Leitfaden für Kommunen",
+            "Ergebnisse eines Modellprojekts",
+        ),
+        sentences=(
+            "Die Lebenserwartung unterscheidet sich zwischen den Stadtteilen um mehrere Jahre.",
+            "Ältere Menschen möchten möglichst lange in ihrer Wohnung bleiben.",
+            "Barrierefreie Wege und Haltestellen nützen nicht nur Menschen mit Behinderung.",
+            "Gesundheitsämter und Stadtplanung arbeiten bislang selten zusammen.",
+            "Pflegestützpunkte und Nachbarschaftshilfe ergänzen die professionelle Pflege.",
+        ),
+        english_titles=("Healthy cities : planning for an ageing population",),
+        english_sentences=(
+            "Older people wish to stay in their homes and neighbourhoods as long as possible.",
+        ),
+    ),
+    _Topic(
+        name="europa",
+        related=("stadtentwicklung", "finanzen", "nachbarschaft", "wohnen"),
+        weight=3,
+        subjects=(
+            ("Internationaler Vergleich", 0.45),
+            ("Europäische Union", 0.45),
+            ("Europäische Stadtpolitik", 0.4),
+            ("Strukturfonds", 0.25),
+            ("Leipzig-Charta", 0.2),
+            ("Städtepartnerschaft", 0.2),
+        ),
+        titles=(
+            "Die Städte in der Europäischen Union",
+            "Europäische Stadtpolitik",
+            "Die Leipzig-Charta und ihre Umsetzung",
+            "EU-Strukturfonds für die Stadtentwicklung in {land}",
+            "Städtepartnerschaften im Wandel",
+            "Stadtentwicklung im internationalen Vergleich",
+        ),
+        subtitles=(
+            "von der Urban-Initiative zur Urbanen Agenda",
+            "Deutschland, Frankreich und die Niederlande",
+            "Bilanz der Förderperiode",
+            "Chancen für kleinere Städte",
+        ),
+        sentences=(
+            "Die Europäische Union hat keine Zuständigkeit für Städte, prägt sie aber stark.",
+            "Die Mittel der Strukturfonds sind an integrierte Strategien gebunden.",
+            "Die Leipzig-Charta hat das Leitbild der integrierten Stadtentwicklung verankert.",
+            "Der Vergleich mit Wien und Kopenhagen zeigt andere Wege der Wohnungspolitik.",
+            "Städtenetzwerke ermöglichen den Austausch über nationale Grenzen hinweg.",
+        ),
+        english_titles=(
+            "European urban policy and German cities",
+            "Comparing urban governance in Germany, France and the Netherlands",
+        ),
+        english_sentences=(
+            "EU structural funds require integrated strategies for urban development.",
+        ),
+    ),
+    _Topic(
+        name="verwaltung",
+        related=("finanzen", "digital", "beteiligung", "land"),
+        weight=4,
+        subjects=(
+            ("Kommunalpolitik", 0.55),
+            ("Kommunale Selbstverwaltung", 0.4),
+            ("Kommunalverwaltung", 0.4),
+            ("Gemeinderat", 0.2),
+            ("Bürgermeister", 0.2),
+            ("Personalmanagement", 0.15),
+            ("Gebietsreform", 0.15),
+        ),
+        titles=(
+            "Kommunale Selbstverwaltung unter Druck",
+            "Bürgermeister in {land}",
+            "Fachkräftemangel in der Kommunalverwaltung",
+            "Gebietsreformen und ihre Folgen",
+            "Der Gemeinderat als Entscheidungsorgan",
+            "Verwaltungsreform in {stadt}",
+        ),
+        subtitles=(
+            "eine empirische Untersuchung",
+            "Befunde einer Befragung von {anzahl} Verwaltungen",
+            "Rechtliche Grundlagen und Praxis",
+            "Bilanz nach zwanzig Jahren Direktwahl",
+        ),
+        sentences=(
+            "Den Kommunen werden immer neue Aufgaben übertragen, ohne dass die Mittel folgen.",
+            "Bis {ziel} geht ein Drittel der Beschäftigten in den Kommunalverwaltungen in den "
+            "Ruhestand.",
+            "Ehrenamtliche Ratsmitglieder kommen mit der Komplexität der Vorlagen kaum nach.",
+            "Gebietsreformen haben die Verwaltungskraft gestärkt, aber die Bürgernähe geschwächt.",
+            "Die Rolle der Oberbürgermeister hat sich seit Einführung der Direktwahl verändert.",
+        ),
+        english_titles=("Local self-government in Germany under pressure",),
+        english_sentences=(
+            "German municipalities are given new duties without matching resources.",
         ),
     ),
 )
+_TOPIC_WEIGHTS = tuple(accumulate(t.weight for t in _TOPICS))
+_TOPIC_BY_NAME = {t.name: t for t in _TOPICS}
+_RELATED_TOPICS = {t.name: tuple(_TOPIC_BY_NAME[r] for r in t.related) for t in _TOPICS}
+"""A record's second topic is one related to its main topic, as in a real catalogue."""
 
-_GENERAL_SUBJECTS = (
-    "Deutschland",
-    "Großstadt",
-    "Mittelstadt",
-    "Fallstudie",
-    "Kommune",
-    "Stadtpolitik",
-    "Stadtteil",
-    "Kommunalpolitik",
-    "Empirische Untersuchung",
-    "Handlungsempfehlung",
+_GENERAL_SUBJECTS: tuple[tuple[str, float], ...] = (
+    ("Deutschland", 0.08),
+    ("Stadtentwicklung", 0.04),
+    ("Großstadt", 0.05),
+    ("Fallstudie", 0.05),
+    ("Kommune", 0.05),
+    ("Empirische Untersuchung", 0.04),
+    ("Stadtpolitik", 0.04),
+    ("Nachhaltigkeit", 0.04),
+    ("Mittelstadt", 0.03),
+    ("Handlungsempfehlung", 0.03),
+    ("Befragung", 0.03),
+    ("Modellvorhaben", 0.03),
+    ("Evaluation", 0.02),
+    ("Statistik", 0.02),
+    ("Leitfaden", 0.02),
+    ("Europa", 0.02),
 )
+"""Keywords of any topic (region, method, kind of study) with the share of records carrying
+each."""
+
+_GENERIC_SUBTITLES = (
+    "Erfahrungen aus {stadt}",
+    "eine Bestandsaufnahme",
+    "Ergebnisse einer bundesweiten Umfrage",
+    "das Beispiel {stadt}",
+    "Analyse und Handlungsempfehlungen",
+    "Dokumentation einer Fachtagung",
+    "Befunde aus {anzahl} Städten",
+    "ein Überblick",
+)
+"""Subtitles that fit any topic."""
 
 _OPENINGS = (
     "Der Beitrag untersucht, wie Städte und Gemeinden mit dieser Aufgabe umgehen.",
-    "Die Untersuchung stützt sich auf Fallstudien in {stadt} und weiteren Großstädten.",
+    "Die Untersuchung stützt sich auf Fallstudien in {stadt} und weiteren Städten.",
     "Grundlage sind Interviews mit Fachleuten aus Verwaltung, Politik und Praxis.",
     "Ausgewertet wurden Daten der amtlichen Statistik für die Jahre {jahr} bis {bis}.",
+    "Die Studie beruht auf einer Umfrage unter {anzahl} Kommunen.",
+    "Der Band dokumentiert die Beiträge einer Fachtagung.",
+    "Der Aufsatz gibt einen Überblick über den Stand der Diskussion.",
+    "Anlass der Untersuchung ist eine seit Jahren geführte Fachdebatte.",
 )
 
 _CLOSINGS = (
     "Abschließend werden Handlungsempfehlungen für die kommunale Praxis formuliert.",
     "Der Beitrag schließt mit Empfehlungen an Bund, Länder und Kommunen.",
-    "Ein Ausblick benennt offene Fragen für Forschung und Städtebau.",
+    "Ein Ausblick benennt offene Fragen für Forschung und Planungspraxis.",
     "Die Ergebnisse zeigen, dass es keine Patentrezepte gibt, wohl aber übertragbare Ansätze.",
+    "Checklisten und Praxisbeispiele erleichtern die Übertragung auf andere Kommunen.",
+    "Die Autoren plädieren für eine bessere Zusammenarbeit der Fachressorts.",
 )
 
-_ENGLISH_TITLES = (
-    "Urban regeneration in {stadt} : lessons from a German city.",
-    "Neighbourhood change and social mixing in German cities.",
-    "Planning for climate adaptation : evidence from {stadt}.",
+_ENGLISH_SUBTITLES = (
+    "evidence from {stadt}",
+    "a case study of {stadt}",
+    "lessons from {anzahl} municipalities",
+    "a review of recent research",
 )
-_ENGLISH_SENTENCES = (
+_ENGLISH_OPENINGS = (
     "The paper examines how German municipalities respond to this challenge.",
     "It draws on case studies in {stadt} and interviews with local planners.",
+    "The study is based on a survey of {anzahl} municipalities.",
+)
+_ENGLISH_CLOSINGS = (
     "Results show marked differences between growing and shrinking cities.",
     "The article concludes with recommendations for urban policy.",
+    "Implications for planning practice and further research are discussed.",
 )
 
 _CITIES = (
     "Berlin",
+    "Hamburg",
     "München",
     "Köln",
-    "Düsseldorf",
-    "Nürnberg",
-    "Göttingen",
-    "Lübeck",
-    "Gießen",
-    "Saarbrücken",
-    "Würzburg",
-    "Osnabrück",
-    "Mülheim an der Ruhr",
-    "Fürth",
-    "Leipzig",
-    "Dresden",
     "Frankfurt am Main",
+    "Stuttgart",
+    "Düsseldorf",
+    "Leipzig",
+    "Dortmund",
+    "Essen",
+    "Bremen",
+    "Dresden",
+    "Hannover",
+    "Nürnberg",
+    "Duisburg",
+    "Bochum",
+    "Bielefeld",
+    "Münster",
+    "Karlsruhe",
+    "Mannheim",
+    "Augsburg",
+    "Wiesbaden",
+    "Mönchengladbach",
+    "Gelsenkirchen",
+    "Halle (Saale)",
+    "Magdeburg",
+    "Freiburg im Breisgau",
+    "Lübeck",
+    "Erfurt",
+    "Rostock",
+    "Kassel",
+    "Saarbrücken",
+    "Potsdam",
+    "Osnabrück",
+    "Göttingen",
+    "Würzburg",
+    "Gießen",
+    "Fürth",
+    "Mülheim an der Ruhr",
+    "Jena",
+    "Görlitz",
+    "Tübingen",
     "Zürich",
     "Wien",
 )
 _QUARTERS = (
-    "Hamburg-Wilhelmsburg",
-    "Köln-Chorweiler",
-    "Berlin-Marzahn",
-    "Nürnberg-Südstadt",
-    "Dortmund-Nordstadt",
-    "Duisburg-Marxloh",
-    "Mannheim-Neckarstadt",
-    "München-Hasenbergl",
-    "Bremen-Tenever",
-    "Halle-Neustadt",
-    "Gelsenkirchen-Bismarck",
-    "Leipzig-Grünau",
+    ("Hamburg-Wilhelmsburg", "Hamburg"),
+    ("Köln-Chorweiler", "Köln"),
+    ("Berlin-Marzahn", "Berlin"),
+    ("Berlin-Neukölln", "Berlin"),
+    ("Nürnberg-Südstadt", "Nürnberg"),
+    ("Dortmund-Nordstadt", "Dortmund"),
+    ("Duisburg-Marxloh", "Duisburg"),
+    ("Mannheim-Neckarstadt", "Mannheim"),
+    ("München-Hasenbergl", "München"),
+    ("Bremen-Tenever", "Bremen"),
+    ("Halle-Neustadt", "Halle (Saale)"),
+    ("Gelsenkirchen-Bismarck", "Gelsenkirchen"),
+    ("Leipzig-Grünau", "Leipzig"),
+    ("Kassel-Nordstadt", "Kassel"),
+    ("Frankfurt-Nordweststadt", "Frankfurt am Main"),
 )
+"""Neighbourhoods with the city they belong to (which becomes a keyword)."""
+_REGIONS = (
+    "Vorpommern",
+    "Oberfranken",
+    "Ostfriesland",
+    "Südwestfalen",
+    "Nordhessen",
+    "Mittelsachsen",
+    "Ostwestfalen-Lippe",
+    "Südniedersachsen",
+    "Nordfriesland",
+    "Oberschwaben",
+    "Rheinhessen",
+    "Nordthüringen",
+)
+"""Regions whose names take no article, so that `in {region}` reads right."""
+_LAENDER = (
+    "Nordrhein-Westfalen",
+    "Bayern",
+    "Baden-Württemberg",
+    "Niedersachsen",
+    "Hessen",
+    "Sachsen",
+    "Brandenburg",
+    "Thüringen",
+    "Schleswig-Holstein",
+    "Rheinland-Pfalz",
+    "Sachsen-Anhalt",
+    "Mecklenburg-Vorpommern",
+)
+_COUNTS = ("12", "24", "37", "58", "100", "150", "300")
+"""Numbers of cities, municipalities or procedures a study covers."""
 
 _FAMILY_NAMES = (
     "Müller",
@@ -688,6 +1558,9 @@ _JOURNALS = (
     _Journal("Der Gemeindehaushalt", "Kohlhammer", _issn("0016627")),
     _Journal("Internationales Verkehrswesen", "Trialog Publishers", _issn("0020952")),
     _Journal("Standort – Zeitschrift für Angewandte Geographie", "Springer", _issn("0174324")),
+    _Journal("Die alte Stadt", "Kohlhammer", _issn("0170901")),
+    _Journal("RaumPlanung", "Informationskreis für Raumplanung", _issn("0176754")),
+    _Journal("Zeitschrift für Kommunalfinanzen", "Deutscher Gemeindeverlag", _issn("0722419")),
 )
 
 _BOOK_PUBLISHERS = (
@@ -709,7 +1582,22 @@ _CONFERENCES = (
     "Tagungsband Deutscher Kommunalkongress",
     "Tagungsband Stadtforschungskonferenz",
     "Dokumentation der Fachtagung Soziale Stadt",
+    "Tagungsband Verkehrsplanungskolloquium",
+    "Dokumentation der Jahrestagung Kommunalfinanzen",
 )
+_COLLECTIONS = (
+    "Stadt im Wandel : Beiträge zur Stadtforschung.",
+    "Handbuch kommunale Planungspraxis.",
+    "Jahrbuch Stadtforschung {jahr}.",
+    "Die Zukunft der Städte : Perspektiven aus Wissenschaft und Praxis.",
+    "Räume der Teilhabe : Stadtentwicklung und soziale Gerechtigkeit.",
+    "Wohnen in der Stadt : Analysen und Positionen.",
+    "Mobilität gestalten : Beiträge zur Verkehrsplanung.",
+    "Planung zwischen Anspruch und Wirklichkeit.",
+    "Region und Kommune : Beiträge zur Raumforschung.",
+    "Kommunalpolitik heute : ein Handbuch.",
+)
+"""Edited volumes that chapters (`Aufsatz in Sammelwerk`) appear in; several chapters each."""
 
 _TYPES = (
     "Zeitschriftenaufsatz",
@@ -756,6 +1644,11 @@ class _Dice:
     def weighted(self, items: Sequence[_T], cumulative_weights: Sequence[float]) -> _T:
         return items[bisect(cumulative_weights, self._random() * cumulative_weights[-1])]
 
+    def each(self, items: Sequence[tuple[_T, float]], factor: float = 1.0) -> list[_T]:
+        """Each item kept or not, with its own probability (times `factor`)."""
+        draw = self._random
+        return [item for item, probability in items if draw() < probability * factor]
+
     def some(self, items: Sequence[_T], k: int) -> list[_T]:
         """`k` distinct items (k <= len(items)) in random order."""
         chosen: dict[int, None] = {}
@@ -783,6 +1676,26 @@ def _timestamp(seconds: int) -> str:
 # The generator
 # --------------------------------------------------------------------------------------------
 
+_TITLE_ATTEMPTS = 4
+"""Draws of a title before a repeat is accepted: titles in a catalogue are nearly unique."""
+_TITLE_MEMORY = 50_000
+"""Titles remembered for that check: bounds memory on ORLIS-sized runs (400,000 records)."""
+_SUBTITLE_SHARE = 0.55
+_ENGLISH_SHARE = 0.05
+_PLACE_SUBJECT_SHARE = 0.6
+"""Share of records naming a city or region in title or abstract that get it as keyword."""
+_MIN_SUBJECTS = 3
+_MAX_SUBJECTS = 15
+_SECONDARY_SUBJECT_FACTOR = 0.3
+"""A record's second topic contributes its keywords at this fraction of their usual share."""
+_PLACES = ("{stadt}", "{quartier}")
+
+
+def _join_title(main: str, subtitle: str | None) -> str:
+    """ORLIS's title form: `Main title : subtitle.`, ending in a period unless a question."""
+    title = f"{main} : {subtitle}" if subtitle else main
+    return title if title.endswith(("?", ".")) else title + "."
+
 
 class _RecordFactory:
     """Builds one record after another from a seeded random source."""
@@ -794,6 +1707,7 @@ class _RecordFactory:
         self._bulk_moments = [
             self._dice.between(_FIRST_DATESTAMP, _LAST_DATESTAMP) for _ in range(3)
         ]
+        self._titles: set[str] = set()
 
     def make(self, number: int, deleted: bool) -> SampleRecord:
         dice = self._dice
@@ -818,32 +1732,14 @@ class _RecordFactory:
         self, number: int, doc_type: str, issued_year: int, accessioned: int
     ) -> list[DimField]:
         dice = self._dice
-        english = dice.chance(0.05)
+        english = dice.chance(_ENGLISH_SHARE)
         lang = "en" if english else dice.pick(("de", "de", "de", "de_DE", None))
-        topic, second = dice.some(_TOPICS, 2)
-        words = {
-            "stadt": dice.pick(_CITIES),
-            "quartier": dice.pick(_QUARTERS),
-            "jahr": str(issued_year - dice.between(5, 15)),
-            "bis": str(issued_year - 1),
-            "ziel": str(dice.pick((2030, 2035, 2040, 2050))),
-        }
-        if english:
-            title = dice.pick(_ENGLISH_TITLES).format(**words)
-            sentences = list(_ENGLISH_SENTENCES)
-        else:
-            title = dice.pick(topic.titles).format(**words)
-            body = dice.some(topic.sentences, dice.between(2, 4))
-            body += dice.some(second.sentences, dice.between(0, 1))
-            sentences = [dice.pick(_OPENINGS), *body, dice.pick(_CLOSINGS)]
-        abstract = " ".join(s.format(**words) for s in sentences)
-
-        # A topic's first keyword always comes with it, so the lead keywords make big facets.
-        others = topic.subjects[1:]
-        subjects = [topic.subjects[0], *dice.some(others, dice.between(1, min(7, len(others))))]
-        subjects += dice.some(second.subjects, dice.between(0, 3))
-        subjects += dice.some(_GENERAL_SUBJECTS, dice.between(1, 4))
-        subjects = list(dict.fromkeys(subjects))[:15]
+        topic = dice.weighted(_TOPICS, _TOPIC_WEIGHTS)
+        second = dice.pick(_RELATED_TOPICS[topic.name])
+        words = self._placeholders(issued_year)
+        title = self._title(topic, english, words)
+        abstract = self._abstract(topic, second, english, words)
+        subjects = self._subjects(topic, second, f"{title} {abstract}", words)
 
         accession_date = _timestamp(accessioned)
         fields = [DimField("contributor", "author", None, a) for a in self._authors(doc_type)]
@@ -875,6 +1771,91 @@ class _RecordFactory:
         subject_lang = None if english else lang
         fields += [DimField("subject", None, subject_lang, s) for s in subjects]
         return fields
+
+    def _placeholders(self, issued_year: int) -> dict[str, str]:
+        """Values for the placeholders of titles and sentences, fitting the year of issue."""
+        dice = self._dice
+        quarter, quarter_city = dice.pick(_QUARTERS)
+        return {
+            "stadt": dice.pick(_CITIES),
+            "quartier": quarter,
+            "quartier_stadt": quarter_city,
+            "region": dice.pick(_REGIONS),
+            "land": dice.pick(_LAENDER),
+            "anzahl": dice.pick(_COUNTS),
+            "jahr": str(issued_year - dice.between(5, 15)),
+            "bis": str(issued_year - 1),
+            "ziel": str((issued_year + dice.between(8, 20)) // 5 * 5),
+        }
+
+    def _title(self, topic: _Topic, english: bool, words: dict[str, str]) -> str:
+        """A title not used before by this factory, if a few draws find one."""
+        dice = self._dice
+        for _ in range(_TITLE_ATTEMPTS):
+            subtitle = None
+            if english:
+                main = dice.pick(topic.english_titles)
+                if " : " not in main and dice.chance(_SUBTITLE_SHARE):
+                    subtitle = dice.pick(_ENGLISH_SUBTITLES)
+            else:
+                main = dice.pick(topic.titles)
+                if dice.chance(_SUBTITLE_SHARE):
+                    pool = topic.subtitles if dice.chance(0.7) else _GENERIC_SUBTITLES
+                    subtitle = dice.pick(pool)
+            # "Stadterneuerung in Köln : Erfahrungen aus Köln." reads wrong.
+            if subtitle and any(p in main and p in subtitle for p in _PLACES):
+                subtitle = None
+            title = _join_title(main, subtitle).format(**words)
+            if title not in self._titles:
+                break
+        if len(self._titles) < _TITLE_MEMORY:
+            self._titles.add(title)
+        return title
+
+    def _abstract(self, topic: _Topic, second: _Topic, english: bool, words: dict[str, str]) -> str:
+        """An opening, a few sentences on the topic and maybe one on the second, a closing."""
+        dice = self._dice
+        if english:
+            sentences = [
+                dice.pick(_ENGLISH_OPENINGS),
+                *topic.english_sentences,
+                *dice.some(second.english_sentences, dice.between(0, 1)),
+                dice.pick(_ENGLISH_CLOSINGS),
+            ]
+        else:
+            sentences = dice.some(topic.sentences, dice.between(2, 4))
+            sentences += dice.some(second.sentences, dice.between(0, 1))
+            if dice.chance(0.7):
+                sentences.insert(0, dice.pick(_OPENINGS))
+            if dice.chance(0.6):
+                sentences.append(dice.pick(_CLOSINGS))
+        return " ".join(s.format(**words) for s in sentences)
+
+    def _subjects(
+        self, topic: _Topic, second: _Topic, text: str, words: dict[str, str]
+    ) -> list[str]:
+        """Keywords: the topic's by their shares, a few of the second topic's, general ones,
+        and the place the record is about."""
+        dice = self._dice
+        # At least one keyword of the topic: its most common one if the draw gave none.
+        subjects = dice.each(topic.subjects) or [topic.subjects[0][0]]
+        subjects += dice.each(second.subjects, _SECONDARY_SUBJECT_FACTOR)
+        subjects += dice.each(_GENERAL_SUBJECTS)
+        for placeholder, place in (
+            ("stadt", words["stadt"]),
+            ("quartier", words["quartier_stadt"]),
+            ("region", words["region"]),
+            ("land", words["land"]),
+        ):
+            if words[placeholder] in text and dice.chance(_PLACE_SUBJECT_SHARE):
+                subjects.append(place)
+        unique = list(dict.fromkeys(subjects))
+        for subject, _ in topic.subjects:  # a few keywords at least, the topic's most common
+            if len(unique) >= _MIN_SUBJECTS:
+                break
+            if subject not in unique:
+                unique.append(subject)
+        return unique[:_MAX_SUBJECTS]
 
     def _person(self) -> str:
         return f"{self._dice.pick(_FAMILY_NAMES)}, {self._dice.pick(_GIVEN_NAMES)}"
@@ -916,9 +1897,7 @@ class _RecordFactory:
         ):
             fields.insert(0, DimField("identifier", "isbn", None, _isbn(dice, code, year)))
         if doc_type == "Aufsatz in Sammelwerk":
-            host = dice.pick(dice.pick(_TOPICS).titles).format(
-                stadt=dice.pick(_CITIES), quartier=dice.pick(_QUARTERS), jahr=year - 10, ziel=2030
-            )
+            host = dice.pick(_COLLECTIONS).format(jahr=year)
             fields.append(DimField("relation", "ispartof", None, host))
         elif doc_type == "Konferenzbeitrag":
             fields.append(
