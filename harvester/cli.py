@@ -530,6 +530,60 @@ def beat() -> None:
 
 
 @main.group()
+def dlq() -> None:
+    """The dead-letter list of cluster mode: batches that kept failing, with their reasons."""
+
+
+@dlq.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def dlq_list(as_json: bool) -> None:
+    """Show dead letters (needs REDIS_URL)."""
+    from harvester.tasks import dead_letters
+
+    entries = dead_letters()
+    if as_json:
+        _print_json(entries)
+        return
+    table = Table("id", "task", "attempts", "error", "at")
+    for e in entries:
+        table.add_row(
+            str(e.get("id")),
+            str(e.get("task")),
+            str(e.get("attempts", "")),
+            escape(str(e.get("error", ""))),
+            str(e.get("at", "")),
+        )
+    console.print(table)
+    click.echo(f"{len(entries)} dead letters")
+
+
+@dlq.command("replay")
+@click.argument("ids", nargs=-1)
+def dlq_replay(ids: tuple[str, ...]) -> None:
+    """Re-enqueue dead letters (all, or the given ids)."""
+    from harvester.tasks import replay_dead_letters
+
+    for line in replay_dead_letters(list(ids) or None):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--port", default=9808, show_default=True, help="Port for /metrics.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def metrics(port: int, host: str) -> None:
+    """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
+    import time
+
+    from harvester.metrics import serve
+    from harvester.tasks import cluster
+
+    serve(cluster().client, port, host)
+    click.echo(f"serving metrics on http://{host}:{port}/metrics")
+    while True:
+        time.sleep(3600)
+
+
+@main.group()
 def kibana() -> None:
     """Kibana saved objects."""
 

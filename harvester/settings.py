@@ -65,6 +65,22 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("KIBANA_URL", "ERNTE_KIBANA_URL")
     )
 
+    # Cluster mode (Celery workers); explained one by one in harvester.celery_app.ClusterSettings
+    lease_seconds: float = 60.0
+    index_backlog: int = 8
+    backpressure_delay: float = 2.0
+    visibility_timeout: int = 600
+    unacked_restore_interval: int = 10
+    task_soft_time_limit: int = 120
+    task_time_limit: int = 180
+    task_max_retries: int = 5
+    retry_backoff_max: int = 300
+    max_deliveries: int = 5
+    sweep_interval: float = 30.0
+    metrics_port: int = 0
+    beat_lock_timeout: int = 60
+    beat_max_loop_interval: int = 10
+
     @property
     def embedded(self) -> bool:
         """True when no Elasticsearch is configured: the index lives on disk here."""

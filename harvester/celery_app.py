@@ -1,0 +1,223 @@
+"""The Celery app of cluster mode: Redis broker, queues `harvest` and `index`, every setting that
+matters set on purpose (see shared research `celery_pipeline.md` §2 for the sources).
+
+The tasks (`harvester.tasks`) are page-sized and idempotent, and their correctness comes from
+our own records in Redis (leases with fencing, checkpoints, the run ledger, a sweeper), not from
+broker redelivery; the settings below make redelivery a working backup rather than a hazard.
+
+The cluster-only knobs are fields of `harvester.settings.Settings` (env `ERNTE_<NAME>`);
+`ClusterSettings` below is their view for Celery and explains each one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from harvester.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+HARVEST_QUEUE = "harvest"
+INDEX_QUEUE = "index"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Cluster-mode settings (env `ERNTE_<NAME>`); defaults suit ORLIS-sized runs.
+
+    lease_seconds: lifetime of a harvest lease; renewed every third of it while a task works.
+        After a worker dies, recovery starts within lease + sweep_interval seconds.
+    index_backlog: how many pages fetch_page may run ahead of indexing before it backs off.
+    backpressure_delay: countdown of a fetch_page that found the backlog full.
+    visibility_timeout: seconds before Redis re-delivers an unacknowledged message; must exceed
+        the longest task plus any countdown, else running tasks get duplicated.
+    unacked_restore_interval: how often kombu looks for such messages (was fixed at ~100 s).
+    task_soft_time_limit / task_time_limit: a page task that hangs is interrupted, then killed.
+    max_retries / retry_backoff_max: retries of transient failures before the dead-letter list.
+    max_deliveries: deliveries of one task id without finishing (worker lost) before it is
+        dead-lettered instead of looping.
+    sweep_interval: how often each worker looks for runs whose lease expired.
+    metrics_port: a worker serves Prometheus metrics there (0: off; see `ernte metrics`).
+    beat_lock_timeout / beat_max_loop_interval: RedBeat's lock lifetime and tick; a standby
+        beat takes over within about the lock timeout.
+    """
+
+    lease_seconds: float = 60.0
+    index_backlog: int = 8
+    backpressure_delay: float = 2.0
+    visibility_timeout: int = 600
+    unacked_restore_interval: int = 10
+    task_soft_time_limit: int = 120
+    task_time_limit: int = 180
+    max_retries: int = 5
+    retry_backoff_max: int = 300
+    max_deliveries: int = 5
+    sweep_interval: float = 30.0
+    metrics_port: int = 0
+    beat_lock_timeout: int = 60
+    beat_max_loop_interval: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClusterSettings:
+        """The cluster knobs of the one settings object (env `ERNTE_<NAME>`)."""
+        return cls(
+            lease_seconds=settings.lease_seconds,
+            index_backlog=settings.index_backlog,
+            backpressure_delay=settings.backpressure_delay,
+            visibility_timeout=settings.visibility_timeout,
+            unacked_restore_interval=settings.unacked_restore_interval,
+            task_soft_time_limit=settings.task_soft_time_limit,
+            task_time_limit=settings.task_time_limit,
+            max_retries=settings.task_max_retries,
+            retry_backoff_max=settings.retry_backoff_max,
+            max_deliveries=settings.max_deliveries,
+            sweep_interval=settings.sweep_interval,
+            metrics_port=settings.metrics_port,
+            beat_lock_timeout=settings.beat_lock_timeout,
+            beat_max_loop_interval=settings.beat_max_loop_interval,
+        )
+
+
+@lru_cache(maxsize=1)
+def cluster_settings() -> ClusterSettings:
+    """The process-wide cluster settings, read once (cleared by `configure`)."""
+    return ClusterSettings.from_settings(Settings())
+
+
+def redis_url() -> str:
+    return get_settings().redis_url or DEFAULT_REDIS_URL
+
+
+def celery_config(settings: ClusterSettings, url: str) -> dict[str, Any]:
+    """Every Celery setting ernte depends on, each with the reason it is set."""
+    transport = {
+        # Redis has no acks: an unacked message comes back after this many seconds. It must
+        # exceed the longest task (time limit) plus any countdown, or a running task is
+        # delivered a second time. Set on broker AND result backend (shortest one wins).
+        "visibility_timeout": settings.visibility_timeout,
+        # kombu >= 5.7: look for unacked messages to restore this often (was ~100 s fixed).
+        "unacked_restore_interval": settings.unacked_restore_interval,
+        "unacked_restore_throttle": 1,
+        # Notice dead connections (idle load balancers, Redis restarts) instead of stalling.
+        "health_check_interval": 25,
+        "socket_keepalive": True,
+    }
+    return {
+        "broker_url": url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "visibility_timeout": settings.visibility_timeout,
+        # Keep retrying the broker at start-up (compose starts workers next to Redis).
+        "broker_connection_retry_on_startup": True,
+        # Status lives in our run ledger and HarvestState, not in task results; no chords.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # JSON only: a worker never unpickles what is on the queue.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        # Ack after the task returned, so a killed worker's page is redone (tasks are idempotent).
+        "task_acks_late": True,
+        # ... and re-queue (not ack) when the child process died under the task (SIGKILL, OOM).
+        # Loops are bounded by our delivery counter (max_deliveries) -> dead-letter list.
+        "task_reject_on_worker_lost": True,
+        # A task that failed after its retries is acked; on_failure put it in our DLQ first.
+        "task_acks_on_failure_or_timeout": True,
+        # With acks_late a worker reserves only what it runs: no page waits behind a slow one.
+        "worker_prefetch_multiplier": 1,
+        # A late-ack task whose broker connection dropped would run twice; cancel it instead.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A stopping worker finishes or re-queues what it holds (incl. ETA/countdown messages).
+        "worker_soft_shutdown_timeout": 30.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        # Page tasks take seconds; anything far longer is hung (HTTP has its own timeouts).
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        # Contain memory growth of long-lived children (lxml/tantivy high-water marks).
+        "worker_max_tasks_per_child": 1000,
+        "worker_max_memory_per_child": 512_000,
+        # Flower and exporters need events.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        # Separate queues so fetching (I/O) and indexing (CPU, one writer when embedded) scale
+        # apart: `ernte worker -Q harvest -c 8`, `ernte worker -Q index -c 1`.
+        # Each queue has its own exchange and routing key: a queue declared by name alone is
+        # bound to the default exchange/key, and two such queues would both get every message.
+        "task_queues": (
+            Queue(HARVEST_QUEUE, Exchange(HARVEST_QUEUE), routing_key=HARVEST_QUEUE),
+            Queue(INDEX_QUEUE, Exchange(INDEX_QUEUE), routing_key=INDEX_QUEUE),
+        ),
+        "task_default_queue": HARVEST_QUEUE,
+        "task_default_exchange": HARVEST_QUEUE,
+        "task_default_routing_key": HARVEST_QUEUE,
+        "task_routes": {
+            "ernte.index_page": {"queue": INDEX_QUEUE},
+            "ernte.*": {"queue": HARVEST_QUEUE},
+        },
+        # Beat: RedBeat keeps the schedule in Redis behind a lock, so one beat is active per
+        # cluster and a second one waits as standby. The lock lifetime is explicit (the default
+        # 5 x max interval would make failover take 25 minutes).
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": url,
+        "redbeat_redis_options": {},  # explicit: the fallback to broker options is deprecated
+        "redbeat_key_prefix": "ernte:redbeat:",
+        "redbeat_lock_key": "ernte:redbeat:lock",
+        "redbeat_lock_timeout": settings.beat_lock_timeout,
+        "beat_max_loop_interval": settings.beat_max_loop_interval,
+        # Cron expressions in sources.yaml are UTC.
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def _check(settings: ClusterSettings) -> None:
+    longest = settings.task_time_limit + max(settings.backpressure_delay, 1.0)
+    if settings.visibility_timeout <= longest:
+        log.warning(
+            "visibility timeout %ss is not above the task time limit plus countdowns (%ss): "
+            "Redis may deliver a running task twice",
+            settings.visibility_timeout,
+            longest,
+        )
+
+
+def configure(target: Celery | None = None) -> ClusterSettings:
+    """(Re-)read settings from the environment and apply them to the app.
+
+    Called at import; tests call it again after pointing REDIS_URL at their own redis-server."""
+    get_settings.cache_clear()
+    cluster_settings.cache_clear()
+    settings = cluster_settings()
+    celery = target or app
+    celery.conf.update(celery_config(settings, redis_url()))
+    celery.conf.beat_schedule = _beat_schedule(settings)
+    celery._pool = None  # drop broker connections made under an earlier configuration
+    for cached in ("redbeat_redis", "redbeat_conf"):  # RedBeat caches both on the app
+        if hasattr(celery, cached):
+            delattr(celery, cached)
+    _check(settings)
+    return settings
+
+
+def _beat_schedule(settings: ClusterSettings) -> dict[str, dict[str, Any]]:
+    from harvester.schedule import build_beat_schedule
+    from harvester.sources import SourceError, load_sources
+
+    try:
+        sources = load_sources(get_settings().sources_file)
+    except SourceError as exc:
+        log.warning("no scheduled harvests: %s", exc)
+        sources = {}
+    return build_beat_schedule(sources.values(), sweep_every=settings.sweep_interval)
+
+
+app = Celery("ernte", include=["harvester.tasks"])
+configure(app)

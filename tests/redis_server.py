@@ -1,0 +1,75 @@
+"""A real, throwaway Redis for the cluster tests: Debian's `redis-server` on a free loopback port.
+
+No Docker and no fakeredis: Celery's broker behaviour (unacked messages, visibility timeout,
+Lua scripts) only shows against the real server. `.ci/run` (via `make test`) installs the
+binary; where it is missing the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_server(startup_timeout: float = 10.0) -> Iterator[str]:
+    """Start `redis-server` without persistence on 127.0.0.1; yields its URL; kills it after."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; make test does)")
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="ernte-redis-")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            workdir,
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {port} did not answer PING")
+            time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,371 @@
+"""Cluster mode for real: Celery workers on a real redis-server harvesting a real OAI-PMH provider
+(pyoai on loopback) into the embedded index. No eager mode, no fake Redis.
+
+- the lease, fencing and ledger primitives against Redis;
+- an in-process worker (threads pool) harvests a multi-page provider end to end;
+- two concurrent requests for one harvest: one queued, one refused;
+- an index batch that keeps failing lands in the dead-letter list and is replayed;
+- a worker process is SIGKILLed mid-harvest and a new one finishes it: exactly the live records.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from harvester.demo.generate import generate_records
+from harvester.demo.provider import serve
+from harvester.demo.sample import SampleRecord
+from harvester.settings import get_settings
+from harvester.sources import resolve_source
+from harvester.state import HarvestKey, HarvestState
+from tests.redis_server import redis_server
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "dim"
+
+CLUSTER_ENV = {
+    # recovery within seconds: short lease, frequent sweeps, short broker redelivery
+    "ERNTE_LEASE_SECONDS": "3",
+    "ERNTE_SWEEP_INTERVAL": "1",
+    "ERNTE_VISIBILITY_TIMEOUT": "30",
+    "ERNTE_UNACKED_RESTORE_INTERVAL": "1",
+    "ERNTE_TASK_SOFT_TIME_LIMIT": "20",
+    "ERNTE_TASK_TIME_LIMIT": "25",
+    # a failing batch reaches the dead-letter list after two quick retries
+    "ERNTE_TASK_MAX_RETRIES": "2",
+    "ERNTE_RETRY_BACKOFF_MAX": "1",
+    "ERNTE_BACKPRESSURE_DELAY": "0.2",
+    # HTTP politeness off for loopback
+    "ERNTE_PAGE_DELAY": "0",
+    "ERNTE_BACKOFF_BASE": "0.05",
+    "ERNTE_BACKOFF_MAX": "0.2",
+    "ERNTE_READ_TIMEOUT": "10",
+    "ERNTE_LOG_LEVEL": "INFO",
+}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` every 50 ms; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def live_ids(records: list[SampleRecord]) -> set[str]:
+    return {r.identifier for r in records if not r.deleted}
+
+
+def indexed_ids(index_dir: Path) -> list[str]:
+    """Every identifier in the embedded index, read by a fresh searcher (as another process).
+
+    Taken under the workers' index lock: opening an EmbeddedBackend rewrites its schema marker
+    file, which a concurrently opening writer can read half-written (reported to the lead)."""
+    from harvester.tasks import index_write_lock
+    from indexer.embedded import EmbeddedBackend
+    from indexer.search_model import SearchRequest
+
+    with index_write_lock(get_settings()):
+        backend = EmbeddedBackend(index_dir)
+        try:
+            response = backend.search(SearchRequest(query="", limit=10_000, highlight=False))
+            assert response.total == len(response.hits) == backend.count()
+            return [hit.id for hit in response.hits]
+        finally:
+            backend.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def cluster_env(redis_url: str) -> Iterator[dict[str, str]]:
+    """Cluster mode for this module: REDIS_URL, short leases and retries; the Celery app is
+    re-configured from it. Each test points ERNTE_DATA_DIR somewhere fresh."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REDIS_URL", redis_url)
+        for name in ("ES_URL", "ERNTE_ES_URL", "ERNTE_REDIS_URL"):
+            patch.delenv(name, raising=False)
+        for name, value in CLUSTER_ENV.items():
+            patch.setenv(name, value)
+        from harvester import celery_app, tasks
+
+        celery_app.configure()
+        tasks._cluster_for.cache_clear()
+        yield {**CLUSTER_ENV, "REDIS_URL": redis_url}
+    get_settings.cache_clear()
+    celery_app.cluster_settings.cache_clear()
+
+
+@pytest.fixture
+def data_dir(
+    cluster_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    directory = tmp_path / "data"
+    monkeypatch.setenv("ERNTE_DATA_DIR", str(directory))
+    get_settings.cache_clear()
+    redis.Redis.from_url(cluster_env["REDIS_URL"]).flushall()
+    yield directory
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def worker(cluster_env: dict[str, str]) -> Iterator[Any]:
+    """A real Celery worker in this process (threads pool) consuming both queues; one per test,
+    so that no worker is left consuming when the fault test runs its own processes."""
+    from celery.contrib.testing.worker import start_worker
+
+    from harvester.celery_app import app
+
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=15
+    ) as running:
+        yield running
+
+
+def _state(base_url: str) -> HarvestState:
+    from harvester.tasks import cluster
+
+    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
+    return cluster().store.load(HarvestKey(source.key, "", PREFIX))
+
+
+def _run_finished(base_url: str) -> bool:
+    from harvester.tasks import cluster
+
+    return not cluster().ledger.run_ids() and _state(base_url).state == "idle"
+
+
+# -- primitives -------------------------------------------------------------------------------
+
+
+def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
+    from harvester.redis_state import FencedStateStore, RunSpec, StaleRun
+    from harvester.tasks import cluster
+
+    c = cluster()
+    run_id = "src|*|dim"
+    first = c.lease.acquire(run_id)
+    assert first is not None
+    assert c.lease.acquire(run_id) is None, "a held lease must refuse a second run"
+    c.ledger.open(run_id, first, RunSpec("src"), time.time())
+
+    state = HarvestState.new(HarvestKey("src", "", "dim"))
+    FencedStateStore(c.store, run_id, first, None).save(state)
+    state.next_page = 1
+    FencedStateStore(c.store, run_id, first, 0).save(state)  # page 0 checkpointed
+    with pytest.raises(StaleRun, match="already checkpointed"):
+        FencedStateStore(c.store, run_id, first, 0).save(state)  # a duplicate of page 0
+
+    c.client.delete(c.lease.keys.lease(run_id))  # the lease lapses (holder paused or dead)
+    second = c.lease.acquire(run_id)
+    assert second == first + 1
+    assert c.ledger.get(run_id).fence == second  # type: ignore[union-attr]
+    with pytest.raises(StaleRun, match="no longer current"):
+        FencedStateStore(c.store, run_id, first, 1).save(state)  # the zombie is fenced off
+    assert not c.lease.renew(run_id, first)
+    assert c.lease.renew(run_id, second)
+    assert c.store.load(state.key).next_page == 1
+
+
+def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
+    from harvester.redis_state import HarvestLease
+    from harvester.tasks import cluster
+
+    lease = HarvestLease(cluster().client, ttl_seconds=0.3)
+    fence = lease.acquire("hb|*|dim")
+    assert fence is not None
+    with lease.heartbeat("hb|*|dim", fence) as lost:
+        time.sleep(1.0)  # more than three lifetimes
+        assert lease.holder("hb|*|dim") == fence
+        assert not lost.is_set()
+    wait_until(lambda: lease.holder("hb|*|dim") is None, 2, "the lease to expire")
+
+
+def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
+    from harvester.tasks import cluster, fetch_page, index_page
+
+    client = cluster().client
+    index_page.apply_async(("r|*|dim", "https://x.example/oai", "dim", ["oai:x:1"], 0))
+    fetch_page.apply_async(("r|*|dim", 0, 1))
+    assert (client.llen("index"), client.llen("harvest")) == (1, 1)
+    client.delete("index", "harvest")
+
+
+# -- with an in-process worker -----------------------------------------------------------------
+
+
+def test_worker_harvests_multi_page_provider_into_embedded_index(
+    data_dir: Path, worker: Any
+) -> None:
+    from harvester.tasks import cluster, enqueue_harvest
+
+    records = list(generate_records(300, seed=11, deleted_share=0.1))
+    with serve(records, batch_size=50) as base_url:
+        line = enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        assert "queued" in line
+        wait_until(lambda: _run_finished(base_url), 60, "the harvest to finish")
+    state = _state(base_url)
+    assert state.last_error is None
+    assert state.run.pages == 6
+    assert state.run.records == 300
+    assert state.run.deleted == 30
+    assert state.run.indexed == 270
+    assert state.watermark is not None
+    ids = indexed_ids(data_dir / "index")
+    assert len(ids) == len(set(ids))
+    assert set(ids) == live_ids(records)
+    assert cluster().lease.holder(line.split(":")[0]) is None, "the lease is released"
+
+    from prometheus_client import generate_latest
+
+    from harvester.metrics import registry_for
+
+    scrape = generate_latest(registry_for(cluster().client)).decode()
+    assert f'ernte_records_harvested_total{{source="{state.source}"}} 300.0' in scrape
+    assert f'ernte_records_indexed_total{{source="{state.source}"}} 270.0' in scrape
+    assert f'ernte_harvest_duration_seconds_count{{source="{state.source}"}} 1.0' in scrape
+    assert "ernte_dead_letters 0.0" in scrape
+
+
+def test_two_concurrent_requests_one_runs_one_is_refused(data_dir: Path, worker: Any) -> None:
+    from harvester.tasks import enqueue_harvest
+
+    records = list(generate_records(60, seed=5, deleted_share=0.0))
+    with serve(records, batch_size=50) as base_url:
+        barrier = threading.Barrier(2)
+        answers: list[str] = []
+
+        def request() -> None:
+            barrier.wait(timeout=5)
+            answers.append(enqueue_harvest(base_url, "", PREFIX, None, None, False))
+
+        threads = [threading.Thread(target=request) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert sorted(a.split(": ", 1)[1].split(" ")[0] for a in answers) == [
+            "already",
+            "queued",
+        ], answers
+        refused = next(a for a in answers if "already running" in a)
+        assert "already running (fence 1" in refused and "refused" in refused
+        wait_until(lambda: _run_finished(base_url), 30, "the accepted harvest to finish")
+        assert "queued" in enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        wait_until(lambda: _run_finished(base_url), 30, "the second harvest to finish")
+    assert set(indexed_ids(data_dir / "index")) == live_ids(records)
+
+
+def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worker: Any) -> None:
+    from harvester.tasks import dead_letters, enqueue_harvest, replay_dead_letters
+
+    data_dir.mkdir(parents=True)
+    (data_dir / "index").write_text("not a directory")  # every index write fails
+    records = list(generate_records(100, seed=3, deleted_share=0.05))
+    with serve(records, batch_size=50) as base_url:
+        enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        wait_until(lambda: _run_finished(base_url), 45, "the run to finish despite failures")
+    letters = dead_letters()
+    assert [letter["task"] for letter in letters] == ["ernte.index_page"] * 2
+    assert all(letter["error"].startswith("FileExistsError") for letter in letters)
+    assert all(letter["attempts"] == 3 for letter in letters)  # first try + 2 retries
+    assert sorted(letter["args"][4] for letter in letters) == [0, 1]
+    state = _state(base_url)
+    assert state.state == "idle"
+    assert state.last_error is not None and "dead-letter" in state.last_error
+
+    (data_dir / "index").unlink()  # the index is fixed
+    lines = replay_dead_letters()
+    assert len(lines) == 2 and all("re-queued" in line for line in lines)
+    assert dead_letters() == []
+
+    def all_indexed() -> bool:
+        return (data_dir / "index").is_dir() and set(indexed_ids(data_dir / "index")) == live_ids(
+            records
+        )
+
+    wait_until(all_indexed, 30, "the replayed pages to be indexed")
+
+
+# -- a worker process killed mid-harvest -------------------------------------------------------
+
+
+def _start_worker_process(
+    env: dict[str, str], name: str, log_file: Path
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "harvester.celery_app",
+        "worker",
+        "--queues=harvest,index",
+        "--concurrency=2",
+        "--pool=prefork",
+        "--loglevel=INFO",
+        f"--hostname={name}@%h",
+    ]
+    with log_file.open("ab") as log:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+
+
+def test_worker_killed_mid_harvest_is_recovered_exactly_once(
+    data_dir: Path, cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    from harvester.tasks import enqueue_harvest
+
+    records = list(generate_records(600, seed=23, deleted_share=0.05))
+    env = {**os.environ, **cluster_env, "ERNTE_DATA_DIR": str(data_dir), "ERNTE_PAGE_DELAY": "0.3"}
+    log_file = tmp_path / "workers.log"
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        with serve(records, batch_size=50) as base_url:
+            first = _start_worker_process(env, "first", log_file)
+            started.append(first)
+            run_id = enqueue_harvest(base_url, "", PREFIX, None, None, False).split(": ")[0]
+            wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+            assert not _run_finished(base_url), "killed before the end of the list"
+
+            second = _start_worker_process(env, "second", log_file)
+            started.append(second)
+            wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
+        fences = redis.Redis.from_url(cluster_env["REDIS_URL"]).get(f"ernte:fence:{run_id}")
+        assert int(fences or 0) >= 2, "the sweeper took the run over under a new fence"
+        state = _state(base_url)
+        assert state.run.records == 600  # a page re-fetched after the kill is counted once
+        ids = indexed_ids(data_dir / "index")
+        assert len(ids) == len(set(ids)), "no record indexed twice"
+        assert set(ids) == live_ids(records)
+    except BaseException:
+        print(log_file.read_text(errors="replace")[-6000:] if log_file.exists() else "")
+        raise
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+        shutil.rmtree(data_dir / "index", ignore_errors=True)
