@@ -469,7 +469,7 @@ def search(
     settings = _settings()
     with _clear_errors():
         request = build_request(query, filters, facets, facet_size, sort, limit, offset)
-        backend = services.index_backend(settings)
+        backend = services.index_backend(settings, create=False)
         try:
             response = backend.search(request)
         finally:

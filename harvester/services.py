@@ -43,16 +43,23 @@ def state_store(settings: Settings) -> StateStore:
     return SQLiteStateStore(settings.state_file)
 
 
-def index_backend(settings: Settings) -> IndexBackend:
-    """Elasticsearch when ES_URL is set, else the embedded on-disk index."""
+def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
+    """Elasticsearch when ES_URL is set, else the embedded on-disk index.
+
+    With `create` (writers), the index (and in Elasticsearch its template and alias) is made
+    if missing; searches pass `create=False` and leave the cluster untouched.
+    """
+    backend: IndexBackend
     if settings.es_url:
         from indexer.elastic.backend import ElasticBackend
 
-        return ElasticBackend.from_settings(settings)
-    from indexer.embedded import EmbeddedBackend
+        backend = ElasticBackend.from_settings(settings)
+    else:
+        from indexer.embedded import EmbeddedBackend
 
-    backend = EmbeddedBackend(settings.index_dir)
-    backend.create()
+        backend = EmbeddedBackend(settings.index_dir)
+    if create or not settings.es_url:
+        backend.create()
     return backend
 
 
