@@ -21,6 +21,17 @@ Index layout (tantivy field -> what it holds):
   k_<field>              lower-cased exact values for `field:value` queries
   year                   integer, indexed and fast (filter, facet, sort)
   display                stored JSON with what a Hit shows and what highlights need
+
+Ranking (the defaults are the configuration chosen in bench/results/relevance.md, and
+`indexer.elastic.queries` builds the same for Elasticsearch): a word searches every default
+field, each with its weight in TEXT_FIELDS, scores summed over fields; title and subject
+weigh more than abstract, the unstemmed *_exact fields add a bonus for the exact spelling,
+the *_parts fields let a compound part find the compound. Bare words need not all match:
+`min_should_match` (Elasticsearch syntax, see `search_model.required_word_count`) says how
+many must; phrases, `field:` clauses and exclusions always apply. An optional sloppy-phrase
+clause over title, subject and abstract lifts records where the free words stand together.
+Facets are multi-select: each filtered facet field is counted without its own filter (see
+`SearchResponse`).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import shutil
 import time
 import unicodedata
@@ -35,7 +47,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tantivy
 
@@ -43,14 +55,18 @@ from indexer.analysis import analyze, analyze_exact, analyze_name, analyze_token
 from indexer.analysis import tokenize_with_offsets as _tokenize_with_offsets
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.compounds import default_decompounder
-from indexer.query import Clause, Phrase, Term, parse_query, parse_year_value
+from indexer.query import Clause, ParsedQuery, Phrase, Term, parse_query, parse_year_value
 from indexer.search_model import (
+    DEFAULT_MIN_SHOULD_MATCH,
+    DEFAULT_PROXIMITY_BOOST,
+    DEFAULT_PROXIMITY_SLOP,
     FACET_FIELDS,
     FacetValue,
     Hit,
     QuerySyntaxError,
     SearchRequest,
     SearchResponse,
+    required_word_count,
 )
 
 log = logging.getLogger(__name__)
@@ -62,48 +78,48 @@ PRE_ANALYZED = "ernte_pre"
 """The tokenizer of every analyzed field: whitespace only, terms come analyzed from Python."""
 
 Analyzer = Callable[[str], list[str]]
+FieldRole = Literal["main", "exact", "parts"]
 
 
 @dataclass(frozen=True, slots=True)
 class TextField:
-    """An analyzed index field: where its text comes from, its chain, its query weight."""
+    """An analyzed index field: where its text comes from, its chain, its query weight.
+
+    role: `exact` fields hold unstemmed spellings (weighted by `exact_boost` too), `parts`
+    fields hold compound parts (searched only with `use_parts`), `main` fields the rest.
+    default: whether a bare word (no `field:`) searches it.
+    """
 
     name: str
     sources: tuple[str, ...]
     analyzer: Analyzer
     boost: float
     positions: bool = True
+    role: FieldRole = "main"
+    default: bool = True
 
 
 TEXT_FIELDS: tuple[TextField, ...] = (
     TextField("title", ("title", "subtitle"), analyze, 4.0),
-    TextField("title_exact", ("title", "subtitle"), analyze_exact, 1.5),
+    TextField("title_exact", ("title", "subtitle"), analyze_exact, 1.5, role="exact"),
     TextField("subject", ("subject",), analyze, 2.5),
-    TextField("subject_exact", ("subject",), analyze_exact, 1.0),
+    TextField("subject_exact", ("subject",), analyze_exact, 1.0, role="exact"),
     TextField("author", ("author", "editor"), analyze_name, 2.0),
     TextField("journal", ("journal",), analyze, 1.0),
     TextField("abstract", ("abstract",), analyze, 1.0),
-    TextField("title_parts", ("title_parts",), analyze, 1.5, positions=False),
-    TextField("subject_parts", ("subject_parts",), analyze, 1.0, positions=False),
-    TextField("abstract_parts", ("abstract_parts",), analyze, 0.4, positions=False),
-    TextField("publisher", ("publisher",), analyze, 0.5),
-    TextField("place", ("place",), analyze, 0.5),
+    TextField("title_parts", ("title_parts",), analyze, 1.5, positions=False, role="parts"),
+    TextField("subject_parts", ("subject_parts",), analyze, 1.0, positions=False, role="parts"),
+    TextField("abstract_parts", ("abstract_parts",), analyze, 0.4, positions=False, role="parts"),
+    TextField("publisher", ("publisher",), analyze, 0.5, default=False),
+    TextField("place", ("place",), analyze, 0.5, default=False),
 )
-_TEXT = {f.name: f for f in TEXT_FIELDS}
+"""The shipped field table: title and subject over abstract, exact spellings as a bonus."""
 
-DEFAULT_FIELDS: tuple[str, ...] = (
-    "title",
-    "title_exact",
-    "subject",
-    "subject_exact",
-    "author",
-    "journal",
-    "abstract",
-    "title_parts",
-    "subject_parts",
-    "abstract_parts",
-)
+DEFAULT_FIELDS: tuple[str, ...] = tuple(f.name for f in TEXT_FIELDS if f.default)
 """Fields a bare word searches (with the boosts above); title weighs most."""
+
+PROXIMITY_FIELDS: dict[str, float] = {"title": 3.0, "subject": 2.0, "abstract": 1.0}
+"""Fields (and their weights) of the optional sloppy-phrase clause of multi-word queries."""
 
 USER_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "title": ("title", "title_exact", "title_parts"),
@@ -133,11 +149,11 @@ HIGHLIGHT_FRAGMENTS = 3
 WRITER_HEAP_BYTES = 256_000_000
 
 
-def _schema() -> tantivy.Schema:
+def _schema(text_fields: Sequence[TextField]) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw")
     builder.add_text_field("datestamp", stored=True, tokenizer_name="raw")
-    for text in TEXT_FIELDS:
+    for text in text_fields:
         option = "position" if text.positions else "freq"
         builder.add_text_field(text.name, tokenizer_name=PRE_ANALYZED, index_option=option)
     for facet in FACET_FIELDS:
@@ -166,11 +182,51 @@ class EmbeddedBackend:
     One tantivy writer may exist per index; it is opened on the first write and released by
     `close()`, so a process may open and close the backend repeatedly. Searches need no
     writer and see what was committed (every `upsert`/`delete` call commits).
+
+    The options tune analysis and ranking; their defaults are the measured, shipped choice
+    (bench/results/relevance.md), which `indexer.elastic.queries` mirrors:
+
+    text_fields: the field table (analyzer and weight per field, default TEXT_FIELDS).
+        Another table must keep the field names and position options (the on-disk layout);
+        an index must be searched with the analyzers it was written with.
+    use_parts: search the *_parts fields, so that `Planung` finds
+        `Stadtentwicklungsplanung` (default True).
+    exact_boost: factor on the weights of the unstemmed *_exact fields (default 1.0, the
+        table's weights); 0 leaves them out.
+    min_should_match: how many bare words must match, in Elasticsearch syntax
+        (`search_model.required_word_count`; default DEFAULT_MIN_SHOULD_MATCH, "2<-1": all
+        of one or two words, all but one of more). "100%" ANDs every word.
+    proximity_boost: weight of the optional sloppy phrase of the free words over
+        PROXIMITY_FIELDS (default DEFAULT_PROXIMITY_BOOST); 0 switches it off.
+    proximity_slop: positions its words may move (default DEFAULT_PROXIMITY_SLOP).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        text_fields: Sequence[TextField] = TEXT_FIELDS,
+        use_parts: bool = True,
+        exact_boost: float = 1.0,
+        min_should_match: str = DEFAULT_MIN_SHOULD_MATCH,
+        proximity_boost: float = DEFAULT_PROXIMITY_BOOST,
+        proximity_slop: int = DEFAULT_PROXIMITY_SLOP,
+    ) -> None:
+        layout = [(f.name, f.positions) for f in text_fields]
+        if layout != [(f.name, f.positions) for f in TEXT_FIELDS]:
+            raise ValueError("text_fields must keep the names and positions of TEXT_FIELDS")
+        if exact_boost < 0 or proximity_boost < 0 or proximity_slop < 0:
+            raise ValueError("exact_boost, proximity_boost and proximity_slop must be >= 0")
+        required_word_count(min_should_match, 3)  # a bad spec fails here, not in a search
         self.path = Path(path)
-        self._schema = _schema()
+        self.text_fields = tuple(text_fields)
+        self.use_parts = use_parts
+        self.exact_boost = exact_boost
+        self.min_should_match = min_should_match
+        self.proximity_boost = proximity_boost
+        self.proximity_slop = proximity_slop
+        self._fields = {f.name: f for f in self.text_fields}
+        self._schema = _schema(self.text_fields)
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
 
@@ -207,7 +263,12 @@ class EmbeddedBackend:
             index.register_tokenizer(
                 PRE_ANALYZED, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
             )
-            marker.write_text(SCHEMA_VERSION)
+            if not marker.exists():
+                # Readers open the index too: write the marker once, atomically, so a reader
+                # never sees it half-written while a writer creates the index.
+                staged = marker.with_suffix(f".{os.getpid()}.tmp")
+                staged.write_text(SCHEMA_VERSION)
+                staged.replace(marker)
             self._index = index
         return self._index
 
@@ -291,7 +352,7 @@ class EmbeddedBackend:
             "id": str(document["id"]),
             "datestamp": str(document.get("datestamp") or ""),
         }
-        for text in TEXT_FIELDS:
+        for text in self.text_fields:
             terms: list[str] = []
             for source in text.sources:
                 for value in _values(document, source):
@@ -330,14 +391,14 @@ class EmbeddedBackend:
         """Parse the query, apply filters, collect facets, sort, page and highlight."""
         started = time.perf_counter()
         parsed = parse_query(request.query)
-        must: list[tantivy.Query] = []
-        must_not: list[tantivy.Query] = []
-        for clause in parsed.clauses:
-            query = self._clause_query(clause)
-            if query is not None:
-                (must_not if clause.negated else must).append(query)
-        must.extend(self._filter_queries(request))
-        query = self._combine(must, must_not)
+        text_query = self._text_query(parsed)
+        filters = self._filters_by_field(request)
+        _check_facet_names(request.facets)
+        # Filters on fields that are not faceted restrict the facets too; the others are left
+        # out of the facet of their own field (multi-select), see _facets.
+        base = _restrict(text_query, [q for f, q in filters.items() if f not in request.facets])
+        faceted = {f: q for f, q in filters.items() if f in request.facets}
+        query = _restrict(base, list(faceted.values()))
 
         searcher = self._open().searcher()
         offset = request.offset
@@ -357,7 +418,7 @@ class EmbeddedBackend:
             self._hit(searcher.doc(address), value, request, marks)
             for value, address in result.hits
         ]
-        facets = self._facets(searcher, query, request.facets)
+        facets = self._facets(searcher, query, base, faceted, request.facets)
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,
@@ -367,14 +428,73 @@ class EmbeddedBackend:
             next_search_after=[next_offset] if hits and next_offset < total else None,
         )
 
-    def _combine(self, must: list[tantivy.Query], must_not: list[tantivy.Query]) -> tantivy.Query:
-        if not must_not and len(must) == 1:
+    def _text_query(self, parsed: ParsedQuery) -> tantivy.Query:
+        """The scoring query of the user's words (no filters).
+
+        Phrases and `field:` clauses are required; of the bare words, as many as
+        `min_should_match` says (a nested BooleanQuery with tantivy's native
+        `minimum_number_should_match`, which scores like Lucene's: the sum over the words
+        that matched). The proximity clause is optional: it only adds score.
+        """
+        must: list[tantivy.Query] = []
+        words: list[tantivy.Query] = []
+        for clause in parsed.positive:
+            query = self._clause_query(clause)
+            if query is not None:
+                (words if _is_bare_word(clause) else must).append(query)
+        required = required_word_count(self.min_should_match, len(words))
+        if required >= len(words):
+            must.extend(words)
+        else:
+            should = [(tantivy.Occur.Should, q) for q in words]
+            must.append(tantivy.Query.boolean_query(should, required))
+        must_not = [q for q in map(self._clause_query, parsed.negative) if q is not None]
+        proximity = self._proximity_query(parsed)
+        if not must and not must_not:
+            return tantivy.Query.all_query()
+        if len(must) == 1 and not must_not and proximity is None:
             return must[0]
-        if not must:
-            must = [tantivy.Query.all_query()]
         return tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, q) for q in must] + [(tantivy.Occur.MustNot, q) for q in must_not]
+            [(tantivy.Occur.Must, q) for q in must or [tantivy.Query.all_query()]]
+            + [(tantivy.Occur.MustNot, q) for q in must_not]
+            + ([(tantivy.Occur.Should, proximity)] if proximity is not None else [])
         )
+
+    def _proximity_query(self, parsed: ParsedQuery) -> tantivy.Query | None:
+        """All free words (bare and quoted, no `field:`) as one sloppy phrase per
+        PROXIMITY_FIELDS field, summed; None for fewer than two terms or boost 0."""
+        if self.proximity_boost <= 0:
+            return None
+        text = " ".join(_clause_text(c) for c in parsed.positive if c.field is None)
+        terms = analyze(text)
+        if len(terms) < 2:
+            return None
+        phrases = [
+            tantivy.Query.boost_query(
+                tantivy.Query.phrase_query(
+                    self._schema,
+                    name,
+                    list[str | tuple[int, str]](terms),
+                    slop=self.proximity_slop,
+                ),
+                weight,
+            )
+            for name, weight in PROXIMITY_FIELDS.items()
+        ]
+        combined = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in phrases])
+        return tantivy.Query.boost_query(combined, self.proximity_boost)
+
+    def _searched_fields(self, names: Iterable[str]) -> list[tuple[TextField, float]]:
+        """The fields a clause searches, with their weights under this configuration."""
+        searched: list[tuple[TextField, float]] = []
+        for name in names:
+            field = self._fields[name]
+            if field.role == "parts" and not self.use_parts:
+                continue
+            boost = field.boost * (self.exact_boost if field.role == "exact" else 1.0)
+            if boost > 0:
+                searched.append((field, boost))
+        return searched
 
     def _clause_query(self, clause: Clause) -> tantivy.Query | None:
         """One query clause; None when it has no searchable term (a stop word)."""
@@ -382,37 +502,35 @@ class EmbeddedBackend:
             low, high = parse_year_value(clause.text if isinstance(clause, Term) else "")
             return self._year_range(low, high)
         if clause.field == "id":
-            value = clause.text if isinstance(clause, Term) else " ".join(clause.words)
-            return tantivy.Query.term_query(self._schema, "id", value)
+            return tantivy.Query.term_query(self._schema, "id", _clause_text(clause))
         if clause.field in KEYWORD_QUERY_FIELDS:
-            value = clause.text if isinstance(clause, Term) else " ".join(clause.words)
-            return tantivy.Query.term_query(self._schema, f"k_{clause.field}", value.lower())
-        fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_FIELDS
-        text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
+            value = _clause_text(clause).lower()
+            return tantivy.Query.term_query(self._schema, f"k_{clause.field}", value)
+        names = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_FIELDS
+        text = _clause_text(clause)
         if isinstance(clause, Term) and clause.field != "author" and not analyze(text):
             return None  # a stop word: dropped, not required in the unstemmed fields
         per_field: list[tantivy.Query] = []
-        for name in fields:
-            field = _TEXT[name]
+        for field, boost in self._searched_fields(names):
             if isinstance(clause, Phrase) and not field.positions:
                 continue
             terms = field.analyzer(text)
             if not terms:
                 continue
             if len(terms) == 1:
-                query = tantivy.Query.term_query(self._schema, name, terms[0])
+                query = tantivy.Query.term_query(self._schema, field.name, terms[0])
             elif field.positions:
                 query = tantivy.Query.phrase_query(
-                    self._schema, name, list[str | tuple[int, str]](terms)
+                    self._schema, field.name, list[str | tuple[int, str]](terms)
                 )
             else:
                 query = tantivy.Query.boolean_query(
                     [
-                        (tantivy.Occur.Must, tantivy.Query.term_query(self._schema, name, t))
+                        (tantivy.Occur.Must, tantivy.Query.term_query(self._schema, field.name, t))
                         for t in terms
                     ]
                 )
-            per_field.append(tantivy.Query.boost_query(query, field.boost))
+            per_field.append(tantivy.Query.boost_query(query, boost))
         if not per_field:
             return None
         if len(per_field) == 1:
@@ -426,8 +544,9 @@ class EmbeddedBackend:
             self._schema, "year", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
         )
 
-    def _filter_queries(self, request: SearchRequest) -> list[tantivy.Query]:
-        """Filters: ANDed across fields, ORed within one field (exact facet values)."""
+    def _filters_by_field(self, request: SearchRequest) -> dict[str, tantivy.Query]:
+        """One query per filtered field: its values ORed (exact facet values or year ranges);
+        the caller ANDs the fields."""
         by_field: dict[str, list[tantivy.Query]] = defaultdict(list)
         for item in request.filters:
             if item.field not in FACET_FIELDS:
@@ -444,39 +563,59 @@ class EmbeddedBackend:
                 by_field[item.field].append(
                     tantivy.Query.term_query(self._schema, f"f_{item.field}", item.value)
                 )
-        queries = []
-        for alternatives in by_field.values():
-            if len(alternatives) == 1:
-                queries.append(alternatives[0])
-            else:
-                queries.append(
-                    tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
-                )
-        return queries
+        return {
+            name: alternatives[0]
+            if len(alternatives) == 1
+            else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
+            for name, alternatives in by_field.items()
+        }
 
     def _facets(
-        self, searcher: tantivy.Searcher, query: tantivy.Query, wanted: dict[str, int]
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        base: tantivy.Query,
+        faceted_filters: dict[str, tantivy.Query],
+        wanted: dict[str, int],
     ) -> dict[str, list[FacetValue]]:
-        """Terms aggregations over everything the query and filters matched."""
+        """Terms aggregations, multi-select style (see SearchResponse).
+
+        Facets without a filter of their own share one aggregation over `query` (everything
+        the search matched); each filtered facet field gets its own aggregation over `base`
+        plus the filters of the other faceted fields. So a search costs one aggregation
+        more per filtered facet field, and none more without filters.
+        """
         if not wanted:
             return {}
-        aggregations: dict[str, Any] = {}
-        for name, size in wanted.items():
-            if name not in FACET_FIELDS:
-                raise QuerySyntaxError(
-                    f"cannot facet on {name!r}: facet fields are {', '.join(FACET_FIELDS)}"
-                )
-            field = "year" if name == "year" else f"f_{name}"
-            aggregations[name] = {"terms": {"field": field, "size": max(1, size)}}
-        result = searcher.aggregate(query, aggregations)
-        facets: dict[str, list[FacetValue]] = {}
+        shared = [name for name in wanted if name not in faceted_filters]
+        buckets = self._aggregate(searcher, query, {n: wanted[n] for n in shared})
         for name in wanted:
-            buckets = result.get(name, {}).get("buckets", [])
-            facets[name] = [
+            if name in faceted_filters:
+                others = [q for f, q in faceted_filters.items() if f != name]
+                scope = _restrict(base, others)
+                buckets.update(self._aggregate(searcher, scope, {name: wanted[name]}))
+        return {
+            name: [
                 FacetValue(str(int(b["key"])) if name == "year" else str(b["key"]), b["doc_count"])
-                for b in buckets
+                for b in buckets[name]
             ]
-        return facets
+            for name in wanted
+        }
+
+    def _aggregate(
+        self, searcher: tantivy.Searcher, query: tantivy.Query, sizes: dict[str, int]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """facet name -> terms buckets of the documents `query` matches (one pass)."""
+        if not sizes:
+            return {}
+        aggregations = {
+            name: {
+                "terms": {"field": "year" if name == "year" else f"f_{name}", "size": max(1, size)}
+            }
+            for name, size in sizes.items()
+        }
+        result = searcher.aggregate(query, aggregations)
+        return {name: result.get(name, {}).get("buckets", []) for name in sizes}
 
     def _hit(
         self, stored: tantivy.Document, value: Any, request: SearchRequest, marks: set[str]
@@ -503,6 +642,33 @@ class EmbeddedBackend:
         return hit
 
 
+def _check_facet_names(wanted: dict[str, int]) -> None:
+    for name in wanted:
+        if name not in FACET_FIELDS:
+            raise QuerySyntaxError(
+                f"cannot facet on {name!r}: facet fields are {', '.join(FACET_FIELDS)}"
+            )
+
+
+def _restrict(query: tantivy.Query, filters: list[tantivy.Query]) -> tantivy.Query:
+    """`query` ANDed with non-scoring filters (a filter adds no score, as in Elasticsearch)."""
+    if not filters:
+        return query
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, query)]
+        + [(tantivy.Occur.Must, tantivy.Query.const_score_query(f, 0.0)) for f in filters]
+    )
+
+
+def _is_bare_word(clause: Clause) -> bool:
+    """A positive word without `field:`: the clauses `min_should_match` counts."""
+    return isinstance(clause, Term) and clause.field is None and not clause.negated
+
+
+def _clause_text(clause: Clause) -> str:
+    return clause.text if isinstance(clause, Term) else " ".join(clause.words)
+
+
 def _is_older(document: SearchDocument, stored_datestamp: str) -> bool:
     """True when the document's datestamp is strictly older than the stored one.
 
@@ -519,8 +685,7 @@ def _highlight_terms(clauses: Iterable[Clause]) -> set[str]:
     for clause in clauses:
         if clause.field not in (None, "title", "abstract", "subject"):
             continue
-        text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
-        terms.update(analyze(text))
+        terms.update(analyze(_clause_text(clause)))
     return terms
 
 

@@ -6,6 +6,7 @@ documented in README ("Search output").
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -43,8 +44,10 @@ class Filter:
 class SearchRequest:
     """What a user asks for.
 
-    query: user query syntax (words ANDed, "phrases", -exclusion, field:value); "" = all.
-    filters: exact facet filters (ANDed across fields, ORed within one field).
+    query: user query syntax ("phrases", -exclusion, field:value, bare words of which
+        DEFAULT_MIN_SHOULD_MATCH must match: all of one or two, all but one of more); "" = all.
+    filters: exact facet filters (ANDed across fields, ORed within one field; a facet is
+        counted without the filters on its own field, see SearchResponse).
     facets: facet field -> number of values wanted.
     sort: relevance (default), year_desc, year_asc.
     offset/limit: paging; search_after: opaque cursor from a previous response (deep paging).
@@ -85,9 +88,17 @@ class FacetValue:
 
 @dataclass(slots=True)
 class SearchResponse:
-    """total: matching records; hits: the requested page; facets: field -> value counts
-    over everything the query and filters matched; next_search_after: cursor for the page
-    after this one (or None)."""
+    """What a search found.
+
+    total: records matching the query and ALL filters; hits: the requested page of them.
+    facets: field -> value counts, multi-select style (as VuFind and Kibana count): the
+    counts of facet F are taken over the query plus every filter EXCEPT the filters on F
+    itself, so selecting `subject=Verkehr` narrows the hits and the other facets but leaves
+    the sibling subjects (with the counts they would get if chosen instead) visible.
+    Filters on a field that is not faceted restrict every facet. With no filters, the counts
+    cover exactly the `total` records.
+    next_search_after: cursor for the page after this one (or None).
+    """
 
     total: int
     hits: list[Hit] = field(default_factory=list)
@@ -97,6 +108,64 @@ class SearchResponse:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+DEFAULT_MIN_SHOULD_MATCH = "2<-1"
+"""How many bare words of a query must match (Elasticsearch `minimum_should_match` syntax):
+all of one or two words, all but one of three or more. Measured in
+bench/results/relevance.md; both backends use it."""
+
+DEFAULT_PROXIMITY_BOOST = 1.0
+"""Weight of the optional sloppy-phrase clause that lifts records where the free words of a
+multi-word query stand close together (title, subject, abstract). 0 switches it off."""
+
+DEFAULT_PROXIMITY_SLOP = 2
+"""Positions the words of the proximity clause may move (Lucene/tantivy phrase slop)."""
+
+_MSM_SIMPLE = re.compile(r"^-?\d+%?$")
+_MSM_CONDITION = re.compile(r"^(\d+)<(-?\d+%?)$")
+
+
+def required_word_count(spec: str, optional: int) -> int:
+    """How many of `optional` words must match under a `minimum_should_match` spec.
+
+    Supported (the subset of Elasticsearch's syntax ernte needs): an integer (`2`), a
+    negative integer (`-1`: all but one), a percentage (`75%`, rounded down), a negative
+    percentage (`-25%`), and conditions `N<spec` (up to N words all are required, above N
+    the spec applies), several separated by spaces (`2<-1 5<75%`). Computed as Lucene's
+    `Queries.calculateMinShouldMatch` (in exact integer arithmetic), then clamped to
+    1..optional: Lucene would match nothing when the number exceeds the words present, which
+    a search box should not do. Both backends call this; Elasticsearch receives the integer,
+    so they cannot disagree. Raises ValueError for a spec outside the subset.
+    """
+    if optional <= 0:
+        return 0
+    text = re.sub(r"\s*<\s*", "<", spec.strip())
+    if not text:
+        raise ValueError("minimum_should_match is empty")
+    if "<" in text:
+        result = optional
+        for part in text.split():
+            match = _MSM_CONDITION.match(part)
+            if match is None:
+                raise ValueError(f"minimum_should_match condition {part!r} is not N<spec")
+            if optional <= int(match[1]):
+                break
+            result = _simple_count(match[2], optional)
+    else:
+        result = _simple_count(text, optional)
+    return min(max(result, 1), optional)
+
+
+def _simple_count(spec: str, optional: int) -> int:
+    if not _MSM_SIMPLE.match(spec):
+        raise ValueError(
+            f"minimum_should_match {spec!r} is not an integer or a percentage (2, -1, 75%, -25%)"
+        )
+    negative = spec.startswith("-")
+    percent = spec.endswith("%")  # Lucene truncates a percentage toward zero
+    magnitude = optional * abs(int(spec[:-1])) // 100 if percent else abs(int(spec))
+    return optional - magnitude if negative else magnitude
 
 
 class QuerySyntaxError(ValueError):

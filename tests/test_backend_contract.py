@@ -17,7 +17,13 @@ from harvester.model import Abstract, HostPublication, Identifiers, Person, Reco
 from indexer.backend import IndexBackend, SearchDocument
 from indexer.document import build_document
 from indexer.embedded import EmbeddedBackend
-from indexer.search_model import Filter, QuerySyntaxError, SearchRequest
+from indexer.search_model import (
+    Filter,
+    QuerySyntaxError,
+    SearchRequest,
+    SearchResponse,
+    required_word_count,
+)
 
 SEED_ID = "oai:orlis.difu.de:difu/167832"
 
@@ -202,7 +208,25 @@ def test_german_analysis(loaded: IndexBackend, query: str, expected: str) -> Non
     assert expected in ids(loaded, query)
 
 
-def test_filters_and_facets(loaded: IndexBackend) -> None:
+def facet_counts(response: SearchResponse, name: str) -> dict[str, int]:
+    return {f.value: f.count for f in response.facets[name]}
+
+
+def test_filters_restrict_hits_and_are_ored_within_a_field(loaded: IndexBackend) -> None:
+    ranged = loaded.search(SearchRequest(filters=[Filter("year", low=2015, high=2020)]))
+    assert ranged.total == 3
+    either = loaded.search(
+        SearchRequest(filters=[Filter("subject", "Verkehr"), Filter("subject", "Wohnungsbau")])
+    )
+    assert either.total == 2
+    both = loaded.search(
+        SearchRequest(filters=[Filter("type", "Monographie"), Filter("subject", "Verkehr")])
+    )
+    assert both.total == 0
+
+
+def test_facet_of_a_filtered_field_keeps_its_siblings(loaded: IndexBackend) -> None:
+    """Multi-select facets: a facet is counted without its own field's filters."""
     response = loaded.search(
         SearchRequest(
             query="",
@@ -211,15 +235,44 @@ def test_filters_and_facets(loaded: IndexBackend) -> None:
         )
     )
     assert response.total == 2
-    assert {f.value: f.count for f in response.facets["type"]} == {"Monographie": 2}
-    assert {f.value for f in response.facets["year"]} == {"2018", "2020"}
-    assert "Partizipation" in {f.value for f in response.facets["subject"]}
-    ranged = loaded.search(SearchRequest(filters=[Filter("year", low=2015, high=2020)]))
-    assert ranged.total == 3
-    either = loaded.search(
-        SearchRequest(filters=[Filter("subject", "Verkehr"), Filter("subject", "Wohnungsbau")])
+    assert {h.id for h in response.hits} == {
+        "oai:orlis.difu.de:difu/2",
+        "oai:orlis.difu.de:difu/4",
+    }
+    assert facet_counts(response, "type") == {"Monographie": 2, "Zeitschriftenaufsatz": 4}
+    assert facet_counts(response, "year") == {"2018": 1, "2020": 1}
+    subjects = facet_counts(response, "subject")
+    assert subjects["Partizipation"] == 1 and "Verkehr" not in subjects
+
+
+def test_each_facet_is_restricted_by_the_other_fields_filters(loaded: IndexBackend) -> None:
+    response = loaded.search(
+        SearchRequest(
+            query="Stadt",
+            filters=[Filter("type", "Monographie"), Filter("subject", "Wohnungsbau")],
+            facets={"type": 5, "subject": 20, "year": 10},
+        )
     )
-    assert either.total == 2
+    assert [h.id for h in response.hits] == ["oai:orlis.difu.de:difu/2"]
+    # type: over "Stadt" + subject filter; subject: over "Stadt" + type filter
+    assert facet_counts(response, "type") == {"Monographie": 1}
+    assert facet_counts(response, "subject") == {"Wohnungsbau": 1}
+    assert facet_counts(response, "year") == {"2018": 1}  # unfiltered field: all filters
+    unfiltered = loaded.search(SearchRequest(query="Stadt", facets={"type": 5}))
+    assert sum(facet_counts(unfiltered, "type").values()) == unfiltered.total
+
+
+def test_filter_on_an_unfaceted_field_restricts_every_facet(loaded: IndexBackend) -> None:
+    response = loaded.search(
+        SearchRequest(filters=[Filter("year", low=2015, high=2020)], facets={"type": 5})
+    )
+    assert response.total == 3
+    assert facet_counts(response, "type") == {"Monographie": 2, "Zeitschriftenaufsatz": 1}
+    with_year_facet = loaded.search(
+        SearchRequest(filters=[Filter("year", low=2015, high=2020)], facets={"year": 10})
+    )
+    assert with_year_facet.total == 3
+    assert len(facet_counts(with_year_facet, "year")) == 6  # its own filter left out
 
 
 def test_facets_count_everything_matched_not_only_the_page(loaded: IndexBackend) -> None:
@@ -264,3 +317,54 @@ def test_title_outranks_abstract(loaded: IndexBackend) -> None:
         "oai:orlis.difu.de:difu/5",
         "oai:orlis.difu.de:difu/9",
     ]
+
+
+def test_most_bare_words_must_match_but_not_all(loaded: IndexBackend) -> None:
+    """min_should_match "2<-1": all of two words, all but one of three or more."""
+    assert ids(loaded, "Klimaanpassung Verkehr") == set()
+    # two of three: "Klimaanpassung der Stadt", and "Verkehrsplanung in Kleinstädten" (parts)
+    assert ids(loaded, "Klimaanpassung Stadt Verkehr") == {
+        "oai:orlis.difu.de:difu/5",
+        "oai:orlis.difu.de:difu/3",
+    }
+    assert ids(loaded, "Klimaanpassung Stadtklima Verkehr Wohnen") == set()
+    # stop words do not count as words; phrases and field clauses are always required
+    assert ids(loaded, "Klimaanpassung der Verkehr") == set()
+    assert ids(loaded, 'Klimaanpassung Stadt "Verkehr"') == set()
+    assert ids(loaded, "Klimaanpassung Stadt title:Verkehr") == set()
+
+
+def test_words_standing_together_rank_first(loaded: IndexBackend) -> None:
+    apart = make_record(
+        10, "Straße und Stadt", ["Bauen"], abstract="Eine öffentliche Sache ist der Raum."
+    )
+    together = make_record(11, "Raum für alle", ["Bauen"], abstract="Der öffentliche Raum lebt.")
+    loaded.upsert([build_document(apart), build_document(together)])
+    response = loaded.search(SearchRequest(query="öffentlicher Raum"))
+    ranked = [h.id for h in response.hits]
+    assert ranked.index("oai:orlis.difu.de:difu/11") < ranked.index("oai:orlis.difu.de:difu/10")
+
+
+@pytest.mark.parametrize(
+    ("spec", "counts"),
+    [
+        ("2<-1", [0, 1, 2, 2, 3, 4, 5]),
+        ("3<-1", [0, 1, 2, 3, 3, 4, 5]),
+        ("100%", [0, 1, 2, 3, 4, 5, 6]),
+        ("75%", [0, 1, 1, 2, 3, 3, 4]),
+        ("-25%", [0, 1, 2, 3, 3, 4, 5]),
+        ("-1", [0, 1, 1, 2, 3, 4, 5]),
+        ("2", [0, 1, 2, 2, 2, 2, 2]),
+        ("2<-25% 5<-2", [0, 1, 2, 3, 3, 4, 4]),
+        ("3 < 90%", [0, 1, 2, 3, 3, 4, 5]),
+    ],
+)
+def test_min_should_match_follows_elasticsearch(spec: str, counts: list[int]) -> None:
+    """The word counts Elasticsearch's documented examples give, clamped to 1..words."""
+    assert [required_word_count(spec, n) for n in range(len(counts))] == counts
+
+
+@pytest.mark.parametrize("spec", ["", "all", "5<", "<-1", "1.5", "75 %x", "2<-1 x"])
+def test_unsupported_min_should_match_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="minimum_should_match"):
+        required_word_count(spec, 3)

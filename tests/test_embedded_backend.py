@@ -5,13 +5,15 @@ and per-item errors."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tantivy
 
+from harvester.model import Record
 from indexer.analysis import analyze, german_stopwords
 from indexer.document import build_document
-from indexer.embedded import EmbeddedBackend
+from indexer.embedded import TEXT_FIELDS, EmbeddedBackend
 from indexer.search_model import QuerySyntaxError, SearchRequest
 from tests.test_backend_contract import corpus, make_record
 
@@ -129,3 +131,84 @@ def test_highlights_are_html_escaped(tmp_path: Path) -> None:
     hit = backend.search(SearchRequest(query="Land")).hits[0]
     assert hit.highlights["title"] == ["Stadt &lt;b&gt;&amp;&lt;/b&gt; <mark>Land</mark>"]
     backend.close()
+
+
+def loaded_index(path: Path, *extra: Record) -> None:
+    backend = EmbeddedBackend(path)
+    backend.upsert([build_document(r) for r in (*corpus(), *extra)])
+    backend.close()
+
+
+def hit_ids(backend: EmbeddedBackend, query: str) -> set[str]:
+    return {h.id for h in backend.search(SearchRequest(query=query, limit=100)).hits}
+
+
+def scores(backend: EmbeddedBackend, query: str) -> dict[str, float]:
+    return {h.id: h.score for h in backend.search(SearchRequest(query=query, limit=100)).hits}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_should_match": "most"},
+        {"min_should_match": "2<"},
+        {"exact_boost": -1.0},
+        {"proximity_slop": -1},
+        {"text_fields": TEXT_FIELDS[:-1]},
+    ],
+)
+def test_bad_options_are_refused_at_construction(tmp_path: Path, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        EmbeddedBackend(tmp_path / "index", **options)
+
+
+def test_min_should_match_option(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    loaded_index(path)
+    query = "Klimaanpassung Stadt Verkehr"
+    assert hit_ids(EmbeddedBackend(path, min_should_match="100%"), query) == set()
+    assert hit_ids(EmbeddedBackend(path, min_should_match="1"), query) >= {
+        "oai:orlis.difu.de:difu/1",  # Verkehr only
+        "oai:orlis.difu.de:difu/5",
+    }
+    assert hit_ids(EmbeddedBackend(path), query) == {
+        "oai:orlis.difu.de:difu/3",
+        "oai:orlis.difu.de:difu/5",
+    }
+
+
+def test_use_parts_option(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    loaded_index(path)
+    seed = "oai:orlis.difu.de:difu/167832"
+    assert seed in hit_ids(EmbeddedBackend(path), "Quartier")  # via Quartiermanagement
+    assert seed not in hit_ids(EmbeddedBackend(path, use_parts=False), "Quartier")
+
+
+def test_exact_boost_rewards_the_exact_spelling(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    loaded_index(
+        path, make_record(20, "Städte im Wandel", []), make_record(21, "Stadt im Wandel", [])
+    )
+    exact, other = "oai:orlis.difu.de:difu/20", "oai:orlis.difu.de:difu/21"
+    shipped = scores(EmbeddedBackend(path), "Städte")
+    assert shipped[exact] > shipped[other]
+    doubled = scores(EmbeddedBackend(path, exact_boost=2.0), "Städte")
+    assert doubled[exact] - doubled[other] > shipped[exact] - shipped[other]
+    without = scores(EmbeddedBackend(path, exact_boost=0.0), "Städte")
+    assert without[exact] == pytest.approx(without[other])
+
+
+def test_proximity_option_only_adds_score(tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    together = make_record(11, "Der öffentliche Raum", [])
+    apart = make_record(12, "Öffentliche Straßen, privater Raum", [])
+    loaded_index(path, together, apart)
+    query = "öffentlicher Raum"
+    off = scores(EmbeddedBackend(path, proximity_boost=0.0), query)
+    on = scores(EmbeddedBackend(path, proximity_boost=2.0, proximity_slop=0), query)
+    far = scores(EmbeddedBackend(path, proximity_boost=2.0, proximity_slop=3), query)
+    assert on.keys() == off.keys() == far.keys()  # never changes which records match
+    assert on[together.identifier] > off[together.identifier]
+    assert on[apart.identifier] == pytest.approx(off[apart.identifier])
+    assert far[apart.identifier] > off[apart.identifier]  # within the slop

@@ -8,6 +8,7 @@ counterpart (the same calls against a real cluster) is tests/test_es_live.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,7 +264,7 @@ def test_empty_query_is_match_all_sorted_with_a_unique_tie_breaker() -> None:
 
 def test_words_are_required_and_exclusions_excluded() -> None:
     query = body(query='Stadt "soziale Stadt" -Verkehr')["query"]["bool"]
-    word, phrase = query["must"]
+    phrase, word = query["must"]  # bare words come after the required clauses
     assert word["multi_match"]["query"] == "Stadt"
     assert word["multi_match"]["type"] == "phrase"
     assert word["multi_match"]["zero_terms_query"] == "none"
@@ -272,10 +273,74 @@ def test_words_are_required_and_exclusions_excluded() -> None:
     assert "title.exact^1.5" in word["multi_match"]["fields"]
     assert phrase["multi_match"]["query"] == "soziale Stadt"
     assert not any("_parts" in f for f in phrase["multi_match"]["fields"])
+    assert word["multi_match"]["tie_breaker"] == 1.0  # field scores summed, as embedded
     assert query["must_not"][0]["multi_match"]["query"] == "Verkehr"
-    adjacency = query["should"][0]["multi_match"]
-    assert adjacency["type"] == "phrase" and adjacency["slop"] == queries.PHRASE_BOOST_SLOP
-    assert adjacency["query"] == "Stadt soziale Stadt"
+    assert query["should"] == [
+        {
+            "multi_match": {
+                "query": "Stadt soziale Stadt",
+                "type": "phrase",
+                "slop": queries.PROXIMITY_SLOP,
+                "fields": ["title^3", "subtitle^3", "subject^2", "abstract"],
+                "tie_breaker": 1.0,
+                "boost": queries.PROXIMITY_BOOST,
+            }
+        }
+    ]
+
+
+def test_most_bare_words_must_match() -> None:
+    """min_should_match 2<-1: stop words do not count; phrases and field words stay required."""
+    query = body(query='Beteiligung der Bürger an der Stadtplanung "Soziale Stadt" titel:Berlin')
+    must = query["query"]["bool"]["must"]
+    phrase, field, words = must
+    assert phrase["multi_match"]["query"] == "Soziale Stadt"
+    assert field["multi_match"]["fields"] == list(queries.USER_TEXT_FIELDS["title"])
+    assert words["bool"]["minimum_should_match"] == 2
+    assert [w["multi_match"]["query"] for w in words["bool"]["should"]] == [
+        "Beteiligung",
+        "Bürger",
+        "Stadtplanung",
+    ]
+    proximity = query["query"]["bool"]["should"][0]["multi_match"]
+    assert proximity["query"] == "Beteiligung der Bürger an der Stadtplanung Soziale Stadt"
+
+
+def test_one_or_two_bare_words_are_all_required() -> None:
+    must = body(query="Armut in Städten")["query"]["bool"]["must"]
+    assert [m["multi_match"]["query"] for m in must] == ["Armut", "Städten"]
+    single = body(query="Städte und")["query"]["bool"]
+    assert [m["multi_match"]["query"] for m in single["must"]] == ["Städte"]
+    assert "should" not in single  # one term left: no proximity clause
+
+
+def test_ranking_defaults_mirror_the_embedded_backend() -> None:
+    """Same field weights, minimum_should_match and proximity clause as the embedded default."""
+    from indexer import embedded
+
+    es_names = {
+        "title": ("title", "subtitle"),
+        "title_exact": ("title.exact", "subtitle.exact"),
+        "subject_exact": ("subject.exact",),
+        "author": ("author", "editor"),
+    }
+    expected = [
+        f"{es}^{field.boost:g}" if field.boost != 1 else es
+        for field in embedded.TEXT_FIELDS
+        if field.default
+        for es in es_names.get(field.name, (field.name,))
+    ]
+    assert sorted(queries.DEFAULT_TEXT_FIELDS) == sorted(expected)
+    proximity = [
+        f"{es}^{weight:g}" if weight != 1 else es
+        for name, weight in embedded.PROXIMITY_FIELDS.items()
+        for es in es_names.get(name, (name,))
+    ]
+    assert list(queries.PROXIMITY_FIELDS) == proximity
+    backend = embedded.EmbeddedBackend(Path("unused"))
+    assert backend.min_should_match == queries.MIN_SHOULD_MATCH
+    assert backend.proximity_boost == queries.PROXIMITY_BOOST
+    assert backend.proximity_slop == queries.PROXIMITY_SLOP
 
 
 def test_only_exclusions_match_everything_else() -> None:
@@ -312,7 +377,7 @@ def test_bad_query_raises_query_syntax_error() -> None:
         body(query='"unclosed')
 
 
-def test_filters_restrict_the_query_and_facets_count_what_matched() -> None:
+def test_filters_on_unfaceted_fields_restrict_the_query() -> None:
     search = body(
         query="Stadt",
         filters=[
@@ -320,7 +385,7 @@ def test_filters_restrict_the_query_and_facets_count_what_matched() -> None:
             Filter("subject", "Migration"),
             Filter("year", low=2000, high=2010),
         ],
-        facets={"subject": 5, "year": 10},
+        facets={"type": 5},
     )
     assert "post_filter" not in search
     must, filters = search["query"]["bool"]["must"], search["query"]["bool"]["filter"]
@@ -337,19 +402,20 @@ def test_filters_restrict_the_query_and_facets_count_what_matched() -> None:
         },
         {"range": {"year": {"gte": 2000, "lte": 2010}}},
     ]
-    assert search["aggs"] == {
-        "facet_subject": {"terms": {"field": "subject.raw", "size": 5}},
-        "facet_year": {"terms": {"field": "year", "size": 10}},
-    }
+    assert search["aggs"] == {"facet_type": {"terms": {"field": "type", "size": 5}}}
 
 
-def test_multi_select_facets_use_post_filter_and_sibling_filters() -> None:
-    request = SearchRequest(
-        filters=[Filter("subject", "Migration"), Filter("type", "Monographie")],
+def test_facets_are_multi_select_with_post_filter_and_sibling_filters() -> None:
+    search = body(
+        filters=[
+            Filter("subject", "Migration"),
+            Filter("type", "Monographie"),
+            Filter("language", "de"),
+        ],
         facets={"subject": 5, "type": 3, "year": 4},
     )
-    search = queries.build_search(request, "ernte-records", multi_select=True).to_dict()
-    assert search["query"] == {"match_all": {}}
+    language_filter = {"term": {"language": "de"}}
+    assert search["query"] == {"bool": {"must": [{"match_all": {}}], "filter": [language_filter]}}
     subject_filter = {"term": {"subject.folded": "Migration"}}
     type_filter = {"term": {"type": "Monographie"}}
     assert search["post_filter"] == {"bool": {"filter": [subject_filter, type_filter]}}
@@ -360,7 +426,18 @@ def test_multi_select_facets_use_post_filter_and_sibling_filters() -> None:
     assert aggs["facet_year"]["filter"] == {"bool": {"filter": [subject_filter, type_filter]}}
 
 
+def test_facet_of_the_only_filtered_field_counts_the_query_alone() -> None:
+    search = body(query="Stadt", filters=[Filter("type", "Monographie")], facets={"type": 3})
+    assert search["post_filter"] == {"bool": {"filter": [{"term": {"type": "Monographie"}}]}}
+    assert search["aggs"] == {"facet_type": {"terms": {"field": "type", "size": 3}}}
+    assert "filter" not in search["query"]["bool"]
+
+
 def test_year_filter_value_may_be_a_range() -> None:
+    search = body(filters=[Filter("year", "2005..2010")], facets={"year": 3})
+    assert search["post_filter"] == {
+        "bool": {"filter": [{"range": {"year": {"gte": 2005, "lte": 2010}}}]}
+    }
     search = body(filters=[Filter("year", "2005..2010")])
     assert search["query"]["bool"]["filter"] == [{"range": {"year": {"gte": 2005, "lte": 2010}}}]
 

@@ -214,8 +214,8 @@ class ElasticBackend:
 
     The alias points at one versioned index `<alias>-<n>` built from the index template;
     `create(recreate=True)` and `indexer.elastic.rebuild.rebuild_index` swap it atomically.
-    `multi_select_facets` counts each facet without its own filter (see `queries`); off by
-    default because the backend contract counts facets over everything that matched.
+    Facets are multi-select (each counted without its own field's filters), as in the
+    embedded backend (see `queries`).
     """
 
     def __init__(
@@ -225,10 +225,8 @@ class ElasticBackend:
         alias: str = DEFAULT_ALIAS,
         bulk: BulkOptions | None = None,
         with_decompounder: bool = False,
-        multi_select_facets: bool = False,
     ) -> None:
         self.client = client
-        self.multi_select_facets = multi_select_facets
         self.alias = alias
         self.bulk = bulk or BulkOptions()
         self.with_decompounder = with_decompounder
@@ -282,7 +280,7 @@ class ElasticBackend:
         return self._search(request, self.alias)
 
     def _search(self, request: SearchRequest, index: str) -> SearchResponse:
-        search = build_search(request, index, multi_select=self.multi_select_facets)
+        search = build_search(request, index)
         search = search.using(self.client)
         return to_search_response(search.execute().to_dict(), request)
 

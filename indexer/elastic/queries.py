@@ -3,23 +3,28 @@
 Semantics are those of the embedded backend (`indexer.embedded`; the shared contract is
 tests/test_backend_contract.py), field for field and boost for boost:
 
-* Query: each positive clause of the parsed user query is required (`must`), negated ones
-  exclude (`must_not`). A word or phrase is a `multi_match` of type `phrase` (one word: a
-  term; a hyphenated word: its tokens adjacent, as the embedded backend does) over the
-  default fields, or over the fields of `field:` (USER_TEXT_FIELDS). Those include the
-  `.exact` subfields and, for words, the `*_parts` fields the pipeline filled with compound
-  parts (`Planung` finds `Stadtentwicklungsplanung`). A stop word thus still has to occur in
-  an exact field, and a clause without any token is dropped, again as in the embedded
-  backend. `field:value` on exact fields compares case-insensitively (`type:monographie`).
-  One optional `should` clause (all free words as a sloppy phrase in title/subject/abstract)
-  lifts records where the words stand together; it never changes which records match.
+* Query: phrases and `field:` clauses of the parsed user query are required (`must`),
+  negated ones exclude (`must_not`); of the bare words, as many as MIN_SHOULD_MATCH says
+  (a `bool` of `should` clauses with `minimum_should_match`, the integer computed by
+  `search_model.required_word_count`, so both backends agree exactly). A word or phrase is a
+  `multi_match` of type `phrase` (one word: a term; a hyphenated word: its tokens adjacent,
+  as the embedded backend does) over the default fields, or over the fields of `field:`
+  (USER_TEXT_FIELDS), scores summed over the fields (`tie_breaker` 1, as the embedded
+  backend's boolean `should`). The fields include the `.exact` subfields and, for words,
+  the `*_parts` fields the pipeline filled with compound parts (`Planung` finds
+  `Stadtentwicklungsplanung`). A word the German chain drops (a stop word) and a clause
+  without any token are dropped, as in the embedded backend. `field:value` on exact fields
+  compares case-insensitively (`type:monographie`). One optional `should` clause (all free
+  words as a phrase with slop PROXIMITY_SLOP in title/subject/abstract, boost
+  PROXIMITY_BOOST) lifts records where the words stand together; it never changes which
+  records match.
 * Filters: ANDed across fields, ORed within one field; subject and author compare
   case- and umlaut-folded (`.folded`).
-* Facets: `terms` on flat keyword/numeric fields (`.raw` keeps the labels' casing), counted
-  over everything the query and the filters matched (the contract). With
-  `multi_select=True` the filters move to `post_filter` and each facet becomes a `filter`
-  aggregation holding the filters of the *other* fields, so a selected subject does not hide
-  its siblings' counts.
+* Facets: `terms` on flat keyword/numeric fields (`.raw` keeps the labels' casing),
+  multi-select (see `SearchResponse`): filters on faceted fields go to `post_filter`, and a
+  facet is a `filter` aggregation holding the filters of the *other* faceted fields, so a
+  selected subject does not hide its siblings' counts. Filters on fields not faceted stay in
+  the query and restrict everything.
 * Sort: relevance or year, always ending in `id`, so a `search_after` cursor (the last
   hit's sort values) pages stably beyond the 10,000 hits from/size can reach. One hit more
   than asked for is fetched to know whether a next page exists.
@@ -32,7 +37,7 @@ from typing import Any
 
 from elasticsearch import dsl
 
-from indexer.analysis import tokenize
+from indexer.analysis import analyze, tokenize
 from indexer.query import (
     EXACT_FIELDS,
     SEARCH_FIELDS,
@@ -44,6 +49,9 @@ from indexer.query import (
     parse_year_value,
 )
 from indexer.search_model import (
+    DEFAULT_MIN_SHOULD_MATCH,
+    DEFAULT_PROXIMITY_BOOST,
+    DEFAULT_PROXIMITY_SLOP,
     FACET_FIELDS,
     FacetValue,
     Filter,
@@ -51,6 +59,7 @@ from indexer.search_model import (
     QuerySyntaxError,
     SearchRequest,
     SearchResponse,
+    required_word_count,
 )
 
 MAX_RESULT_WINDOW = 10_000
@@ -76,9 +85,16 @@ DEFAULT_TEXT_FIELDS: tuple[str, ...] = (
 )
 """Fields a bare word searches (one of them must match)."""
 
-PHRASE_BOOST_FIELDS: tuple[str, ...] = ("title^3", "subject^2", "abstract")
-PHRASE_BOOST = 2.0
-PHRASE_BOOST_SLOP = 2
+FIELD_TIE_BREAKER = 1.0
+"""`multi_match` sums the field scores (the embedded backend's `should` over fields)."""
+
+MIN_SHOULD_MATCH = DEFAULT_MIN_SHOULD_MATCH
+"""How many bare words must match (Elasticsearch syntax, evaluated in Python)."""
+
+PROXIMITY_FIELDS: tuple[str, ...] = ("title^3", "subtitle^3", "subject^2", "abstract")
+"""The embedded backend's PROXIMITY_FIELDS (its `title` holds title and subtitle)."""
+PROXIMITY_BOOST = DEFAULT_PROXIMITY_BOOST
+PROXIMITY_SLOP = DEFAULT_PROXIMITY_SLOP
 
 FACET_AGG_FIELDS: dict[str, str] = {
     "subject": "subject.raw",
@@ -111,23 +127,24 @@ class DeepPagingError(ValueError):
     """offset + limit beyond the 10,000-hit window: page on with the `search_after` cursor."""
 
 
-def build_search(request: SearchRequest, index: str, *, multi_select: bool = False) -> dsl.Search:
+def build_search(request: SearchRequest, index: str) -> dsl.Search:
     """The complete search for `request` against `index` (an alias or index name).
 
     Raises QuerySyntaxError for a bad query, filter or facet name, DeepPagingError for an
     offset beyond the window without a cursor.
     """
     filters = filters_by_field(request.filters)
-    query = text_query(parse_query(request.query))
-    search = dsl.Search(index=index)
-    if multi_select:
-        search = search.query(query)
-        if filters:
-            search = search.post_filter(dsl.Q("bool", filter=list(filters.values())))
-    else:
-        search = search.query(_with_filters(query, list(filters.values())))
+    for name in request.facets:
+        _check_facet(name)
+    everywhere = [q for field, q in filters.items() if field not in request.facets]
+    faceted = {field: q for field, q in filters.items() if field in request.facets}
+    search = dsl.Search(index=index).query(
+        _with_filters(text_query(parse_query(request.query)), everywhere)
+    )
+    if faceted:
+        search = search.post_filter(dsl.Q("bool", filter=list(faceted.values())))
     for name, size in request.facets.items():
-        others = {f: q for f, q in filters.items() if f != name} if multi_select else None
+        others = [q for field, q in faceted.items() if field != name]
         search.aggs.bucket(_facet_agg_name(name), facet_aggregation(name, size, others))
     search = search.sort(*sort_keys(request.sort))
     search = search.source(includes=list(HIT_SOURCE_FIELDS))
@@ -139,16 +156,26 @@ def build_search(request: SearchRequest, index: str, *, multi_select: bool = Fal
 
 def text_query(parsed: ParsedQuery) -> dsl.Query:
     """The scoring query for the user's words (no filters)."""
-    must = [q for q in map(clause_query, parsed.positive) if q is not None]
+    must: list[dsl.Query] = []
+    words: list[dsl.Query] = []
+    for clause in parsed.positive:
+        query = clause_query(clause)
+        if query is not None:
+            (words if _is_bare_word(clause) else must).append(query)
+    required = required_word_count(MIN_SHOULD_MATCH, len(words))
+    if required >= len(words):
+        must.extend(words)
+    else:
+        must.append(dsl.Q("bool", should=words, minimum_should_match=required))
     must_not = [q for q in map(clause_query, parsed.negative) if q is not None]
     if not must and not must_not:
         return dsl.Q("match_all")
     parts: dict[str, list[dsl.Query]] = {"must": must or [dsl.Q("match_all")]}
     if must_not:
         parts["must_not"] = must_not
-    boost = adjacency_boost(parsed)
-    if boost is not None:
-        parts["should"] = [boost]
+    proximity = proximity_query(parsed)
+    if proximity is not None:
+        parts["should"] = [proximity]
     return dsl.Q("bool", **parts)
 
 
@@ -159,11 +186,18 @@ def clause_query(clause: Clause) -> dsl.Query | None:
         return exact_field_query(clause.field, text)
     if not tokenize(text):
         return None
+    if isinstance(clause, Term) and clause.field != "author" and not analyze(text):
+        return None  # a stop word: dropped, not required in the unstemmed fields
     fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_TEXT_FIELDS
     if isinstance(clause, Phrase):
         fields = tuple(f for f in fields if not _is_parts_field(f))
     return dsl.Q(
-        "multi_match", query=text, type="phrase", fields=list(fields), zero_terms_query="none"
+        "multi_match",
+        query=text,
+        type="phrase",
+        fields=list(fields),
+        tie_breaker=FIELD_TIE_BREAKER,
+        zero_terms_query="none",
     )
 
 
@@ -186,23 +220,26 @@ def year_range_query(low: int | None, high: int | None) -> dsl.Query:
     return dsl.Q("range", year=bounds)
 
 
-def adjacency_boost(parsed: ParsedQuery) -> dsl.Query | None:
-    """An optional sloppy phrase of all free words: ranks records where they stand together."""
-    words = [
-        word
+def proximity_query(parsed: ParsedQuery) -> dsl.Query | None:
+    """An optional sloppy phrase of all free words (no `field:`): ranks records where they
+    stand together. None for fewer than two German-chain terms, as in the embedded backend."""
+    if PROXIMITY_BOOST <= 0:
+        return None
+    text = " ".join(
+        clause.text if isinstance(clause, Term) else " ".join(clause.words)
         for clause in parsed.positive
         if clause.field is None
-        for word in (clause.words if isinstance(clause, Phrase) else (clause.text,))
-    ]
-    if len(words) < 2:
+    )
+    if len(analyze(text)) < 2:
         return None
     return dsl.Q(
         "multi_match",
-        query=" ".join(words),
+        query=text,
         type="phrase",
-        slop=PHRASE_BOOST_SLOP,
-        fields=list(PHRASE_BOOST_FIELDS),
-        boost=PHRASE_BOOST,
+        slop=PROXIMITY_SLOP,
+        fields=list(PROXIMITY_FIELDS),
+        tie_breaker=FIELD_TIE_BREAKER,
+        boost=PROXIMITY_BOOST,
     )
 
 
@@ -227,27 +264,26 @@ def filter_value_query(item: Filter) -> dsl.Query:
     return dsl.Q("term", **{FILTER_FIELDS[item.field]: item.value})
 
 
-def facet_aggregation(
-    name: str, size: int, other_filters: Mapping[str, dsl.Query] | None = None
-) -> dsl.Agg:
+def facet_aggregation(name: str, size: int, other_filters: Sequence[dsl.Query] = ()) -> dsl.Agg:
     """Top `size` values of one facet (at least one).
 
-    `other_filters` (multi-select mode) wraps the counts in a `filter` aggregation holding
-    the other fields' filters, since the filters themselves are then only a post_filter.
+    `other_filters` are the post_filter's filters on the *other* faceted fields: the counts
+    are wrapped in a `filter` aggregation holding them (multi-select faceting).
     """
+    _check_facet(name)
+    terms = dsl.A("terms", field=FACET_AGG_FIELDS[name], size=max(1, size))
+    if not other_filters:
+        return terms
+    wrapper = dsl.A("filter", filter=dsl.Q("bool", filter=list(other_filters)))
+    wrapper.bucket("values", terms)
+    return wrapper
+
+
+def _check_facet(name: str) -> None:
     if name not in FACET_AGG_FIELDS:
         raise QuerySyntaxError(
             f"cannot facet on {name!r}: facet fields are {', '.join(FACET_FIELDS)}"
         )
-    terms = dsl.A("terms", field=FACET_AGG_FIELDS[name], size=max(1, size))
-    if other_filters is None:
-        return terms
-    scope = (
-        dsl.Q("bool", filter=list(other_filters.values())) if other_filters else dsl.Q("match_all")
-    )
-    wrapper = dsl.A("filter", filter=scope)
-    wrapper.bucket("values", terms)
-    return wrapper
 
 
 def sort_keys(order: str) -> list[dict[str, Any]]:
@@ -352,6 +388,11 @@ def _any_of(queries: list[dsl.Query]) -> dsl.Query:
     return (
         queries[0] if len(queries) == 1 else dsl.Q("bool", should=queries, minimum_should_match=1)
     )
+
+
+def _is_bare_word(clause: Clause) -> bool:
+    """A positive word without `field:`: the clauses MIN_SHOULD_MATCH counts."""
+    return isinstance(clause, Term) and clause.field is None and not clause.negated
 
 
 def _is_parts_field(field: str) -> bool:
