@@ -463,7 +463,7 @@ def search(
     offset: int,
     as_json: bool,
 ) -> None:
-    """Search the index: words are ANDed, "phrases", -exclusion, field:value."""
+    """Search the index: words (all of 1-2, all but one of 3+), "phrases", -exclusion, field:value."""
     from harvester.search_cli import build_request, print_response
 
     settings = _settings()

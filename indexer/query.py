@@ -2,7 +2,8 @@
 
 Syntax (what `ernte search QUERY` and the API accept):
 
-    Stadt Entwicklung          bare words, all must match (AND)
+    Stadt Entwicklung          bare words: all of one or two must match, all but one of three
+                               or more (min_should_match `2<-1`, measured in bench/relevance)
     "soziale Stadt"            a phrase: the words next to each other, in this order
     -Verkehr  -"Soziale Stadt" exclude records matching the word or phrase
     title:Quartier             restrict a word to a field (names in SEARCH_FIELDS, or a
@@ -11,7 +12,7 @@ Syntax (what `ernte search QUERY` and the API accept):
     year:2009  year:2005..2010 a year or an inclusive range (either end may be left open)
 
 An empty query matches everything; a query made only of exclusions matches everything except
-what they match. `AND` between words is accepted and ignored (words are ANDed anyway); `OR`
+what they match. `AND` between words is accepted and ignored (words are combined anyway); `OR`
 and `NOT` are refused with a hint, because silently searching for the word "or" would return
 nothing and hide the mistake.
 
@@ -76,7 +77,7 @@ FIELD_ALIASES: dict[str, str] = {
 _YEAR_VALUE = re.compile(r"^(?P<low>\d{4})?(?:(?P<range>\.\.)(?P<high>\d{4})?)?$")
 _FIELD_PREFIX = re.compile(r"(?P<name>[A-Za-z_]+):")
 _REFUSED_OPERATORS = {
-    "OR": "OR is not supported: all words must match; run separate searches instead",
+    "OR": "OR is not supported: bare words are combined by minimum-should-match; run separate searches instead",
     "NOT": "NOT is not supported: put '-' before the word to exclude it (-word)",
 }
 
@@ -104,7 +105,8 @@ Clause = Term | Phrase
 
 @dataclass(frozen=True, slots=True)
 class ParsedQuery:
-    """The clauses of a query; positive ones are ANDed, negated ones are excluded."""
+    """The clauses of a query: bare words (minimum-should-match), required phrases and field
+    clauses, and excluded ones."""
 
     clauses: tuple[Clause, ...]
 
