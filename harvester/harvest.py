@@ -10,8 +10,10 @@ the whole repository. The watermark moves only when a run completes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -76,8 +78,62 @@ class HarvestOptions:
     max_token_restarts: int = 3
 
 
+class _PrefetchedPage:
+    """The next ListRecords page, fetched on a daemon thread while the current one is stored.
+
+    The page delay is slept on that thread too, before its request, so a harvest still never
+    asks sooner than `page_delay` after the previous answer. Its retries are counted here
+    because the step that uses the page starts after they happened.
+    """
+
+    def __init__(
+        self,
+        client: OAIClient,
+        prefix: str,
+        token: str,
+        delay: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.token = token
+        self.retries = 0
+        self._page: Page | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._fetch,
+            args=(client, prefix, delay, sleep),
+            name="ernte-prefetch",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _fetch(
+        self, client: OAIClient, prefix: str, delay: float, sleep: Callable[[float], None]
+    ) -> None:
+        before = client.http.retries
+        try:
+            if delay:
+                sleep(delay)
+            self._page = client.list_records_page(metadata_prefix=prefix, token=self.token)
+        except BaseException as exc:  # handed to the harvest thread by result()
+            self._error = exc
+        finally:
+            self.retries = client.http.retries - before
+
+    def result(self) -> Page:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._page is not None
+        return self._page
+
+
 class Harvester:
-    """Runs harvests against one OAI-PMH endpoint."""
+    """Runs harvests against one OAI-PMH endpoint.
+
+    Within `run`, the next page is requested while the current one is archived, normalized
+    and checkpointed (the server's time and ernte's overlap); `step` alone, as the Celery
+    task calls it, fetches its own page.
+    """
 
     def __init__(
         self,
@@ -96,6 +152,8 @@ class Harvester:
         self.progress = progress
         self.options = options
         self.sleep = sleep
+        self._prefetching = False
+        self._prefetched: _PrefetchedPage | None = None
 
     def choose_prefix(self, source: Source, requested: str | None) -> str:
         """The requested prefix, else the source's, else its fallback if the server lacks it."""
@@ -147,10 +205,11 @@ class Harvester:
         started = time.monotonic()
         with RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive:
             sink = self.sink_factory(request.source, state.prefix, archive)
+            self._prefetching = True
             try:
                 while self.step(state, archive, sink):
                     state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
-                    if self.options.page_delay:
+                    if self.options.page_delay and self._prefetched is None:
                         self.sleep(self.options.page_delay)
                 state.run.add(sink.close())
             except BaseException as exc:
@@ -159,6 +218,9 @@ class Harvester:
                 if wrapped is not exc:
                     raise wrapped from exc
                 raise
+            finally:
+                self._prefetching = False
+                self._prefetched = None  # a page still in flight is dropped (daemon thread)
         state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
         self.complete(state)
         self.progress.finish(state)
@@ -222,16 +284,24 @@ class Harvester:
 
     def step(self, state: HarvestState, archive: RawArchive, sink: PageSink) -> bool:
         """Fetch, archive, hand on and checkpoint one page; False when the list has ended."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched.token != state.token:
+            with suppress(Exception):  # not the page this state asks for: let it end, drop it
+                prefetched.result()
+            prefetched = None
         retries_before = self.client.http.retries
         try:
-            page = self._fetch(state)
+            page = prefetched.result() if prefetched is not None else self._fetch(state)
         except OAIError as exc:
             if exc.code != "badResumptionToken" or state.token is None:
                 raise
             self._restart_window(state, exc)
             return True
         finally:
-            state.run.retries += self.client.http.retries - retries_before
+            if prefetched is not None:
+                state.run.retries += prefetched.retries
+            else:
+                state.run.retries += self.client.http.retries - retries_before
         if state.pending_watermark is None:
             state.pending_watermark = _server_now(page) or state.run_started
         if page.token is not None and page.token in state.recent_tokens:
@@ -247,6 +317,10 @@ class Harvester:
             )
         if page.token is not None:
             state.recent_tokens = [*state.recent_tokens[-49:], page.token]
+            if self._prefetching:
+                self._prefetched = _PrefetchedPage(
+                    self.client, state.prefix, page.token, self.options.page_delay, self.sleep
+                )
         self._store_page(state, archive, sink, page)
         return page.token is not None
 

@@ -1,0 +1,368 @@
+"""Harvest throughput and memory: `ernte harvest` against a bare sickle loop over the same server.
+
+    .venv/bin/python bench/bench_harvest.py                 # N = 10,000 and 100,000
+    .venv/bin/python bench/bench_harvest.py --n 10000 --repeat 3
+    .venv/bin/python bench/bench_harvest.py --no-indexed    # skip the (slow) indexed line
+
+Why: a harvester's own overhead (strict parsing, archiving, checkpointing, normalizing) must not
+dominate the time a harvest of ORLIS (~400,000 records) takes, and its memory must not grow
+with the size of the repository. The aim (issue 2): `ernte harvest --no-index` within 1.5x the
+time of the simplest possible client, a bare sickle loop, and a peak RSS that is the same for
+10,000 and 100,000 records.
+
+How: the demo provider (`python -m harvester.demo.provider --generate N`, pages of 100) runs in
+its own process, so its CPU is not charged to the clients. Every client runs as a subprocess
+too, so that its peak RSS is its own (`os.wait4` returns the rusage of exactly that child):
+
+1. sickle, records   `Sickle(url).ListRecords(metadataPrefix='oai_dc')`, every record parsed
+                     into a sickle `Record` (the baseline);
+2. sickle, pages     the same with `iterator=OAIResponseIterator` (HTTP + one parse per page:
+                     what the network and the server alone cost);
+3. ernte --no-index  `ernte harvest URL --prefix oai_dc --no-index --full`: strict parse,
+                     raw archive (zstd + SQLite), checkpoint per page, normalization;
+4. ernte indexed     the same without `--no-index`: also the embedded index (for information,
+                     not held to the 1.5x aim).
+
+Times are wall-clock times of the whole subprocess (interpreter start and imports included:
+what a user waits for); ernte's own rate without start-up, read back from its state store, is
+printed alongside. The ratio is ernte's time over the sickle record loop's. Results are
+appended to bench/results/harvest.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harvester.state import SQLiteStateStore  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "harvest.txt"
+PYTHON = sys.executable
+AIM_RATIO = 1.5
+PAGE_SIZE = 100
+PROVIDER_START_TIMEOUT = 300.0
+
+SICKLE_WORKER = """
+import sys, time
+from sickle import Sickle
+from sickle.iterator import OAIResponseIterator
+url, mode = sys.argv[1], sys.argv[2]
+started = time.perf_counter()
+if mode == "pages":
+    client = Sickle(url, iterator=OAIResponseIterator)
+else:
+    client = Sickle(url)
+count = sum(1 for _ in client.ListRecords(metadataPrefix="oai_dc"))
+print(count, time.perf_counter() - started)
+"""
+"""A bare sickle client: prints how many items it iterated and its loop time."""
+
+
+@dataclass(slots=True)
+class Measurement:
+    """One client run: its wall time, peak RSS, records seen and (ernte) in-run rate."""
+
+    label: str
+    records: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    loop_s: float | None = None
+    rss_samples_mb: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.wall_s if self.wall_s else 0.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Provider:
+    """The demo OAI-PMH provider in its own process, serving N generated records."""
+
+    def __init__(self, n: int, batch_size: int) -> None:
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "harvester.demo.provider",
+                "--generate",
+                str(n),
+                "--port",
+                str(self.port),
+                "--batch-size",
+                str(batch_size),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self) -> str:
+        """The base URL the provider prints once its records are generated and it listens."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(PROVIDER_START_TIMEOUT)
+        match = re.search(r"(http://\S+)", lines[0]) if lines else None
+        if match is None:
+            self.stop()
+            raise RuntimeError(f"demo provider on port {self.port} did not start: {lines!r}")
+        return match.group(1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _rss_mb(pid: int) -> float | None:
+    """Current resident set size of a process, from /proc (None once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def run_measured(
+    argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, float, float, str, list[float]]:
+    """Run a command; (wall s, CPU s, peak RSS MB, stdout, RSS samples every 0.25 s).
+
+    `os.wait4` gives the rusage of this one child, so its CPU time and ru_maxrss are its own.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        samples: list[float] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.25):
+                rss = _rss_mb(process.pid)
+                if rss is not None:
+                    samples.append(rss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, stdout, samples
+
+
+def sickle_loop(url: str, mode: str, n: int) -> Measurement:
+    wall, cpu, peak, stdout, samples = run_measured([PYTHON, "-c", SICKLE_WORKER, url, mode])
+    count, loop = stdout.split()
+    label = "sickle, records" if mode == "records" else "sickle, pages"
+    items = int(count)
+    expected = n if mode == "records" else -(-n // PAGE_SIZE)
+    if items != expected:
+        raise RuntimeError(f"{label}: iterated {items} items, expected {expected}")
+    return Measurement(label, n, wall, cpu, peak, float(loop), samples)
+
+
+def ernte_harvest(url: str, n: int, index: bool) -> Measurement:
+    """`ernte harvest` in a fresh data dir, page delay 0; checks it harvested all N records."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ernte-bench-harvest-"))
+    try:
+        env = {
+            **os.environ,
+            "ERNTE_DATA_DIR": str(data_dir),
+            "ERNTE_PAGE_DELAY": "0",
+        }
+        env.pop("ES_URL", None)
+        env.pop("REDIS_URL", None)
+        argv = [PYTHON, "-m", "harvester.cli", "harvest", url, "--prefix", "oai_dc", "--full"]
+        if not index:
+            argv.append("--no-index")
+        # cwd is the empty data dir, so no project `.env` changes the settings.
+        wall, cpu, peak, stdout, samples = run_measured(argv, env=env, cwd=data_dir)
+        summary = re.search(r"(\d+) records in", stdout)
+        harvested = int(summary.group(1)) if summary else -1
+        if harvested != n:
+            raise RuntimeError(f"ernte harvested {harvested} records, expected {n}: {stdout}")
+        loop = _ernte_run_seconds(data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    label = "ernte indexed" if index else "ernte --no-index"
+    return Measurement(label, n, wall, cpu, peak, loop, samples)
+
+
+def _ernte_run_seconds(data_dir: Path) -> float | None:
+    """The harvest's own duration (records / the rate it stored), start-up excluded."""
+    states = SQLiteStateStore(data_dir / "state.sqlite").all()
+    if len(states) != 1 or not states[0].rate:
+        return None
+    return states[0].run.records / states[0].rate
+
+
+def best(runs: Sequence[Measurement]) -> Measurement:
+    """The fastest of repeated runs (with the highest peak RSS seen in any of them)."""
+    fastest = min(runs, key=lambda m: m.wall_s)
+    fastest.peak_rss_mb = max(m.peak_rss_mb for m in runs)
+    return fastest
+
+
+@dataclass(slots=True)
+class SizeResult:
+    """All clients for one N, and the machine's load around them (other work skews times)."""
+
+    n: int
+    measurements: list[Measurement]
+    load_before: float
+    load_after: float
+
+
+def bench_one(n: int, repeat: int, indexed: bool) -> SizeResult:
+    """Every client over one provider of N records; repeats interleaved, the best run counts."""
+    with Provider(n, PAGE_SIZE) as provider:
+        sickle_loop(provider.url, "pages", n)  # warm-up: the provider's first pages
+        load_before = os.getloadavg()[0]
+        plan: list[Callable[[], Measurement]] = [
+            lambda: sickle_loop(provider.url, "records", n),
+            lambda: sickle_loop(provider.url, "pages", n),
+            lambda: ernte_harvest(provider.url, n, index=False),
+        ]
+        if indexed:
+            plan.append(lambda: ernte_harvest(provider.url, n, index=True))
+        runs: list[list[Measurement]] = [[] for _ in plan]
+        for _ in range(repeat):
+            for client, run in zip(plan, runs, strict=True):
+                run.append(client())
+                print(f"  {format_line(run[-1], runs[0][0])}", flush=True)
+        return SizeResult(n, [best(r) for r in runs], load_before, os.getloadavg()[0])
+
+
+def format_line(m: Measurement, baseline: Measurement) -> str:
+    """One client: wall time, rate, ratio to the baseline, CPU, in-run rate, memory."""
+    in_run = f"{m.records / m.loop_s:7,.0f}" if m.loop_s else "      -"
+    rss = m.rss_samples_mb
+    mid_end = f"{rss[len(rss) // 2]:4.0f}/{rss[-1]:4.0f}" if rss else "   -/   -"
+    return (
+        f"{m.label:<17} {m.wall_s:7.2f} s {m.rate:7,.0f} rec/s  x{m.wall_s / baseline.wall_s:4.2f}"
+        f"  cpu {m.cpu_s:6.2f} s x{m.cpu_s / baseline.cpu_s:4.2f}  in-run {in_run} rec/s"
+        f"  peak RSS {m.peak_rss_mb:4.0f} MB (mid/end {mid_end})"
+    )
+
+
+def machine() -> str:
+    cpu = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} cores ({cpu or platform.processor()}), python "
+        f"{platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
+
+
+def report(results: Sequence[SizeResult], repeat: int, note: str) -> str:
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    tree = os.environ.get("PYTHONPATH") or str(ROOT)
+    lines = [
+        f"# bench_harvest {when}  pages of {PAGE_SIZE}, oai_dc, best of {repeat}"
+        + (f"  [{note}]" if note else ""),
+        f"harvester from: {tree}",
+        f"machine: {machine()}",
+        "wall: whole subprocess incl. start-up; xR: over the sickle record loop; cpu: the"
+        " client's user+sys; in-run: the client's own loop (sickle) or ernte's stored rate",
+    ]
+    for size in results:
+        baseline = size.measurements[0]
+        lines.append(
+            f"N = {size.n:,}  (load average {size.load_before:.1f} before,"
+            f" {size.load_after:.1f} after)"
+        )
+        lines += [f"  {format_line(m, baseline)}" for m in size.measurements]
+        ernte = next(m for m in size.measurements if m.label == "ernte --no-index")
+        ratio = ernte.wall_s / baseline.wall_s
+        verdict = "meets" if ratio <= AIM_RATIO else "MISSES"
+        lines.append(
+            f"  ernte --no-index / sickle records = {ratio:.2f} ({verdict} the {AIM_RATIO}x aim)"
+        )
+    if len(results) > 1:
+        small, large = min(results, key=lambda r: r.n), max(results, key=lambda r: r.n)
+        for m_small, m_large in zip(small.measurements, large.measurements, strict=True):
+            lines.append(
+                f"peak RSS {m_small.label:<17} N={small.n:,}: {m_small.peak_rss_mb:.0f} MB,"
+                f" N={large.n:,}: {m_large.peak_rss_mb:.0f} MB"
+                f" ({m_large.peak_rss_mb - m_small.peak_rss_mb:+.0f} MB)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--n", type=int, action="append", help="records to serve (repeatable; default 10k, 100k)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per client; the best counts")
+    parser.add_argument(
+        "--no-indexed", dest="indexed", action="store_false", help="skip the indexed harvest"
+    )
+    parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
+    parser.add_argument("--note", default="", help="a label for this run in the results file")
+    args = parser.parse_args(argv)
+    sizes = args.n or [10_000, 100_000]
+    results = []
+    for n in sizes:
+        print(f"N = {n:,}", flush=True)
+        results.append(bench_one(n, args.repeat, args.indexed))
+    text = report(results, args.repeat, args.note)
+    print(text)
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        print(f"appended to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
