@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
+from lxml import etree
+
 NormalizedType = Literal[
     "article",
     "book",
@@ -38,6 +40,8 @@ class RawRecord:
     sets: the header's setSpec values, duplicates removed, in order.
     xml: the complete `<record>` element serialized as UTF-8 bytes.
     metadata_prefix: the format the record was requested in (`dim`, `oai_dc`, ...).
+    element: the parsed `<record>` element when the record comes straight from a fetched page
+    (so normalizing it need not parse `xml` again); None when read from the archive.
     """
 
     identifier: str
@@ -46,6 +50,7 @@ class RawRecord:
     sets: list[str]
     xml: bytes
     metadata_prefix: str
+    element: etree._Element | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

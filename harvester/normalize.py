@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from functools import lru_cache
 from typing import Any
 
@@ -35,14 +34,13 @@ from harvester.crosswalks.common import (
     unique_cleaned,
 )
 from harvester.model import Abstract, RawRecord, Record
+from harvester.xmlsafe import XMLSyntaxError, parse_xml
 
 logger = logging.getLogger(__name__)
 
 #: Characters of title + abstract handed to language detection (more adds time, not accuracy).
 DETECTION_TEXT_LIMIT = 200
 _LETTER_RE = re.compile(r"[^\W\d_]")
-
-_parsers = threading.local()
 
 
 class QuarantineError(Exception):
@@ -100,27 +98,11 @@ def normalize(raw: RawRecord, source: str, crosswalk: str | None = None) -> Reco
     return _finish(draft, raw, identifier, source)
 
 
-def _parser() -> etree.XMLParser:
-    """One safe parser per thread (lxml parsers must not be shared between threads)."""
-    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        _parsers.parser = parser
-    return parser
-
-
 def _parse_record(raw: RawRecord, identifier: str, source: str) -> tuple[str, etree._Element]:
     """(header identifier, metadata payload root) of the archived `<record>`."""
     try:
-        root = etree.fromstring(raw.xml, _parser())
-    except (etree.XMLSyntaxError, ValueError) as error:
+        root = raw.element if raw.element is not None else parse_xml(raw.xml)
+    except (XMLSyntaxError, ValueError) as error:
         raise QuarantineError(
             identifier, f"broken XML in record {identifier!r} from source {source!r}: {error}"
         ) from error

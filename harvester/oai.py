@@ -412,6 +412,7 @@ def _read_record(record_el: etree._Element, ns: str, metadata_prefix: str, into:
             deleted=header.deleted,
             sets=list(dict.fromkeys(s.strip() for s in header.setSpecs if s and s.strip())),
             xml=etree.tostring(record_el, encoding="utf-8"),
+            element=record_el,
             metadata_prefix=metadata_prefix,
         )
     )

@@ -8,6 +8,7 @@ loading and network access off (no XXE, no billion laughs).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -56,7 +57,16 @@ def _make_parser() -> etree.XMLParser:
     )
 
 
-_PARSER = _make_parser()
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread: lxml parser objects must not be used by two threads at once
+    (the harvest loop prefetches on a thread; Celery may run tasks on threads)."""
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _make_parser()
+    return parser
 
 
 def parse_xml(data: bytes) -> etree._Element:
@@ -64,7 +74,7 @@ def parse_xml(data: bytes) -> etree._Element:
     if b"<!ENTITY" in data[:4096]:
         raise XMLSyntaxError("document declares entities (DTD); refused for safety")
     try:
-        return etree.fromstring(data, parser=_PARSER)
+        return etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise XMLSyntaxError(str(exc)) from exc
 
