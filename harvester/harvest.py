@@ -193,6 +193,14 @@ class Harvester:
             log.info("resuming harvest from checkpoint", extra=self._ctx(state))
         else:
             self._begin_window(state, request, info.granularity, info.earliest_datestamp)
+        state.deleted_record = info.deleted_record
+        if info.deleted_record in ("no", "transient") and state.window_from:
+            log.warning(
+                "repository declares deletedRecord=%s: an incremental harvest cannot see all "
+                "deletions; run `ernte harvest --full` now and then",
+                info.deleted_record,
+                extra=self._ctx(state),
+            )
         state.state = "running"
         state.last_error = None
         self.store.save(state)
@@ -240,7 +248,7 @@ class Harvester:
     def complete(self, state: HarvestState) -> None:
         """The list has ended: move the watermark, clear the checkpoint, add to the totals."""
         state.state = "idle"
-        state.watermark = state.pending_watermark or state.watermark
+        state.watermark = _later(state.watermark, state.pending_watermark)
         state.token = None
         state.recent_tokens = []
         state.run_ended = iso_now()
@@ -391,3 +399,16 @@ def _server_now(page: Page) -> str | None:
     """The server's own clock (responseDate) as a watermark candidate, if it is readable."""
     moment = parse_datestamp(page.response_date) if page.response_date else None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _later(current: str | None, candidate: str | None) -> str | None:
+    """The watermark after a completed run: it never moves backwards (an explicit `--until`
+    in the past re-harvests an old window without forgetting how far ernte had come)."""
+    if candidate is None:
+        return current
+    if current is None:
+        return candidate
+    now, new = parse_datestamp(current), parse_datestamp(candidate)
+    if now is not None and new is not None and new < now:
+        return current
+    return candidate

@@ -58,6 +58,8 @@ class HarvestState:
     pending_watermark: what the watermark becomes when the current run completes (the window's
     `until`, else the server's responseDate of the run's first page).
     token / cursor / complete_list_size / next_page: the checkpoint after the last stored page.
+    deleted_record: what Identify declares (no, transient, persistent): with `no` or `transient`
+    incremental runs cannot see every deletion.
     recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
     hold across processes (Celery tasks) too.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
@@ -76,6 +78,7 @@ class HarvestState:
     cursor: int | None = None
     complete_list_size: int | None = None
     next_page: int = 0
+    deleted_record: str = ""
     recent_tokens: list[str] = field(default_factory=list)
     empty_streak: int = 0
     token_restarts: int = 0

@@ -215,3 +215,28 @@ def test_repeated_token_and_endless_empty_pages_stop_with_a_clear_error(
         empty = ernte("harvest", source(proxy.url), "--no-index", "--full")
     assert empty.exit_code == 1 and "empty pages in a row" in empty.stderr
     assert _status(ernte)["watermark"] is None
+
+
+def test_explicit_window_never_moves_the_watermark_backwards(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    assert ernte("harvest", provider, "--prefix", "oai_dc", "--no-index").exit_code == 0
+    first = _status(ernte)
+    assert first["deleted_record"] == "persistent"  # as Identify declares it
+    old = ernte(
+        "harvest",
+        provider,
+        "--prefix",
+        "oai_dc",
+        "--no-index",
+        "--from",
+        "2019-01-01",
+        "--until",
+        "2020-01-01",
+    )
+    assert old.exit_code == 0, old.stderr
+    state = _status(ernte)
+    assert state["window_until"] == "2020-01-01T00:00:00Z"  # seconds granularity
+    assert state["watermark"] == first["watermark"]  # an old window leaves it where it was
+    in_window = [r for r in RECORDS if "2019-01-01" <= r.datestamp[:10] <= "2020-01-01"]
+    assert state["run"]["records"] == len(in_window) > 0
