@@ -452,6 +452,11 @@ def index_rebuild() -> None:
 )
 @click.option("--limit", default=10, show_default=True)
 @click.option("--offset", default=0, show_default=True)
+@click.option(
+    "--year-histogram",
+    is_flag=True,
+    help="Also show the matches per year as a timeline (every year, not only the top ones).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the response model as JSON.")
 def search(
     query: str,
@@ -461,6 +466,7 @@ def search(
     sort: str,
     limit: int,
     offset: int,
+    year_histogram: bool,
     as_json: bool,
 ) -> None:
     """Search the index: words (all of 1-2, all but one of 3+), "phrases", -exclusion, field:value."""
@@ -468,7 +474,9 @@ def search(
 
     settings = _settings()
     with _clear_errors():
-        request = build_request(query, filters, facets, facet_size, sort, limit, offset)
+        request = build_request(
+            query, filters, facets, facet_size, sort, limit, offset, year_histogram=year_histogram
+        )
         backend = services.index_backend(settings, create=False)
         try:
             response = backend.search(request)

@@ -1,4 +1,5 @@
-"""`ernte search`: turn command-line options into a SearchRequest, and a response into a table."""
+"""`ernte search`: turn command-line options into a SearchRequest, and a response into tables
+(hits, facets, and on request the year histogram as a text timeline)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from indexer.search_model import (
     FACET_FIELDS,
+    FacetValue,
     Filter,
     QuerySyntaxError,
     SearchRequest,
@@ -19,6 +21,9 @@ from indexer.search_model import (
 )
 
 _RANGE = re.compile(r"^(\d{0,4})\.\.(\d{0,4})$")
+
+TIMELINE_BAR_WIDTH = 40
+"""Characters of the longest bar of the year timeline (the year with the most records)."""
 
 
 def parse_filter(text: str) -> Filter:
@@ -48,6 +53,8 @@ def build_request(
     sort: str,
     limit: int,
     offset: int,
+    *,
+    year_histogram: bool = False,
 ) -> SearchRequest:
     for name in facets:
         if name not in FACET_FIELDS:
@@ -62,6 +69,7 @@ def build_request(
         sort=sort_order,
         limit=limit,
         offset=offset,
+        year_histogram=year_histogram,
     )
 
 
@@ -77,8 +85,31 @@ def _marked(text: str) -> str:
     return "".join(out)
 
 
+def timeline_bar(count: int, maximum: int, width: int = TIMELINE_BAR_WIDTH) -> str:
+    """`count` as a bar of `█` scaled so that `maximum` fills `width`; never empty for a
+    positive count, so a year with one record stays visible beside one with thousands."""
+    if count <= 0 or maximum <= 0:
+        return ""
+    return "█" * max(1, round(count * width / maximum))
+
+
+def timeline_table(values: Sequence[FacetValue]) -> Table:
+    """The year histogram as one compact line per year: year, count, bar."""
+    maximum = max((v.count for v in values), default=0)
+    table = Table(
+        title="timeline: year", title_justify="left", box=None, show_header=False, padding=(0, 1)
+    )
+    table.add_column("year", justify="right")
+    table.add_column("count", justify="right")
+    table.add_column("bar", style="cyan", no_wrap=True)
+    for v in values:
+        table.add_row(escape(v.value), str(v.count), timeline_bar(v.count, maximum))
+    return table
+
+
 def print_response(console: Console, request: SearchRequest, response: SearchResponse) -> None:
-    """A readable result table with highlighted snippets, then the facet counts."""
+    """A readable result table with highlighted snippets, then the facet counts, then the
+    year timeline when it was asked for."""
     shown = f"{request.offset + 1}–{request.offset + len(response.hits)}" if response.hits else "0"
     console.print(
         f"[bold]{response.total}[/] records match {request.query or '(everything)'!r}"
@@ -101,3 +132,5 @@ def print_response(console: Console, request: SearchRequest, response: SearchRes
         for v in values:
             facet.add_row(escape(v.value), str(v.count))
         console.print(facet)
+    if response.year_histogram:
+        console.print(timeline_table(response.year_histogram))

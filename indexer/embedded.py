@@ -31,7 +31,8 @@ the *_parts fields let a compound part find the compound. Bare words need not al
 many must; phrases, `field:` clauses and exclusions always apply. An optional sloppy-phrase
 clause over title, subject and abstract lifts records where the free words stand together.
 Facets are multi-select: each filtered facet field is counted without its own filter (see
-`SearchResponse`).
+`SearchResponse`). The year histogram (a timeline) is a `histogram` aggregation on the fast
+`year` field, likewise counted without the filters on `year`.
 """
 
 from __future__ import annotations
@@ -143,6 +144,12 @@ KEYWORD_QUERY_FIELDS: dict[str, tuple[str, ...]] = {
     "set": ("set",),
 }
 """`field:value` for an exact field -> document fields whose lower-cased values match."""
+
+YEAR_HISTOGRAM_AGG = "year_histogram"
+YEAR_HISTOGRAM_SPEC: dict[str, Any] = {
+    "histogram": {"field": "year", "interval": 1, "min_doc_count": 1}
+}
+"""tantivy's histogram aggregation (Elasticsearch syntax): one bucket per year with a record."""
 
 HIGHLIGHT_FRAGMENT_CHARS = 160
 HIGHLIGHT_FRAGMENTS = 3
@@ -419,6 +426,9 @@ class EmbeddedBackend:
             for value, address in result.hits
         ]
         facets = self._facets(searcher, query, base, faceted, request.facets)
+        timeline = (
+            self._year_histogram(searcher, text_query, filters) if request.year_histogram else []
+        )
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,
@@ -426,6 +436,7 @@ class EmbeddedBackend:
             facets=facets,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
             next_search_after=[next_offset] if hits and next_offset < total else None,
+            year_histogram=timeline,
         )
 
     def _text_query(self, parsed: ParsedQuery) -> tantivy.Query:
@@ -601,6 +612,23 @@ class EmbeddedBackend:
             ]
             for name in wanted
         }
+
+    def _year_histogram(
+        self,
+        searcher: tantivy.Searcher,
+        text_query: tantivy.Query,
+        filters: dict[str, tantivy.Query],
+    ) -> list[FacetValue]:
+        """The timeline (see SearchResponse.year_histogram): one bucket per year that has a
+        matching record, ascending, over the query and every filter except those on `year`.
+
+        A `histogram` with interval 1 and min_doc_count 1 rather than a terms aggregation: it
+        returns every year in key order, with no size to guess, and empty years cost nothing.
+        """
+        scope = _restrict(text_query, [q for name, q in filters.items() if name != "year"])
+        result = searcher.aggregate(scope, {YEAR_HISTOGRAM_AGG: YEAR_HISTOGRAM_SPEC})
+        buckets = result.get(YEAR_HISTOGRAM_AGG, {}).get("buckets", [])
+        return [FacetValue(str(int(b["key"])), int(b["doc_count"])) for b in buckets]
 
     def _aggregate(
         self, searcher: tantivy.Searcher, query: tantivy.Query, sizes: dict[str, int]

@@ -52,6 +52,9 @@ class SearchRequest:
     sort: relevance (default), year_desc, year_asc.
     offset/limit: paging; search_after: opaque cursor from a previous response (deep paging).
     highlight: return highlighted snippets (`<mark>`...`</mark>`) for title and abstract.
+    year_histogram: also return the result set's distribution over the years (a timeline,
+        see SearchResponse.year_histogram); off by default, as it costs one more
+        aggregation.
     """
 
     query: str = ""
@@ -62,6 +65,7 @@ class SearchRequest:
     limit: int = 10
     search_after: list[Any] | None = None
     highlight: bool = True
+    year_histogram: bool = False
 
 
 @dataclass(slots=True)
@@ -98,6 +102,12 @@ class SearchResponse:
     Filters on a field that is not faceted restrict every facet. With no filters, the counts
     cover exactly the `total` records.
     next_search_after: cursor for the page after this one (or None).
+    year_histogram: when the request asked for it, every year with at least one matching
+    record, ascending by year (value = the year as a string, count); empty otherwise. Unlike
+    the `year` facet (the top years by count) it is the whole timeline. It is multi-select
+    like the facets: counted over the query and every filter except the filters on `year`,
+    so a year range narrows the hits but the timeline still shows the years around it.
+    Records without a year are not in it.
     """
 
     total: int
@@ -105,6 +115,7 @@ class SearchResponse:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     took_ms: float = 0.0
     next_search_after: list[Any] | None = None
+    year_histogram: list[FacetValue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -282,6 +282,70 @@ def test_facets_count_everything_matched_not_only_the_page(loaded: IndexBackend)
     assert response.facets["source"][0].count == 6
 
 
+def timeline(response: SearchResponse) -> list[tuple[str, int]]:
+    return [(v.value, v.count) for v in response.year_histogram]
+
+
+@pytest.fixture
+def with_timeline(loaded: IndexBackend) -> IndexBackend:
+    """The corpus (2001, 2009, 2015, 2018, 2020, 2021) plus more records on Verkehr in 2015
+    and 2021, a second 2018 monograph, and one record without a year."""
+    extra = [
+        make_record(20, "Straßenbahn und Stadt", ["Verkehr"], year=2015),
+        make_record(21, "Radverkehr im Quartier", ["Verkehr"], year=2015),
+        make_record(22, "Wohnen am Fluss", ["Wohnungsbau"], year=2018, type_="Monographie"),
+        make_record(23, "Verkehrswende in Städten", ["Verkehr"], year=2021),
+    ]
+    yearless = dict(build_document(make_record(24, "Ohne Jahr", ["Verkehr"])), year=None)
+    result = loaded.upsert([*(build_document(r) for r in extra), yearless])
+    assert result.written == 5 and result.errors == []
+    return loaded
+
+
+def test_year_histogram_is_every_year_ascending(with_timeline: IndexBackend) -> None:
+    response = with_timeline.search(SearchRequest(limit=1, year_histogram=True))
+    assert response.total == 11
+    assert timeline(response) == [
+        ("2001", 1),
+        ("2009", 1),
+        ("2015", 3),
+        ("2018", 2),
+        ("2020", 1),
+        ("2021", 2),
+    ]  # the yearless record is matched but has no bucket
+    assert with_timeline.search(SearchRequest(limit=1)).year_histogram == []
+    searched = with_timeline.search(SearchRequest(query="Verkehr", year_histogram=True))
+    assert sum(count for _, count in timeline(searched)) == searched.total - 1  # + yearless
+
+
+@pytest.mark.parametrize(
+    "facets", [{}, {"subject": 10}, {"subject": 10, "year": 10}], ids=["none", "subject", "both"]
+)
+def test_year_filter_does_not_hide_the_other_years_of_the_timeline(
+    with_timeline: IndexBackend, facets: dict[str, int]
+) -> None:
+    """Multi-select like a facet: the histogram obeys every filter except those on `year`."""
+    response = with_timeline.search(
+        SearchRequest(
+            filters=[Filter("year", low=2015, high=2018), Filter("subject", "Verkehr")],
+            facets=facets,
+            limit=20,
+            year_histogram=True,
+        )
+    )
+    assert response.total == 3
+    assert {h.year for h in response.hits} == {2015}
+    assert timeline(response) == [("2015", 3), ("2021", 1)]  # subject filter applies
+    if "subject" in facets:  # still restricted by the year range
+        assert facet_counts(response, "subject") == {
+            "Verkehr": 3,
+            "Wohnungsbau": 2,
+            "Straßenraum": 1,
+        }
+    if "year" in facets:
+        assert facet_counts(response, "year") == {"2015": 3, "2021": 1}
+
+
 def test_sort_and_paging(loaded: IndexBackend) -> None:
     newest = loaded.search(SearchRequest(sort="year_desc", limit=3))
     assert [h.year for h in newest.hits] == [2021, 2020, 2018]

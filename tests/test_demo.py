@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harvester.search_cli import TIMELINE_BAR_WIDTH
 from tests.conftest import CLIResult
 
 SEED = "oai:orlis.difu.de:difu/167832"
@@ -48,3 +50,35 @@ def test_seed_record_after_the_demo_harvest_is_clean(
     assert SEED in hits  # `Quartier` finds `Quartiermanagement` and `Quartieren` (2009)
     state = json.loads(status.output)["harvests"][0]
     assert state["state"] == "idle" and state["run"]["quarantined"] == 0
+
+
+def test_search_prints_the_year_timeline_and_its_json(
+    ernte: Callable[..., CLIResult], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--year-histogram`: every year ascending, the year filter does not hide the others,
+    the text timeline scales its bars to the busiest year, and `--json` always has the key."""
+    assert ernte("demo").exit_code == 0
+    monkeypatch.setenv("ERNTE_DATA_DIR", str(data_dir / "demo"))
+    everything = json.loads(ernte("search", "--year-histogram", "--json").output)
+    ranged = json.loads(
+        ernte("search", "--filter", "year=2005..2010", "--year-histogram", "--json").output
+    )
+    text = ernte("search", "--facet", "type", "--year-histogram", "--limit", "1")
+    plain = json.loads(ernte("search", "--json").output)
+
+    timeline = [(int(v["value"]), v["count"]) for v in everything["year_histogram"]]
+    years = [year for year, _ in timeline]
+    assert len(years) > 10 and years == sorted(set(years))
+    assert all(count > 0 for _, count in timeline)
+    assert sum(count for _, count in timeline) <= everything["total"]
+    assert ranged["year_histogram"] == everything["year_histogram"]
+    assert ranged["total"] == sum(count for year, count in timeline if 2005 <= year <= 2010)
+    assert plain["year_histogram"] == []
+
+    assert text.exit_code == 0, text.stderr
+    assert text.output.index("facet: type") < text.output.index("timeline: year")
+    lines = re.findall(r"^\s*(\d{4})\s+(\d+)\s+(█+)\s*$", text.output, flags=re.MULTILINE)
+    assert [(int(year), int(count)) for year, count, _ in lines] == timeline
+    busiest = max(count for _, count in timeline)
+    for _, count, bar in lines:
+        assert len(bar) == max(1, round(int(count) * TIMELINE_BAR_WIDTH / busiest))

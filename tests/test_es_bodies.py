@@ -442,6 +442,58 @@ def test_year_filter_value_may_be_a_range() -> None:
     assert search["query"]["bool"]["filter"] == [{"range": {"year": {"gte": 2005, "lte": 2010}}}]
 
 
+YEAR_HISTOGRAM = {"histogram": {"field": "year", "interval": 1, "min_doc_count": 1}}
+
+
+def test_year_histogram_only_when_asked_for() -> None:
+    assert body(year_histogram=True)["aggs"] == {"year_histogram": YEAR_HISTOGRAM}
+    assert "aggs" not in body()
+
+
+def test_year_histogram_is_counted_without_the_year_filter() -> None:
+    """The year range moves to post_filter (hits obey it, the timeline does not); filters on
+    fields that are neither faceted nor `year` stay in the query and restrict everything."""
+    year_filter = {"range": {"year": {"gte": 2005, "lte": 2010}}}
+    type_filter = {"term": {"type": "Monographie"}}
+    language_filter = {"term": {"language": "de"}}
+    search = body(
+        filters=[
+            Filter("year", low=2005, high=2010),
+            Filter("type", "Monographie"),
+            Filter("language", "de"),
+        ],
+        facets={"type": 3},
+        year_histogram=True,
+    )
+    assert search["query"]["bool"]["filter"] == [language_filter]
+    assert search["post_filter"] == {"bool": {"filter": [year_filter, type_filter]}}
+    assert search["aggs"]["year_histogram"] == {
+        "filter": {"bool": {"filter": [type_filter]}},
+        "aggs": {"values": YEAR_HISTOGRAM},
+    }
+    # the year range, though now a post_filter, still restricts the type facet
+    assert search["aggs"]["facet_type"]["filter"] == {"bool": {"filter": [year_filter]}}
+    only_year = body(filters=[Filter("year", "2005..2010")], year_histogram=True)
+    assert only_year["post_filter"] == {"bool": {"filter": [year_filter]}}
+    assert only_year["aggs"] == {"year_histogram": YEAR_HISTOGRAM}
+    assert only_year["query"] == {"match_all": {}}
+
+
+def test_year_histogram_response_translation() -> None:
+    hits = {"total": {"value": 7, "relation": "eq"}, "hits": []}
+    buckets = [{"key": 2008.0, "doc_count": 2}, {"key": 2009.0, "doc_count": 5}]
+    wrapped = {"doc_count": 7, "values": {"buckets": buckets}}
+    for aggregation in ({"buckets": buckets}, wrapped):
+        response = queries.to_search_response(
+            {"hits": hits, "aggregations": {"year_histogram": aggregation}},
+            SearchRequest(year_histogram=True),
+        )
+        assert [(v.value, v.count) for v in response.year_histogram] == [("2008", 2), ("2009", 5)]
+    unasked = queries.to_search_response({"hits": hits}, SearchRequest())
+    assert unasked.year_histogram == []
+    assert unasked.to_dict()["year_histogram"] == []
+
+
 def test_unknown_filter_or_facet_is_a_query_syntax_error() -> None:
     with pytest.raises(QuerySyntaxError, match="filter"):
         body(filters=[Filter("title", "x")])

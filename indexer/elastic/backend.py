@@ -269,9 +269,10 @@ class ElasticBackend:
         return write_documents(self.client, index, documents, replace(self.bulk, refresh=False))
 
     def smoke_search(self, index: str) -> SearchResponse:
-        """One faceted, highlighted search on `index`: proves query, sort and aggregations
-        work against its mapping before the alias is switched to it."""
-        return self._search(SearchRequest(limit=1, facets=dict.fromkeys(FACET_FIELDS, 1)), index)
+        """One faceted, highlighted search with the year histogram on `index`: proves query,
+        sort and aggregations work against its mapping before the alias is switched to it."""
+        request = SearchRequest(limit=1, facets=dict.fromkeys(FACET_FIELDS, 1), year_histogram=True)
+        return self._search(request, index)
 
     def count(self) -> int:
         return int(self.client.count(index=self.alias)["count"])

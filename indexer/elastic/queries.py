@@ -25,6 +25,9 @@ tests/test_backend_contract.py), field for field and boost for boost:
   facet is a `filter` aggregation holding the filters of the *other* faceted fields, so a
   selected subject does not hide its siblings' counts. Filters on fields not faceted stay in
   the query and restrict everything.
+* Year histogram (the timeline, on request): a `histogram` on `year` (interval 1,
+  min_doc_count 1), multi-select like a facet: `year` filters then go to `post_filter`, and
+  the histogram sits in a `filter` aggregation holding the other multi-select filters.
 * Sort: relevance or year, always ending in `id`, so a `search_after` cursor (the last
   hit's sort values) pages stably beyond the 10,000 hits from/size can reach. One hit more
   than asked for is fetched to know whether a next page exists.
@@ -121,6 +124,7 @@ HIGHLIGHT_FRAGMENTS = 3
 HIT_SOURCE_FIELDS: tuple[str, ...] = ("id", "title", "year", "author", "type", "subject", "source")
 HIGHLIGHT_TAGS = ("<mark>", "</mark>")
 FACET_AGG_PREFIX = "facet_"
+YEAR_HISTOGRAM_AGG = "year_histogram"
 
 
 class DeepPagingError(ValueError):
@@ -136,16 +140,22 @@ def build_search(request: SearchRequest, index: str) -> dsl.Search:
     filters = filters_by_field(request.filters)
     for name in request.facets:
         _check_facet(name)
-    everywhere = [q for field, q in filters.items() if field not in request.facets]
-    faceted = {field: q for field, q in filters.items() if field in request.facets}
+    # Fields counted without their own filters: the facets, and `year` for the histogram.
+    # Their filters go to post_filter; the others restrict the query and so everything.
+    multi_select = set(request.facets) | ({"year"} if request.year_histogram else set())
+    everywhere = [q for field, q in filters.items() if field not in multi_select]
+    post_filtered = {field: q for field, q in filters.items() if field in multi_select}
     search = dsl.Search(index=index).query(
         _with_filters(text_query(parse_query(request.query)), everywhere)
     )
-    if faceted:
-        search = search.post_filter(dsl.Q("bool", filter=list(faceted.values())))
+    if post_filtered:
+        search = search.post_filter(dsl.Q("bool", filter=list(post_filtered.values())))
     for name, size in request.facets.items():
-        others = [q for field, q in faceted.items() if field != name]
+        others = [q for field, q in post_filtered.items() if field != name]
         search.aggs.bucket(_facet_agg_name(name), facet_aggregation(name, size, others))
+    if request.year_histogram:
+        others = [q for field, q in post_filtered.items() if field != "year"]
+        search.aggs.bucket(YEAR_HISTOGRAM_AGG, year_histogram_aggregation(others))
     search = search.sort(*sort_keys(request.sort))
     search = search.source(includes=list(HIT_SOURCE_FIELDS))
     search = search.extra(track_total_hits=True, track_scores=True)
@@ -272,10 +282,24 @@ def facet_aggregation(name: str, size: int, other_filters: Sequence[dsl.Query] =
     """
     _check_facet(name)
     terms = dsl.A("terms", field=FACET_AGG_FIELDS[name], size=max(1, size))
-    if not other_filters:
-        return terms
-    wrapper = dsl.A("filter", filter=dsl.Q("bool", filter=list(other_filters)))
-    wrapper.bucket("values", terms)
+    return _within(terms, other_filters)
+
+
+def year_histogram_aggregation(other_filters: Sequence[dsl.Query] = ()) -> dsl.Agg:
+    """Every year with a record, ascending (`histogram`, interval 1, min_doc_count 1: no
+    size to guess, no empty years); `other_filters` as in `facet_aggregation`, those on
+    every multi-select field except `year`."""
+    histogram = dsl.A("histogram", field=FACET_AGG_FIELDS["year"], interval=1, min_doc_count=1)
+    return _within(histogram, other_filters)
+
+
+def _within(aggregation: dsl.Agg, filters: Sequence[dsl.Query]) -> dsl.Agg:
+    """`aggregation` as the `values` sub-aggregation of a `filter` aggregation holding
+    `filters` (or unwrapped when there are none); `_buckets` reads either shape."""
+    if not filters:
+        return aggregation
+    wrapper = dsl.A("filter", filter=dsl.Q("bool", filter=list(filters)))
+    wrapper.bucket("values", aggregation)
     return wrapper
 
 
@@ -335,20 +359,22 @@ def to_search_response(body: Mapping[str, Any], request: SearchRequest) -> Searc
     fetched = [_hit(raw) for raw in body["hits"]["hits"]]
     hits = fetched[: request.limit]
     aggregations = body.get("aggregations", {})
-    facets = {}
-    for name in request.facets:
-        result = aggregations[_facet_agg_name(name)]
-        buckets = result["values"]["buckets"] if "values" in result else result["buckets"]
-        facets[name] = [
-            FacetValue(_facet_label(bucket["key"]), int(bucket["doc_count"])) for bucket in buckets
-        ]
+    facets = {name: _buckets(aggregations[_facet_agg_name(name)]) for name in request.facets}
+    timeline = _buckets(aggregations[YEAR_HISTOGRAM_AGG]) if request.year_histogram else []
     return SearchResponse(
         total=int(body["hits"]["total"]["value"]),
         hits=hits,
         facets=facets,
         took_ms=float(body.get("took", 0)),
         next_search_after=hits[-1].sort if len(fetched) > len(hits) and hits else None,
+        year_histogram=timeline,
     )
+
+
+def _buckets(result: Mapping[str, Any]) -> list[FacetValue]:
+    """The buckets of a facet or histogram aggregation, wrapped by `_within` or not."""
+    buckets = result["values"]["buckets"] if "values" in result else result["buckets"]
+    return [FacetValue(_facet_label(b["key"]), int(b["doc_count"])) for b in buckets]
 
 
 def _hit(raw: Mapping[str, Any]) -> Hit:
