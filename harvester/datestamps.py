@@ -34,11 +34,17 @@ def format_datestamp(moment: datetime, granularity: str) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
-def coerce_to_granularity(value: str, granularity: str) -> str:
-    """A user-given date (`2024-01-01` or with time) written as the repository accepts it."""
+def coerce_to_granularity(value: str, granularity: str, *, end_of_day: bool = False) -> str:
+    """A user-given date (`2024-01-01` or with time) written as the repository accepts it.
+
+    With `end_of_day`, a bare day means its last second (an `until` of `2021-01-01` includes
+    that day on a repository with seconds granularity, as it does on a day-granular one).
+    """
     parsed = parse_datestamp(value)
     if parsed is None:
         raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
+    if end_of_day and len(value.strip()) == 10:
+        parsed += timedelta(days=1, seconds=-1)
     return format_datestamp(parsed, granularity)
 
 

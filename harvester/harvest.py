@@ -248,7 +248,8 @@ class Harvester:
     def complete(self, state: HarvestState) -> None:
         """The list has ended: move the watermark, clear the checkpoint, add to the totals."""
         state.state = "idle"
-        state.watermark = _later(state.watermark, state.pending_watermark)
+        if state.moves_watermark:
+            state.watermark = _later(state.watermark, state.pending_watermark)
         state.token = None
         state.recent_tokens = []
         state.run_ended = iso_now()
@@ -264,10 +265,23 @@ class Harvester:
             window_from = window_start(state.watermark, self.options.overlap, granularity, earliest)
         else:
             window_from = None
-        until = coerce_to_granularity(request.until, granularity) if request.until else None
+        until = (
+            coerce_to_granularity(request.until, granularity, end_of_day=True)
+            if request.until
+            else None
+        )
+        start, end = parse_datestamp(window_from or ""), parse_datestamp(until or "")
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"--from {request.from_} is after --until {request.until}")
         state.window_from = window_from
         state.window_until = until
         state.pending_watermark = until
+        # Only a window that starts at or before the watermark (or at the beginning) may move
+        # it: a run from a later date never saw what lies between, and must not claim it.
+        mark = parse_datestamp(state.watermark or "")
+        state.moves_watermark = window_from is None or (
+            start is not None and mark is not None and start <= mark
+        )
         state.token = None
         state.cursor = None
         state.complete_list_size = None
@@ -310,8 +324,11 @@ class Harvester:
                 state.run.retries += prefetched.retries
             else:
                 state.run.retries += self.client.http.retries - retries_before
+        server_now = _server_now(page)
         if state.pending_watermark is None:
-            state.pending_watermark = _server_now(page) or state.run_started
+            state.pending_watermark = server_now or state.run_started
+        elif server_now and _later(server_now, state.pending_watermark) != server_now:
+            state.pending_watermark = server_now  # an --until in the future covers only up to now
         if page.token is not None and page.token in state.recent_tokens:
             raise HarvestError(
                 f"{state.key}: server repeated resumption token {page.token!r} at page "

@@ -56,7 +56,9 @@ class HarvestState:
     watermark: the datestamp the next incremental run asks `from` (minus the overlap).
     window_from / window_until: the current (or last) run's request window.
     pending_watermark: what the watermark becomes when the current run completes (the window's
-    `until`, else the server's responseDate of the run's first page).
+    `until`, else the server's responseDate of the run's first page, never later than that).
+    moves_watermark: False for a window that starts after the watermark (`--from` a later
+    date): completing it proves nothing about the records before its start.
     token / cursor / complete_list_size / next_page: the checkpoint after the last stored page.
     deleted_record: what Identify declares (no, transient, persistent): with `no` or `transient`
     incremental runs cannot see every deletion.
@@ -74,6 +76,7 @@ class HarvestState:
     window_from: str | None = None
     window_until: str | None = None
     pending_watermark: str | None = None
+    moves_watermark: bool = True
     token: str | None = None
     cursor: int | None = None
     complete_list_size: int | None = None

@@ -236,7 +236,41 @@ def test_explicit_window_never_moves_the_watermark_backwards(
     )
     assert old.exit_code == 0, old.stderr
     state = _status(ernte)
-    assert state["window_until"] == "2020-01-01T00:00:00Z"  # seconds granularity
+    assert state["window_until"] == "2020-01-01T23:59:59Z"  # the whole day, seconds granularity
     assert state["watermark"] == first["watermark"]  # an old window leaves it where it was
     in_window = [r for r in RECORDS if "2019-01-01" <= r.datestamp[:10] <= "2020-01-01"]
+    reversed_window = ernte(
+        "harvest",
+        provider,
+        "--prefix",
+        "oai_dc",
+        "--from",
+        "2021-01-01",
+        "--until",
+        "2020-01-01",
+        "--no-index",
+    )
+    assert reversed_window.exit_code == 1 and "is after --until" in reversed_window.stderr
     assert state["run"]["records"] == len(in_window) > 0
+
+
+def test_a_window_starting_after_the_watermark_does_not_move_it(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    early = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--until", "2021-01-01")
+    assert early.exit_code == 0, early.stderr
+    watermark = _status(ernte)["watermark"]
+    assert watermark == "2021-01-01T23:59:59Z"
+    late = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--from", "2023-01-01")
+    assert late.exit_code == 0, late.stderr
+    assert _status(ernte)["watermark"] == watermark  # 2021-2022 was never asked for
+    assert ernte("harvest", provider, "--prefix", "oai_dc", "--no-index").exit_code == 0
+    assert set(_archived(data_dir)) == LIVE | DELETED  # the gap was filled by the next run
+
+
+def test_an_until_in_the_future_covers_only_up_to_the_servers_clock(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    result = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--until", "2999-01-01")
+    assert result.exit_code == 0, result.stderr
+    assert _status(ernte)["watermark"] < "2999"
