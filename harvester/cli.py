@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -18,6 +18,7 @@ from harvester import services
 from harvester.archive import RawArchive, archives_of
 from harvester.harvest import HarvestError, HarvestRequest
 from harvester.http import HTTPFailure
+from harvester.locks import AlreadyRunning, harvest_lock, index_write_lock
 from harvester.logs import configure_logging
 from harvester.oai import NotOAIResponse, OAIError
 from harvester.progress import progress_for
@@ -29,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console()
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    AlreadyRunning,
     HarvestError,
     HTTPFailure,
     NotOAIResponse,
@@ -202,11 +204,19 @@ def harvest(
             return
         backend = None if no_index else services.index_backend(settings)
         try:
-            for spec in set_specs:
-                progress = progress_for(sys.stderr.isatty())
-                runner = services.harvester(settings, src, progress, backend)
-                state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
-                _print_run_summary(state)
+            with ExitStack() as held:
+                # Refuse at once if any of these harvests is running elsewhere; then hold the
+                # host's index lock for the run (the embedded index's writer stays open), so a
+                # rebuild or a Celery index task waits instead of colliding.
+                for spec in set_specs:
+                    held.enter_context(harvest_lock(settings, src, spec, prefix))
+                if backend is not None:
+                    held.enter_context(index_write_lock(settings))
+                for spec in set_specs:
+                    progress = progress_for(sys.stderr.isatty())
+                    runner = services.harvester(settings, src, progress, backend)
+                    state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
+                    _print_run_summary(state)
         finally:
             if backend is not None:
                 backend.close()
@@ -404,20 +414,22 @@ def _batches(archive: RawArchive, size: int = 500) -> Iterator[list[Any]]:
 # -- index and search -------------------------------------------------------------------------
 
 
-@main.group(invoke_without_command=True)
-@click.argument("source", required=False)
-@click.pass_context
-def index(ctx: click.Context, source: str | None) -> None:
-    """Index a source from the raw archive (`ernte index SOURCE`), or `ernte index rebuild`."""
-    if ctx.invoked_subcommand is not None:
+@main.command()
+@click.argument("target", metavar="SOURCE|rebuild")
+def index(target: str) -> None:
+    """Index a source from the raw archive (`ernte index SOURCE`), or build a fresh index from
+    every archive and switch to it atomically (`ernte index rebuild`)."""
+    if target == "rebuild":
+        from harvester.rebuild import rebuild_index
+
+        with _clear_errors():
+            click.echo(rebuild_index(_settings()))
         return
-    if not source:
-        raise click.UsageError("give a SOURCE to index, or use `ernte index rebuild`")
     from harvester.pipeline import process_batch
 
     settings = _settings()
     with _clear_errors():
-        archives = _archives_or_fail(source)
+        archives = _archives_or_fail(target)
         backend = services.index_backend(settings)
         try:
             for src_key, prefix, path in archives:
@@ -431,15 +443,6 @@ def index(ctx: click.Context, source: str | None) -> None:
                 click.echo(f"{src_key} [{prefix}]: indexed {done}, quarantined {bad}")
         finally:
             backend.close()
-
-
-@index.command("rebuild")
-def index_rebuild() -> None:
-    """Build a fresh index from every raw archive, then switch to it atomically."""
-    from harvester.rebuild import rebuild_index
-
-    with _clear_errors():
-        click.echo(rebuild_index(_settings()))
 
 
 @main.command()

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 
 from harvester.archive import RawArchive, archives_of
+from harvester.locks import index_write_lock
 from harvester.model import RawRecord
 from harvester.pipeline import normalize_batch
 from harvester.settings import Settings
@@ -68,7 +69,8 @@ def rebuild_index(settings: Settings) -> str:
     try:
         if settings.es_url:
             return _rebuild_elasticsearch(settings, owners)
-        return _rebuild_embedded(settings, owners)
+        with index_write_lock(settings):  # no harvest writes to the old index meanwhile
+            return _rebuild_embedded(settings, owners)
     finally:
         for archive in {id(a): a for a in owners.values()}.values():
             archive.close()

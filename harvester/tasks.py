@@ -22,14 +22,12 @@ keeps killing its worker) goes to the dead-letter list `ernte:dlq` with its reas
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any, cast
@@ -47,6 +45,7 @@ from harvester.celery_app import app, cluster_settings, redis_url
 from harvester.datestamps import iso_now
 from harvester.harvest import Harvester, HarvestRequest
 from harvester.http import HTTPFailure
+from harvester.locks import index_write_lock
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse
 from harvester.pipeline import process_batch
@@ -61,7 +60,7 @@ from harvester.redis_state import (
     StaleRun,
     redis_client,
 )
-from harvester.settings import Settings, get_settings
+from harvester.settings import get_settings
 from harvester.sources import Source, resolve_source
 from harvester.state import HarvestKey, RunCounts, StateStore
 
@@ -473,24 +472,6 @@ def fetch_page(self: Task, run_id: str, page_no: int, fence: int) -> str:
     c.ledger.set_status(run_id, fence, "fetched")
     _maybe_finalize(run_id)
     return f"page {page_no} stored; list complete"
-
-
-@contextmanager
-def index_write_lock(settings: Settings) -> Iterator[None]:
-    """The embedded (tantivy) index allows one writer at a time: serialize index writes of all
-    worker processes and threads on this host with an exclusive lock on a file next to it.
-    Each task commits and releases the writer before unlocking, so searchers in other
-    processes see the committed data. Elasticsearch needs no lock."""
-    if not settings.embedded:
-        yield
-        return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "index.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @app.task(bind=True, base=ErnteTask, name="ernte.index_page")

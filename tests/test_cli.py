@@ -1,0 +1,72 @@
+"""Command-line behaviour that spans modules: one run per harvest, `ernte index rebuild`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.demo.generate import generate_records
+from harvester.demo.provider import serve
+from harvester.state import SQLiteStateStore
+from tests.conftest import PROJECT_ROOT, CLIResult
+
+Ernte = Callable[..., CLIResult]
+RECORDS = list(generate_records(150, seed=5, deleted_share=0.04))
+
+
+def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
+    ernte: Ernte, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.2")
+    with serve(RECORDS, batch_size=20) as url:
+        sources.write_text(f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: dim\n")
+        first = subprocess.Popen(
+            [sys.executable, "-m", "harvester.cli", "harvest", "t"],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                states = (
+                    SQLiteStateStore(data_dir / "state.sqlite").all()
+                    if (data_dir / "state.sqlite").exists()
+                    else []
+                )
+                if states and states[0].next_page >= 1:
+                    break
+                time.sleep(0.05)
+            second = ernte("harvest", "t")
+            assert second.exit_code == 1
+            assert "already running" in second.stderr and "t|*|dim" in second.stderr
+        finally:
+            _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err.decode()
+    state = json.loads(ernte("status", "--json").output)["harvests"][0]
+    assert state["state"] == "idle" and state["run"]["records"] == len(RECORDS)
+
+
+def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> None:
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim", "--no-index").exit_code == 0
+    before = json.loads(ernte("search", "--json").output)
+    assert before["total"] == 0  # harvested with --no-index: nothing indexed yet
+    rebuilt = ernte("index", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    live = sum(1 for r in RECORDS if not r.deleted)
+    assert f"{live} documents" in rebuilt.output
+    after = json.loads(ernte("search", "--json").output)
+    assert after["total"] == live
+    again = ernte("index", "rebuild")  # idempotent: same documents, the old index replaced
+    assert again.exit_code == 0 and json.loads(ernte("search", "--json").output)["total"] == live
