@@ -28,9 +28,12 @@ from harvester.state import HarvestState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
+# On a terminal rich fits its width; in cron logs and pipes it would cut every column to "…" at
+# 80 characters, so tables are printed wide there.
+console = Console() if sys.stdout.isatty() else Console(width=200)
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     AlreadyRunning,
+    OSError,  # a read-only data directory, a full disk: one line, not a traceback
     HarvestError,
     HTTPFailure,
     NotOAIResponse,
@@ -449,12 +452,12 @@ def index(target: str) -> None:
 @click.argument("query", default="")
 @click.option("--filter", "filters", multiple=True, help="field=value, or year=2005..2010.")
 @click.option("--facet", "facets", multiple=True, help="Facet field (subject, type, year, ...).")
-@click.option("--facet-size", default=10, show_default=True)
+@click.option("--facet-size", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--sort", type=click.Choice(["relevance", "year_desc", "year_asc"]), default="relevance"
 )
-@click.option("--limit", default=10, show_default=True)
-@click.option("--offset", default=0, show_default=True)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
     "--year-histogram",
     is_flag=True,

@@ -185,7 +185,7 @@ class Harvester:
         explicit_window = bool(request.from_ or request.until)
         resume = (
             state.state in ("running", "failed")
-            and state.token is not None
+            and (state.token is not None or state.list_complete)
             and not request.full
             and not explicit_window
         )
@@ -215,14 +215,14 @@ class Harvester:
             sink = self.sink_factory(request.source, state.prefix, archive)
             self._prefetching = True
             try:
-                while self.step(state, archive, sink):
+                while not state.list_complete and self.step(state, archive, sink):
                     state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
                     if self.options.page_delay and self._prefetched is None:
                         self.sleep(self.options.page_delay)
                 state.run.add(sink.close())
             except BaseException as exc:
-                self.progress.finish(state)
                 wrapped = self.fail(state, exc)
+                self.progress.finish(state)
                 if wrapped is not exc:
                     raise wrapped from exc
                 raise
@@ -286,6 +286,7 @@ class Harvester:
         state.cursor = None
         state.complete_list_size = None
         state.next_page = 0
+        state.list_complete = False
         state.recent_tokens = []
         state.empty_streak = 0
         state.token_restarts = 0
@@ -395,6 +396,7 @@ class Harvester:
         counts.add(sink.handle(page.records, state.next_page))
         state.run.add(counts)
         state.token = page.token
+        state.list_complete = page.token is None
         state.cursor = page.cursor
         state.complete_list_size = page.complete_list_size or state.complete_list_size
         state.next_page += 1

@@ -399,7 +399,9 @@ def _read_record(record_el: etree._Element, ns: str, metadata_prefix: str, into:
         header = Header(header_el)
         identifier = (header.identifier or "").strip()
     if header_el is None or not identifier:
-        into.headers_without_identifier.append(etree.tostring(record_el, encoding="utf-8"))
+        into.headers_without_identifier.append(
+            etree.tostring(record_el, encoding="utf-8", with_tail=False)
+        )
         into.warnings.append("record without header identifier set aside")
         return
     datestamp = (header.datestamp or "").strip()
@@ -411,7 +413,7 @@ def _read_record(record_el: etree._Element, ns: str, metadata_prefix: str, into:
             datestamp=datestamp,
             deleted=header.deleted,
             sets=list(dict.fromkeys(s.strip() for s in header.setSpecs if s and s.strip())),
-            xml=etree.tostring(record_el, encoding="utf-8"),
+            xml=etree.tostring(record_el, encoding="utf-8", with_tail=False),
             element=record_el,
             metadata_prefix=metadata_prefix,
         )

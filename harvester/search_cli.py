@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -74,14 +75,15 @@ def build_request(
 
 
 def _marked(text: str) -> str:
-    """Snippet with <mark> highlights as rich markup (everything else escaped)."""
+    """An HTML-encoded snippet with <mark> highlights as rich markup: the backends encode the
+    text for HTML (`&amp;`), a terminal wants the characters back, escaped for rich."""
     parts = re.split(r"(<mark>.*?</mark>)", text)
     out = []
     for part in parts:
         if part.startswith("<mark>"):
-            out.append(f"[bold black on yellow]{escape(part[6:-7])}[/]")
+            out.append(f"[bold black on yellow]{escape(html.unescape(part[6:-7]))}[/]")
         else:
-            out.append(escape(part))
+            out.append(escape(html.unescape(part)))
     return "".join(out)
 
 
@@ -123,7 +125,7 @@ def print_response(console: Console, request: SearchRequest, response: SearchRes
             else escape(hit.title)
         )
         snippet = hit.highlights.get("abstract") or []
-        body = title + (f"\n[dim]…{_marked(snippet[0])}…[/]" if snippet else "")
+        body = title + (f"\n[dim]{_marked(snippet[0])}[/]" if snippet else "")
         authors = "; ".join(hit.authors[:3]) + (" u.a." if len(hit.authors) > 3 else "")
         table.add_row(str(n), str(hit.year or ""), body, escape(authors), escape(hit.type))
     console.print(table)

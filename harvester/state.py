@@ -62,6 +62,8 @@ class HarvestState:
     token / cursor / complete_list_size / next_page: the checkpoint after the last stored page.
     deleted_record: what Identify declares (no, transient, persistent): with `no` or `transient`
     incremental runs cannot see every deletion.
+    list_complete: the last page is stored; only completing the run is left (a crash right
+    after it must not restart the window).
     recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
     hold across processes (Celery tasks) too.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
@@ -81,6 +83,7 @@ class HarvestState:
     cursor: int | None = None
     complete_list_size: int | None = None
     next_page: int = 0
+    list_complete: bool = False
     deleted_record: str = ""
     recent_tokens: list[str] = field(default_factory=list)
     empty_streak: int = 0

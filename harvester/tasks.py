@@ -366,6 +366,10 @@ def _resume(run: RunInfo) -> None:
         log.warning("run has no running harvest state; closing it", extra=_ctx(run.run_id))
         cluster().ledger.close(run.run_id, run.fence)
         return
+    if state.list_complete:  # the worker died between the last page and "fetched"
+        cluster().ledger.set_status(run.run_id, run.fence, "fetched")
+        _maybe_finalize(run.run_id)
+        return
     fetch_page.apply_async((run.run_id, state.next_page, run.fence))
 
 
@@ -436,6 +440,10 @@ def start_harvest(self: Task, run_id: str, fence: int) -> str:
         )
         if not c.ledger.set_status(run_id, fence, "fetching", state.prefix):
             raise StaleRun(f"run {run_id}: fence {fence} lost while starting")
+    if state.list_complete:  # resumed after the last page was stored: only finalizing is left
+        c.ledger.set_status(run_id, fence, "fetched")
+        _maybe_finalize(run_id)
+        return "list already complete; finalizing"
     fetch_page.apply_async((run_id, state.next_page, fence))
     return f"started at page {state.next_page}"
 

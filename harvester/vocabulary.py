@@ -12,8 +12,9 @@ from pathlib import Path
 
 from harvester.archive import RawArchive, archives_of
 from harvester.normalize import QuarantineError, normalize
+from harvester.pipeline import crosswalk_for
 from harvester.settings import Settings
-from harvester.sources import SourceError
+from harvester.sources import Source, SourceError, load_sources
 from indexer.compounds import PARTS_FILE, build_part_list, load_part_list, write_part_list
 
 
@@ -22,14 +23,16 @@ def archived_subjects(settings: Settings, source: str) -> set[str]:
     found = archives_of(settings.archive_dir, source)
     if not found:
         raise SourceError(f"no archive for source {source!r}: harvest it first")
+    configured = load_sources(settings.sources_file)
     subjects: set[str] = set()
     for key, prefix, path in found:
+        source_of = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
         with RawArchive(path) as archive:
             for raw in archive.iter_latest():
                 if raw.deleted:
                     continue
                 try:
-                    subjects.update(normalize(raw, key, prefix).subjects)
+                    subjects.update(normalize(raw, key, crosswalk_for(source_of, prefix)).subjects)
                 except QuarantineError:
                     continue
     return subjects

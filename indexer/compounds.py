@@ -226,7 +226,9 @@ def load_part_list(path: Path = PARTS_FILE) -> list[str]:
 def write_part_list(parts: Iterable[str], path: Path = PARTS_FILE) -> None:
     """Write a part list with its provenance header (one word per line)."""
     lines = [*PARTS_FILE_HEADER, *parts]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    staged = path.with_suffix(".tmp")
+    staged.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    staged.replace(path)  # atomic: a process loading the list never reads half of it
 
 
 PARTS_FILE_HEADER: tuple[str, ...] = (

@@ -411,7 +411,10 @@ class EmbeddedBackend:
         offset = request.offset
         if request.search_after:
             offset = int(request.search_after[0])
-        limit = max(0, request.limit)
+        offset = max(0, offset)
+        # tantivy refuses a limit of 0; a count-and-facets-only search asks for one hit and
+        # drops it.
+        limit = max(1, request.limit)
         if request.sort == "relevance":
             result = searcher.search(query, limit, count=True, offset=offset)
         else:
@@ -423,7 +426,7 @@ class EmbeddedBackend:
         marks = _highlight_terms(parsed.positive) if request.highlight else set()
         hits = [
             self._hit(searcher.doc(address), value, request, marks)
-            for value, address in result.hits
+            for value, address in result.hits[: max(0, request.limit)]
         ]
         facets = self._facets(searcher, query, base, faceted, request.facets)
         timeline = (

@@ -70,3 +70,16 @@ def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> No
     assert after["total"] == live
     again = ernte("index", "rebuild")  # idempotent: same documents, the old index replaced
     assert again.exit_code == 0 and json.loads(ernte("search", "--json").output)["total"] == live
+
+
+def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
+    ernte: Ernte, data_dir: Path
+) -> None:
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    for bad in (["--limit", "-1"], ["--offset", "-5"], ["--facet-size", "0"]):
+        result = ernte("search", *bad)
+        assert result.exit_code == 2 and "Invalid value" in result.stderr
+    counted = json.loads(ernte("search", "--limit", "0", "--facet", "type", "--json").output)
+    assert counted["hits"] == [] and counted["total"] == sum(1 for r in RECORDS if not r.deleted)
+    assert sum(v["count"] for v in counted["facets"]["type"]) == counted["total"]

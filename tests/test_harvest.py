@@ -274,3 +274,25 @@ def test_an_until_in_the_future_covers_only_up_to_the_servers_clock(
     result = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--until", "2999-01-01")
     assert result.exit_code == 0, result.stderr
     assert _status(ernte)["watermark"] < "2999"
+
+
+def test_a_crash_after_the_last_page_only_completes_the_run(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    from harvester.state import SQLiteStateStore
+
+    with fault_proxy(provider) as proxy:
+        assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 0
+    store = SQLiteStateStore(data_dir / "state.sqlite")
+    [state] = store.all()
+    # As if the process died between storing the last page and completing the run.
+    state.state, state.list_complete, state.token = "running", True, None
+    state.watermark, state.pending_watermark = None, "2024-05-01T00:00:00Z"
+    store.save(state)
+    with fault_proxy(provider) as proxy:
+        again = ernte("harvest", source(proxy.url), "--no-index")
+        verbs = [r.params.get("verb") for r in proxy.requests]
+    assert again.exit_code == 0, again.stderr
+    assert "ListRecords" not in verbs  # nothing fetched again
+    done = _status(ernte)
+    assert done["state"] == "idle" and done["watermark"] == "2024-05-01T00:00:00Z"
