@@ -212,7 +212,7 @@ def harvest(
                 # host's index lock for the run (the embedded index's writer stays open), so a
                 # rebuild or a Celery index task waits instead of colliding.
                 for spec in set_specs:
-                    held.enter_context(harvest_lock(settings, src, spec, prefix))
+                    held.enter_context(harvest_lock(settings, src, spec))
                 if backend is not None:
                     held.enter_context(index_write_lock(settings))
                 for spec in set_specs:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harvester.settings import Settings
 from harvester.sources import Source
-from harvester.state import HarvestKey
+from harvester.state import harvest_run_id
 
 
 class AlreadyRunning(RuntimeError):
@@ -62,12 +62,10 @@ def index_write_lock(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def harvest_lock(
-    settings: Settings, source: Source, set_spec: str, prefix: str | None
-) -> Iterator[None]:
-    """One run at a time per harvest, cluster-wide with REDIS_URL (the lease Celery's
+def harvest_lock(settings: Settings, source: Source, set_spec: str) -> Iterator[None]:
+    """One run at a time per (source, set), cluster-wide with REDIS_URL (the lease Celery's
     `start_harvest` takes for the same key), else on this host (a file lock)."""
-    run_id = str(HarvestKey(source.key, set_spec, prefix or source.metadata_prefix))
+    run_id = harvest_run_id(source.key, set_spec)
     if not settings.redis_url:
         with file_lock(_lock_path(settings, run_id), wait=False, what=f"harvest {run_id}"):
             yield

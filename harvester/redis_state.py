@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -302,6 +303,7 @@ class RunInfo:
     started: float
     pages: int
     done: int
+    instance: str = ""
 
     @property
     def backlog(self) -> int:
@@ -319,9 +321,9 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1
 """
 
-# KEYS: run hash, done set, stats hash. ARGV: page number, stats json.
+# KEYS: run hash, done set, stats hash. ARGV: page number, stats json, run instance.
 _PAGE_DONE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'instance') ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
@@ -371,6 +373,9 @@ class RunLedger:
                 "status": "queued",
                 "state_prefix": "",
                 "started": started,
+                # One run instance: index pages of an earlier run under the same run id (a late
+                # duplicate delivery) must never count as pages of this one.
+                "instance": uuid.uuid4().hex,
             },
         )
         pipe.sadd(self.keys.runs, run_id)
@@ -393,6 +398,7 @@ class RunLedger:
             started=float(fields.get("started", 0)),
             pages=int(pages),
             done=int(done),
+            instance=fields.get("instance", ""),
         )
 
     def run_ids(self) -> list[str]:
@@ -411,10 +417,11 @@ class RunLedger:
         """Remember a page handed to the index queue (overwrites a re-fetch of the same page)."""
         self.client.hset(self.keys.pages(run_id), str(page_no), json.dumps(identifiers))
 
-    def page_done(self, run_id: str, page_no: int, stats: dict[str, Any]) -> bool:
-        """Mark a page indexed with its stats (idempotent); False if the run is gone."""
+    def page_done(self, run_id: str, instance: str, page_no: int, stats: dict[str, Any]) -> bool:
+        """Mark a page of this run instance indexed with its stats (idempotent); False if the
+        run is gone or is another instance (a late page of an earlier run)."""
         keys = [self.keys.run(run_id), self.keys.done(run_id), self.keys.stats(run_id)]
-        return bool(self._page_done(keys=keys, args=[page_no, json.dumps(stats)]))
+        return bool(self._page_done(keys=keys, args=[page_no, json.dumps(stats), instance]))
 
     def pending_pages(self, run_id: str) -> list[tuple[int, list[str]]]:
         """Handed-off pages not yet indexed, in page order."""

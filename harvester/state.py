@@ -27,6 +27,13 @@ class HarvestKey:
         return f"{self.source}|{self.set_spec or '*'}|{self.prefix}"
 
 
+def harvest_run_id(source: str, set_spec: str) -> str:
+    """Who may run at once: one harvest per (source, set), whatever the prefix. The prefix is
+    left out because a source's fallback prefix is only known after ListMetadataFormats, and
+    `harvest orlis` and `harvest orlis --prefix oai_dc` may both end up writing one state."""
+    return f"{source}|{set_spec or '*'}"
+
+
 @dataclass(slots=True)
 class RunCounts:
     """Counts of one run (or of all runs, for the totals)."""

@@ -62,7 +62,7 @@ from harvester.redis_state import (
 )
 from harvester.settings import get_settings
 from harvester.sources import Source, resolve_source
-from harvester.state import HarvestKey, RunCounts, StateStore
+from harvester.state import RunCounts, StateStore, harvest_run_id
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,8 @@ def _harvester(source: Source, store: StateStore) -> Harvester:
 
 
 def run_id_for(source: Source, spec: RunSpec) -> str:
-    """The lease key of a harvest: (source, set, requested prefix or the source's own)."""
-    return str(
-        HarvestKey(source.key, spec.set_spec, spec.requested_prefix or source.metadata_prefix)
-    )
+    """The lease key of a harvest (see `harvest_run_id`)."""
+    return harvest_run_id(source.key, spec.set_spec)
 
 
 def _ctx(run_id: str, **extra: object) -> dict[str, object]:
@@ -269,7 +267,8 @@ def _give_up(task: str, args: tuple[Any, ...], reason: str) -> None:
     run_id = str(args[0])
     c = cluster()
     if task == index_page.name:
-        c.ledger.page_done(run_id, int(args[4]), {"dead_lettered": 1})
+        instance = str(args[5]) if len(args) > 5 else ""
+        c.ledger.page_done(run_id, instance, int(args[4]), {"dead_lettered": 1})
         _maybe_finalize(run_id)
         return
     if task not in (start_harvest.name, fetch_page.name, finalize_run.name):
@@ -355,7 +354,7 @@ def _resume(run: RunInfo) -> None:
         return
     for page_no, identifiers in cluster().ledger.pending_pages(run.run_id):
         index_page.apply_async(
-            (run.run_id, run.spec.source_ref, run.state_prefix, identifiers, page_no)
+            (run.run_id, run.spec.source_ref, run.state_prefix, identifiers, page_no, run.instance)
         )
     if run.status == "fetched":
         _maybe_finalize(run.run_id)
@@ -375,7 +374,8 @@ def _resume(run: RunInfo) -> None:
 
 def _maybe_finalize(run_id: str) -> None:
     run = cluster().ledger.get(run_id)
-    if run is not None and run.status == "fetched" and run.done >= run.pages:
+    # Every handed-off page indexed (a set comparison: counts could match by accident).
+    if run is not None and run.status == "fetched" and not cluster().ledger.pending_pages(run_id):
         finalize_run.apply_async((run_id, run.fence))
 
 
@@ -393,16 +393,21 @@ class IndexQueueSink:
     """Page sink of cluster mode: records the page's identifiers in the run ledger, then
     enqueues index_page for them (the records themselves stay in the raw archive)."""
 
-    def __init__(self, ledger: RunLedger, run_id: str, source_ref: str, prefix: str) -> None:
+    def __init__(
+        self, ledger: RunLedger, run_id: str, instance: str, source_ref: str, prefix: str
+    ) -> None:
         self.ledger = ledger
         self.run_id = run_id
+        self.instance = instance
         self.source_ref = source_ref
         self.prefix = prefix
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
         identifiers = list(dict.fromkeys(r.identifier for r in records))
         self.ledger.add_page(self.run_id, page_no, identifiers)
-        index_page.apply_async((self.run_id, self.source_ref, self.prefix, identifiers, page_no))
+        index_page.apply_async(
+            (self.run_id, self.source_ref, self.prefix, identifiers, page_no, self.instance)
+        )
         return RunCounts()
 
     def close(self) -> RunCounts:
@@ -468,7 +473,7 @@ def fetch_page(self: Task, run_id: str, page_no: int, fence: int) -> str:
         runner = _harvester(source, FencedStateStore(c.store, run_id, fence, page_no))
         state.rate = round(state.run.records / max(time.time() - run.started, 1e-6), 1)
         records_before = state.run.records
-        sink = IndexQueueSink(c.ledger, run_id, run.spec.source_ref, state.prefix)
+        sink = IndexQueueSink(c.ledger, run_id, run.instance, run.spec.source_ref, state.prefix)
         with RawArchive.open(get_settings().archive_dir, source.key, state.prefix) as archive:
             more = runner.step(state, archive, sink)
     metrics.count(c.client, "records_harvested", source.key, state.run.records - records_before)
@@ -484,7 +489,13 @@ def fetch_page(self: Task, run_id: str, page_no: int, fence: int) -> str:
 
 @app.task(bind=True, base=ErnteTask, name="ernte.index_page")
 def index_page(
-    self: Task, run_id: str, source_ref: str, prefix: str, identifiers: list[str], page_no: int
+    self: Task,
+    run_id: str,
+    source_ref: str,
+    prefix: str,
+    identifiers: list[str],
+    page_no: int,
+    instance: str = "",
 ) -> str:
     """Normalize and index the latest archived versions of one page's records."""
     settings = get_settings()
@@ -509,7 +520,7 @@ def index_page(
                 counts = process_batch(present, source, archive, backend)
         finally:
             backend.close()
-    c.ledger.page_done(run_id, page_no, asdict(counts))
+    c.ledger.page_done(run_id, instance, page_no, asdict(counts))
     metrics.count(c.client, "records_indexed", source.key, counts.indexed)
     metrics.count(c.client, "records_failed", source.key, counts.quarantined)
     _maybe_finalize(run_id)

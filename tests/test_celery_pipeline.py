@@ -184,6 +184,25 @@ def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
     assert c.store.load(state.key).next_page == 1
 
 
+def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir: Path) -> None:
+    from harvester.redis_state import RunSpec
+    from harvester.tasks import cluster
+
+    c = cluster()
+    run_id = "late|*|dim"
+    c.ledger.open(run_id, 1, RunSpec("late"), time.time())
+    earlier = c.ledger.get(run_id)
+    assert earlier is not None and earlier.instance
+    c.ledger.open(run_id, 2, RunSpec("late"), time.time())  # the next run, same run id
+    current = c.ledger.get(run_id)
+    assert current is not None and current.instance != earlier.instance
+    c.ledger.add_page(run_id, 0, ["oai:x:1"])
+    assert not c.ledger.page_done(run_id, earlier.instance, 0, {"indexed": 1})
+    assert c.ledger.pending_pages(run_id) == [(0, ["oai:x:1"])]  # still waiting for its own
+    assert c.ledger.page_done(run_id, current.instance, 0, {"indexed": 1})
+    assert c.ledger.pending_pages(run_id) == []
+
+
 def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
     from harvester.redis_state import HarvestLease
     from harvester.tasks import cluster
