@@ -56,7 +56,7 @@ def index_records(
 ) -> RunCounts:
     """Upsert live records and delete tombstones; refused documents go to the quarantine."""
     live = [r for r in records if not r.deleted]
-    gone = [r.identifier for r in records if r.deleted]
+    gone = {r.identifier: r.datestamp for r in records if r.deleted}
     counts = RunCounts()
     if live:
         result = backend.upsert([build_document(r) for r in live])
@@ -75,7 +75,7 @@ def index_records(
         refused = {e.identifier for e in result.errors}
         archive.release([r.identifier for r in live if r.identifier not in refused], "index")
     if gone:
-        backend.delete(gone)
+        backend.delete(list(gone), gone)
     return counts
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,8 +45,15 @@ class IndexBackend(Protocol):
         """Insert or replace documents by `id`."""
         ...
 
-    def delete(self, identifiers: Iterable[str]) -> WriteResult:
-        """Remove documents by OAI identifier (missing ones are not an error)."""
+    def delete(
+        self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
+    ) -> WriteResult:
+        """Remove documents by OAI identifier (missing ones are not an error).
+
+        With `datestamps` (identifier -> the tombstone's OAI datestamp), a stored document that
+        is newer than its tombstone stays: a record deleted and later restored is not removed
+        when the old deletion is processed last. Refused deletes count as `skipped_stale`.
+        """
         ...
 
     def count(self) -> int:

@@ -45,7 +45,7 @@ import shutil
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -326,15 +326,25 @@ class EmbeddedBackend:
         self._commit()
         return result
 
-    def delete(self, identifiers: Iterable[str]) -> WriteResult:
-        """Remove documents by identifier; missing identifiers are not an error."""
+    def delete(
+        self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
+    ) -> WriteResult:
+        """Remove documents by identifier; missing identifiers are not an error. A stored
+        document newer than its tombstone's datestamp stays (counted as skipped_stale)."""
         wanted = [i for i in dict.fromkeys(identifiers) if i]
         present = self._stored_datestamps(wanted)
+        tombstones = datestamps or {}
+        newer = {
+            i
+            for i, stored in present.items()
+            if _is_older({"datestamp": tombstones.get(i)}, stored)
+        }
         writer = self._writer_for_batch()
         for identifier in present:
-            writer.delete_documents_by_term("id", identifier)
+            if identifier not in newer:
+                writer.delete_documents_by_term("id", identifier)
         self._commit()
-        return WriteResult(deleted=len(present))
+        return WriteResult(deleted=len(present) - len(newer), skipped_stale=len(newer))
 
     def count(self) -> int:
         """Searchable documents (committed, not deleted)."""

@@ -160,6 +160,18 @@ def test_delete_removes_and_ignores_missing(loaded: IndexBackend) -> None:
     assert ids(loaded, "Straße") == set()
 
 
+def test_an_old_tombstone_does_not_delete_a_newer_copy(loaded: IndexBackend) -> None:
+    # Documents are stored with datestamp 2022-11-25T10:00:00Z. A deletion from 2021 (its
+    # page processed late) must not remove them; one from 2023 does.
+    old = loaded.delete(["oai:orlis.difu.de:difu/1"], {"oai:orlis.difu.de:difu/1": "2021-01-01"})
+    assert (old.deleted, old.skipped_stale) == (0, 1)
+    assert loaded.count() == 6
+    new = loaded.delete(
+        ["oai:orlis.difu.de:difu/1"], {"oai:orlis.difu.de:difu/1": "2023-01-01T00:00:00Z"}
+    )
+    assert new.deleted == 1 and loaded.count() == 5
+
+
 def test_empty_query_matches_all_and_negation(loaded: IndexBackend) -> None:
     assert loaded.search(SearchRequest(query="")).total == 6
     assert len(ids(loaded, "-Verkehrsplanung")) == 5

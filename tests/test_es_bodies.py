@@ -234,6 +234,16 @@ def test_delete_actions() -> None:
     )
 
 
+def test_delete_actions_with_a_tombstone_datestamp_are_versioned() -> None:
+    [action] = list(
+        delete_actions(["oai:x:1"], "ernte-records", {"oai:x:1": "2024-05-01T12:30:00Z"})
+    )
+    assert action["version"] == datestamp_version("2024-05-01T12:30:00Z")
+    assert action["version_type"] == "external_gte"
+    [unreadable] = list(delete_actions(["oai:x:2"], "ernte-records", {"oai:x:2": "not a date"}))
+    assert "version" not in unreadable  # deleted unversioned rather than not at all
+
+
 def test_bulk_results_are_counted_by_kind() -> None:
     result = WriteResult()
     apply_bulk_item(result, True, {"index": {"_id": "a", "status": 201, "result": "created"}})

@@ -12,7 +12,7 @@ caller to quarantine; overload (429) and gateway errors are retried with backoff
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -117,17 +117,29 @@ def index_actions(
         }
 
 
-def delete_actions(identifiers: Iterable[str], index: str) -> Iterator[dict[str, Any]]:
-    """Bulk `delete` actions by OAI identifier."""
+def delete_actions(
+    identifiers: Iterable[str], index: str, datestamps: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Bulk `delete` actions by OAI identifier; with the tombstone's datestamp the delete is
+    versioned (`external_gte`), so it cannot remove a newer copy, and the tombstone it leaves
+    (for `index.gc_deletes`, 60 s) refuses an older copy written after it."""
     for identifier in identifiers:
-        yield {"_op_type": "delete", "_index": index, "_id": identifier}
+        action: dict[str, Any] = {"_op_type": "delete", "_index": index, "_id": identifier}
+        stamp = (datestamps or {}).get(identifier)
+        if stamp:
+            try:
+                action["version"] = datestamp_version(stamp)
+                action["version_type"] = "external_gte"
+            except ValueError:
+                pass  # an unreadable datestamp: delete unversioned rather than not at all
+        yield action
 
 
 def apply_bulk_item(result: WriteResult, ok: bool, item: dict[str, Any]) -> None:
     """Count one streaming_bulk result item into `result`.
 
-    Deleting a missing document (404) is not an error; a version conflict on `index` means a
-    newer copy is stored (stale write skipped); anything else becomes an ItemError.
+    Deleting a missing document (404) is not an error; a version conflict means a newer copy
+    is stored (stale write or delete skipped); anything else becomes an ItemError.
     """
     operation, info = next(iter(item.items()))
     status = int(info.get("status", 0))
@@ -201,10 +213,15 @@ def write_documents(
 
 
 def delete_documents(
-    client: Elasticsearch, index: str, identifiers: Iterable[str], options: BulkOptions
+    client: Elasticsearch,
+    index: str,
+    identifiers: Iterable[str],
+    options: BulkOptions,
+    datestamps: Mapping[str, str] | None = None,
 ) -> WriteResult:
     """Delete documents by OAI identifier from `index` (missing ones are fine)."""
-    result = run_bulk(client, delete_actions(identifiers, index), options, WriteResult())
+    actions = delete_actions(identifiers, index, datestamps)
+    result = run_bulk(client, actions, options, WriteResult())
     log.info("bulk delete done", extra={"index": index, "deleted": result.deleted})
     return result
 
@@ -260,8 +277,10 @@ class ElasticBackend:
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
         return write_documents(self.client, self.alias, documents, self.bulk)
 
-    def delete(self, identifiers: Iterable[str]) -> WriteResult:
-        return delete_documents(self.client, self.alias, identifiers, self.bulk)
+    def delete(
+        self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
+    ) -> WriteResult:
+        return delete_documents(self.client, self.alias, identifiers, self.bulk, datestamps)
 
     def upsert_into(self, index: str, documents: Iterable[SearchDocument]) -> WriteResult:
         """Upsert into a concrete index (a rebuild's new one), never waiting for a refresh:
