@@ -173,20 +173,30 @@ class RawArchive:
         ).fetchone()
         return self._row_to_raw(row, self.prefix) if row else None
 
-    def iter_latest(self, batch_size: int = 1000) -> Iterator[RawRecord]:
-        """Every identifier's latest version, in archive order, streaming."""
-        last_seq = 0
+    def iter_latest(
+        self, batch_size: int = 1000, after_seq: int = 0, until_seq: int | None = None
+    ) -> Iterator[RawRecord]:
+        """Every identifier's latest version, in archive order, streaming; `after_seq` and
+        `until_seq` bound it to what was archived between two points (see `last_seq`)."""
+        last_seq = after_seq
+        bound = until_seq if until_seq is not None else 2**62
         while True:
             rows = self._db.execute(
                 "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
-                " JOIN records r ON r.seq = l.seq WHERE l.seq > ? ORDER BY l.seq LIMIT ?",
-                (last_seq, batch_size),
+                " JOIN records r ON r.seq = l.seq WHERE l.seq > ? AND l.seq <= ?"
+                " ORDER BY l.seq LIMIT ?",
+                (last_seq, bound, batch_size),
             ).fetchall()
             if not rows:
                 return
             for row in rows:
                 yield self._row_to_raw(row[1:], self.prefix)
             last_seq = rows[-1][0]
+
+    def last_seq(self) -> int:
+        """A point in the archive's history: what is archived later has a higher number."""
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+        return int(row[0])
 
     def count_latest(self) -> tuple[int, int]:
         """(live, deleted) counts over the latest versions."""

@@ -2,8 +2,12 @@
 
 Elasticsearch: a new versioned index behind the alias, loaded in bulk, then one atomic alias
 switch (indexer.elastic.rebuild). Embedded: a new index directory beside the live one, then a
-directory swap. Either way searches see the old index until the new one is whole, and the raw
-archive is the only input: no server is contacted.
+directory swap, under the host's index lock. Either way searches see the old index until the new
+one is whole, and the raw archive is the only input: no server is contacted.
+
+Records archived while the rebuild ran (a harvest writing to the old index meanwhile) are
+caught up after the switch: each archive's position is noted at the start, and what came later
+is normalized and indexed into the new index through the alias.
 """
 
 from __future__ import annotations
@@ -11,91 +15,119 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from harvester.archive import RawArchive, archives_of
 from harvester.locks import index_write_lock
 from harvester.model import RawRecord
-from harvester.pipeline import normalize_batch
+from harvester.pipeline import normalize_batch, process_batch
 from harvester.settings import Settings
 from harvester.sources import Source, SourceError, load_sources
+from harvester.state import RunCounts
 from indexer.backend import IndexBackend, SearchDocument
 from indexer.document import build_document
 
 log = logging.getLogger(__name__)
 
-
-def _sources(settings: Settings) -> dict[str, Source]:
-    try:
-        return load_sources(settings.sources_file)
-    except SourceError:
-        return {}
+BATCH = 500
 
 
-def archived_documents(
-    settings: Settings, owners: dict[str, RawArchive]
-) -> Iterator[SearchDocument]:
-    """Search documents for the latest live version of every archived record.
+@dataclass
+class _Archives:
+    """The archives a rebuild reads: each with its source and its position at the start."""
 
-    Records that fail to normalize are quarantined on the way; `owners` learns which archive
-    each identifier came from so that index-side refusals can be quarantined there too.
-    """
-    configured = _sources(settings)
-    for key, prefix, path in archives_of(settings.archive_dir):
-        source = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
-        archive = RawArchive(path)
-        batch: list[RawRecord] = []
-        for raw in archive.iter_latest():
-            if raw.deleted:
-                continue
-            batch.append(raw)
-            if len(batch) >= 500:
-                yield from _documents(batch, source, archive, owners)
-                batch = []
-        yield from _documents(batch, source, archive, owners)
+    entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
+    owner: dict[str, RawArchive] = field(default_factory=dict)
 
+    @classmethod
+    def open(cls, settings: Settings) -> _Archives:
+        try:
+            configured = load_sources(settings.sources_file)
+        except SourceError:
+            configured = {}
+        opened = cls()
+        for key, prefix, path in archives_of(settings.archive_dir):
+            source = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+            archive = RawArchive(path)
+            opened.entries.append((source, archive, archive.last_seq()))
+        return opened
 
-def _documents(
-    batch: list[RawRecord], source: Source, archive: RawArchive, owners: dict[str, RawArchive]
-) -> Iterator[SearchDocument]:
-    records, _ = normalize_batch(batch, source, archive)
-    for record in records:
-        owners[record.identifier] = archive
-        yield build_document(record)
+    def close(self) -> None:
+        for _, archive, _ in self.entries:
+            archive.close()
+
+    def documents(self) -> Iterator[SearchDocument]:
+        """Search documents of every identifier's latest live version, as of the start.
+
+        Records that fail to normalize are quarantined on the way; `owner` learns which
+        archive each identifier came from, so index-side refusals are quarantined there.
+        """
+        for source, archive, start in self.entries:
+            batch: list[RawRecord] = []
+            for raw in archive.iter_latest(until_seq=start):
+                if raw.deleted:
+                    continue
+                batch.append(raw)
+                if len(batch) >= BATCH:
+                    yield from self._normalized(batch, source, archive)
+                    batch = []
+            yield from self._normalized(batch, source, archive)
+
+    def _normalized(
+        self, batch: list[RawRecord], source: Source, archive: RawArchive
+    ) -> Iterator[SearchDocument]:
+        records, _ = normalize_batch(batch, source, archive)
+        for record in records:
+            self.owner[record.identifier] = archive
+            yield build_document(record)
+
+    def quarantine_refused(self, refused: list[tuple[str, str]]) -> None:
+        for identifier, reason in refused:
+            if identifier in self.owner:
+                self.owner[identifier].quarantine(identifier, "index", reason, None)
+
+    def catch_up(self, backend: IndexBackend) -> RunCounts:
+        """Index what was archived after the rebuild started (upserts and deletions)."""
+        counts = RunCounts()
+        for source, archive, start in self.entries:
+            batch = list(archive.iter_latest(after_seq=start))
+            for offset in range(0, len(batch), BATCH):
+                counts.add(process_batch(batch[offset : offset + BATCH], source, archive, backend))
+        return counts
 
 
 def rebuild_index(settings: Settings) -> str:
     """Rebuild the configured backend's index; returns a one-line report."""
-    owners: dict[str, RawArchive] = {}
+    archives = _Archives.open(settings)
     try:
         if settings.es_url:
-            return _rebuild_elasticsearch(settings, owners)
-        with index_write_lock(settings):  # no harvest writes to the old index meanwhile
-            return _rebuild_embedded(settings, owners)
+            return _rebuild_elasticsearch(settings, archives)
+        with index_write_lock(settings):  # harvests and index tasks wait meanwhile
+            return _rebuild_embedded(settings, archives)
     finally:
-        for archive in {id(a): a for a in owners.values()}.values():
-            archive.close()
+        archives.close()
 
 
-def _rebuild_elasticsearch(settings: Settings, owners: dict[str, RawArchive]) -> str:
+def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
     from indexer.elastic.backend import ElasticBackend
     from indexer.elastic.rebuild import rebuild_index as es_rebuild
 
     backend = ElasticBackend.from_settings(settings)
     try:
-        report = es_rebuild(backend, archived_documents(settings, owners))
+        report = es_rebuild(backend, archives.documents())
+        archives.quarantine_refused([(e.identifier, e.reason) for e in report.errors])
+        late = archives.catch_up(backend)
     finally:
         backend.close()
-    for error in report.errors:
-        if error.identifier in owners:
-            owners[error.identifier].quarantine(error.identifier, "index", error.reason, None)
     previous = ", ".join(report.previous) or "none"
     return (
         f"rebuilt {report.index} ({report.count} documents, {len(report.errors)} refused and "
-        f"quarantined); alias {settings.es_index_alias} switched from {previous}"
+        f"quarantined; {late.indexed} archived meanwhile caught up); "
+        f"alias {settings.es_index_alias} switched from {previous}"
     )
 
 
-def _rebuild_embedded(settings: Settings, owners: dict[str, RawArchive]) -> str:
+def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
     from indexer.embedded import EmbeddedBackend
 
     live_dir = settings.index_dir
@@ -104,15 +136,15 @@ def _rebuild_embedded(settings: Settings, owners: dict[str, RawArchive]) -> str:
     shutil.rmtree(new_dir, ignore_errors=True)
     backend = EmbeddedBackend(new_dir)
     backend.create(recreate=True)
-    written = refused = 0
-    batch: list[SearchDocument] = []
+    refused = 0
     try:
-        for document in archived_documents(settings, owners):
+        batch: list[SearchDocument] = []
+        for document in archives.documents():
             batch.append(document)
             if len(batch) >= 1000:
-                written, refused = _flush(backend, batch, owners, written, refused)
+                refused += _upsert(backend, batch, archives)
                 batch = []
-        written, refused = _flush(backend, batch, owners, written, refused)
+        refused += _upsert(backend, batch, archives)
         count = backend.count()
     finally:
         backend.close()
@@ -124,16 +156,9 @@ def _rebuild_embedded(settings: Settings, owners: dict[str, RawArchive]) -> str:
     return f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused"
 
 
-def _flush(
-    backend: IndexBackend,
-    batch: list[SearchDocument],
-    owners: dict[str, RawArchive],
-    written: int,
-    refused: int,
-) -> tuple[int, int]:
+def _upsert(backend: IndexBackend, batch: list[SearchDocument], archives: _Archives) -> int:
     if not batch:
-        return written, refused
+        return 0
     result = backend.upsert(batch)
-    for error in result.errors:
-        owners[error.identifier].quarantine(error.identifier, "index", error.reason, None)
-    return written + result.written, refused + len(result.errors)
+    archives.quarantine_refused([(e.identifier, e.reason) for e in result.errors])
+    return len(result.errors)

@@ -50,3 +50,14 @@ def test_quarantine_replace_and_release(tmp_path: Path) -> None:
         archive.release(["x"], "normalize")
         assert [e.identifier for e in archive.quarantined()] == ["y"]
     assert archives_of(tmp_path) == [("src", "oai_dc", tmp_path / "src" / "oai_dc.sqlite")]
+
+
+def test_iter_latest_between_two_points(tmp_path: Path) -> None:
+    with RawArchive.open(tmp_path, "orlis", "dim") as archive:
+        archive.append([_raw("a", "v1"), _raw("b", "v1")])
+        start = archive.last_seq()
+        archive.append([_raw("c", "v1"), _raw("a", "v2", "2024-02-01")])
+        before = [r.identifier for r in archive.iter_latest(until_seq=start)]
+        after = [r.identifier for r in archive.iter_latest(after_seq=start)]
+    assert before == ["b"]  # a's latest version came after the start
+    assert after == ["c", "a"]

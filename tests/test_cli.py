@@ -83,3 +83,35 @@ def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     counted = json.loads(ernte("search", "--limit", "0", "--facet", "type", "--json").output)
     assert counted["hits"] == [] and counted["total"] == sum(1 for r in RECORDS if not r.deleted)
     assert sum(v["count"] for v in counted["facets"]["type"]) == counted["total"]
+
+
+def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_dir: Path) -> None:
+    from harvester.archive import RawArchive, archives_of
+    from harvester.rebuild import _Archives
+    from harvester.settings import get_settings
+    from indexer.embedded import EmbeddedBackend
+
+    with serve(RECORDS[:40], batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim", "--no-index").exit_code == 0
+    settings = get_settings()
+    archives = _Archives.open(settings)  # the rebuild's starting point
+    [(_, _, path)] = archives_of(settings.archive_dir)
+    with serve(RECORDS, batch_size=50) as url, RawArchive(path) as archive:
+        # a harvest archives more records while the rebuild runs
+        from harvester.oai import OAIClient
+        from harvester.services import http_client
+
+        page = OAIClient(url, http_client(settings)).list_records_page(metadata_prefix="dim")
+        archive.append(page.records)
+    backend = EmbeddedBackend(tmp := data_dir / "rebuilt")
+    try:
+        backend.create()
+        early = sum(1 for _ in archives.documents())
+        late = archives.catch_up(backend)
+    finally:
+        backend.close()
+        archives.close()
+    assert early == sum(1 for r in RECORDS[:40] if not r.deleted)
+    first = {r.identifier for r in RECORDS[:40]}
+    new = {r.identifier for r in page.records if not r.deleted and r.identifier not in first}
+    assert late.indexed == len(new) > 0 and tmp.exists()
