@@ -5,14 +5,13 @@ The tasks (`harvester.tasks`) are page-sized and idempotent, and their correctne
 our own records in Redis (leases with fencing, checkpoints, the run ledger, a sweeper), not from
 broker redelivery; the settings below make redelivery a working backup rather than a hazard.
 
-The cluster-only knobs are fields of `harvester.settings.Settings` (env `ERNTE_<NAME>`);
-`ClusterSettings` below is their view for Celery and explains each one.
+The cluster-only knobs are fields of `harvester.settings.Settings` (env `ERNTE_<NAME>`), each
+explained there.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -28,74 +27,18 @@ INDEX_QUEUE = "index"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterSettings:
-    """Cluster-mode settings (env `ERNTE_<NAME>`); defaults suit ORLIS-sized runs.
-
-    lease_seconds: lifetime of a harvest lease; renewed every third of it while a task works.
-        After a worker dies, recovery starts within lease + sweep_interval seconds.
-    index_backlog: how many pages fetch_page may run ahead of indexing before it backs off.
-    backpressure_delay: countdown of a fetch_page that found the backlog full.
-    visibility_timeout: seconds before Redis re-delivers an unacknowledged message; must exceed
-        the longest task plus any countdown, else running tasks get duplicated.
-    unacked_restore_interval: how often kombu looks for such messages (was fixed at ~100 s).
-    task_soft_time_limit / task_time_limit: a page task that hangs is interrupted, then killed.
-    max_retries / retry_backoff_max: retries of transient failures before the dead-letter list.
-    max_deliveries: deliveries of one task id without finishing (worker lost) before it is
-        dead-lettered instead of looping.
-    sweep_interval: how often each worker looks for runs whose lease expired.
-    metrics_port: a worker serves Prometheus metrics there (0: off; see `ernte metrics`).
-    beat_lock_timeout / beat_max_loop_interval: RedBeat's lock lifetime and tick; a standby
-        beat takes over within about the lock timeout.
-    """
-
-    lease_seconds: float = 60.0
-    index_backlog: int = 8
-    backpressure_delay: float = 2.0
-    visibility_timeout: int = 600
-    unacked_restore_interval: int = 10
-    task_soft_time_limit: int = 120
-    task_time_limit: int = 180
-    max_retries: int = 5
-    retry_backoff_max: int = 300
-    max_deliveries: int = 5
-    sweep_interval: float = 30.0
-    metrics_port: int = 0
-    beat_lock_timeout: int = 60
-    beat_max_loop_interval: int = 10
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ClusterSettings:
-        """The cluster knobs of the one settings object (env `ERNTE_<NAME>`)."""
-        return cls(
-            lease_seconds=settings.lease_seconds,
-            index_backlog=settings.index_backlog,
-            backpressure_delay=settings.backpressure_delay,
-            visibility_timeout=settings.visibility_timeout,
-            unacked_restore_interval=settings.unacked_restore_interval,
-            task_soft_time_limit=settings.task_soft_time_limit,
-            task_time_limit=settings.task_time_limit,
-            max_retries=settings.task_max_retries,
-            retry_backoff_max=settings.retry_backoff_max,
-            max_deliveries=settings.max_deliveries,
-            sweep_interval=settings.sweep_interval,
-            metrics_port=settings.metrics_port,
-            beat_lock_timeout=settings.beat_lock_timeout,
-            beat_max_loop_interval=settings.beat_max_loop_interval,
-        )
-
-
 @lru_cache(maxsize=1)
-def cluster_settings() -> ClusterSettings:
-    """The process-wide cluster settings, read once (cleared by `configure`)."""
-    return ClusterSettings.from_settings(Settings())
+def cluster_settings() -> Settings:
+    """The settings as Celery uses them, read once per `configure` (which clears this cache,
+    so tests that change the environment see their values)."""
+    return Settings()
 
 
 def redis_url() -> str:
     return get_settings().redis_url or DEFAULT_REDIS_URL
 
 
-def celery_config(settings: ClusterSettings, url: str) -> dict[str, Any]:
+def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     """Every Celery setting ernte depends on, each with the reason it is set."""
     transport = {
         # Redis has no acks: an unacked message comes back after this many seconds. It must
@@ -178,7 +121,7 @@ def celery_config(settings: ClusterSettings, url: str) -> dict[str, Any]:
     }
 
 
-def _check(settings: ClusterSettings) -> None:
+def _check(settings: Settings) -> None:
     longest = settings.task_time_limit + max(settings.backpressure_delay, 1.0)
     if settings.visibility_timeout <= longest:
         log.warning(
@@ -189,7 +132,7 @@ def _check(settings: ClusterSettings) -> None:
         )
 
 
-def configure(target: Celery | None = None) -> ClusterSettings:
+def configure(target: Celery | None = None) -> Settings:
     """(Re-)read settings from the environment and apply them to the app.
 
     Called at import; tests call it again after pointing REDIS_URL at their own redis-server."""
@@ -207,7 +150,7 @@ def configure(target: Celery | None = None) -> ClusterSettings:
     return settings
 
 
-def _beat_schedule(settings: ClusterSettings) -> dict[str, dict[str, Any]]:
+def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     from harvester.schedule import build_beat_schedule
     from harvester.sources import SourceError, load_sources
 

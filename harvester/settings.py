@@ -65,19 +65,30 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("KIBANA_URL", "ERNTE_KIBANA_URL")
     )
 
-    # Cluster mode (Celery workers); explained one by one in harvester.celery_app.ClusterSettings
+    # Cluster mode (Celery workers, harvester/celery_app.py); defaults suit ORLIS-sized runs.
+    # Lifetime of a harvest lease, renewed every third of it while a task works; after a worker
+    # dies, recovery starts within lease + sweep_interval seconds.
     lease_seconds: float = 60.0
+    # How many pages fetch_page may run ahead of indexing before it backs off, and its countdown.
     index_backlog: int = 8
     backpressure_delay: float = 2.0
+    # Seconds before Redis re-delivers an unacknowledged message: must exceed the longest task
+    # plus any countdown, else running tasks are delivered twice; how often kombu looks for them.
     visibility_timeout: int = 600
     unacked_restore_interval: int = 10
+    # A page task that hangs is interrupted, then killed.
     task_soft_time_limit: int = 120
     task_time_limit: int = 180
+    # Retries of transient failures (backoff capped) before the dead-letter list.
     task_max_retries: int = 5
     retry_backoff_max: int = 300
+    # Deliveries of one task id without finishing (worker lost) before it is dead-lettered.
     max_deliveries: int = 5
+    # How often each worker looks for runs whose lease expired.
     sweep_interval: float = 30.0
+    # Workers serve Prometheus metrics on this port (0: off; see `ernte metrics`).
     metrics_port: int = 0
+    # RedBeat's lock lifetime and tick: a standby beat takes over within about the lock timeout.
     beat_lock_timeout: int = 60
     beat_max_loop_interval: int = 10
 

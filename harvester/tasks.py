@@ -179,7 +179,7 @@ class ErnteTask(Task):
                 extra={"task": self.name, "attempt": self.request.retries + 1},
             )
             raise self.retry(
-                exc=exc, countdown=countdown, max_retries=settings.max_retries
+                exc=exc, countdown=countdown, max_retries=settings.task_max_retries
             ) from exc
 
     def _delivered_too_often(self, limit: int) -> bool:
