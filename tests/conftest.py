@@ -4,6 +4,8 @@ run the real `ernte` command line in-process."""
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 
 from harvester.cli import main
 from harvester.settings import get_settings
+from harvester.state import SQLiteStateStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
@@ -63,3 +66,16 @@ def ernte(data_dir: Path) -> Callable[..., CLIResult]:
         return CLIResult(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def wait_for_page(state_file: Path, page: int, process: subprocess.Popen[bytes]) -> int:
+    """Wait until a harvest process has checkpointed `page` pages (it must still be running)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the harvest ended before the test could act on it"
+        if state_file.exists():
+            states = SQLiteStateStore(state_file).all()
+            if states and states[0].next_page >= page:
+                return states[0].next_page
+        time.sleep(0.05)
+    raise AssertionError(f"the harvest did not reach page {page} within 60 s")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import pytest
 
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from harvester.state import SQLiteStateStore
-from tests.conftest import PROJECT_ROOT, CLIResult
+from tests.conftest import PROJECT_ROOT, CLIResult, wait_for_page
 
 Ernte = Callable[..., CLIResult]
 RECORDS = list(generate_records(150, seed=5, deleted_share=0.04))
@@ -37,16 +35,7 @@ def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
             stderr=subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                states = (
-                    SQLiteStateStore(data_dir / "state.sqlite").all()
-                    if (data_dir / "state.sqlite").exists()
-                    else []
-                )
-                if states and states[0].next_page >= 1:
-                    break
-                time.sleep(0.05)
+            wait_for_page(data_dir / "state.sqlite", 1, first)
             second = ernte("harvest", "t")
             assert second.exit_code == 1
             assert "already running" in second.stderr and "t|*" in second.stderr

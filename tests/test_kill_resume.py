@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,23 +21,11 @@ from harvester.demo.provider import serve
 from harvester.state import SQLiteStateStore
 from indexer.embedded import EmbeddedBackend
 from indexer.search_model import SearchRequest
-from tests.conftest import PROJECT_ROOT, CLIResult
+from tests.conftest import PROJECT_ROOT, CLIResult, wait_for_page
 
 RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
 LIVE = {r.identifier for r in RECORDS if not r.deleted}
 ALL = {r.identifier for r in RECORDS}
-
-
-def _wait_for_page(state_file: Path, page: int, process: subprocess.Popen[bytes]) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the harvest ended before it could be killed"
-        if state_file.exists():
-            states = SQLiteStateStore(state_file).all()
-            if states and states[0].next_page >= page:
-                return states[0].next_page
-        time.sleep(0.05)
-    raise AssertionError(f"the harvest did not reach page {page} within 60 s")
 
 
 def _indexed_ids(index_dir: Path) -> list[str]:
@@ -77,7 +64,7 @@ def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
             stderr=subprocess.DEVNULL,
         )
         try:
-            reached = _wait_for_page(data_dir / "state.sqlite", 4, process)
+            reached = wait_for_page(data_dir / "state.sqlite", 4, process)
             os.kill(process.pid, signal.SIGKILL)
             assert process.wait(timeout=10) == -signal.SIGKILL
         finally:

@@ -80,6 +80,13 @@ class Draft:
     rights: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def add_type(self, value: str) -> None:
+        """A repository type: the first one given is the record's own, all are candidates for
+        the normalized type."""
+        if not self.type:
+            self.type = clean(value)
+        self.type_candidates.append(value)
+
     def add_subject(self, value: str | None) -> None:
         """A keyword, cleaned; empty values and repeats are dropped."""
         append_unique(self.subjects, clean(value))

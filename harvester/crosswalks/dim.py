@@ -81,9 +81,7 @@ def crosswalk(payload: etree._Element) -> Draft:
             if qualifier == "abstract":
                 draft.add_abstract(value, normalize_language(get("lang") or ""))
         elif element == "type":
-            if not draft.type:
-                draft.type = clean(value)
-            draft.type_candidates.append(value)
+            draft.add_type(value)
         elif element == "language":
             draft.languages.append(value)
         elif element == "publisher":

@@ -98,9 +98,7 @@ def crosswalk(payload: etree._Element) -> Draft:
         elif name == "description":
             draft.add_abstract(value, element_language(element) or tagged_language)
         elif name == "type":
-            if not draft.type:
-                draft.type = clean(value)
-            draft.type_candidates.append(value)
+            draft.add_type(value)
         elif name == "language":
             draft.languages.append(value)
         elif name == "publisher":
