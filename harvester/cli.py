@@ -220,6 +220,8 @@ def harvest(
                     runner = services.harvester(settings, src, progress, backend)
                     state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
                     _print_run_summary(state)
+                    if spec and not state.run.records:
+                        _warn_if_unknown_set(settings, src, spec)
         finally:
             if backend is not None:
                 backend.close()
@@ -230,6 +232,22 @@ def _configured() -> set[str]:
         return set(load_sources(_settings().sources_file))
     except SourceError:
         return set()
+
+
+def _warn_if_unknown_set(settings: Settings, source: Source, spec: str) -> None:
+    """An empty harvest of a set: say so if the repository does not offer that set at all
+    (servers answer a misspelt set with noRecordsMatch, which looks like 'nothing new')."""
+    try:
+        offered = {s.spec for s in services.oai_client(settings, source.base_url).list_sets()}
+    except (OAIError, HTTPFailure, NotOAIResponse):
+        return
+    if spec not in offered:
+        click.echo(
+            f"warning: the repository offers no set {spec!r} ({len(offered)} sets; "
+            f"`ernte sets {source.key if source.key in _configured() else source.base_url}` "
+            "lists them)",
+            err=True,
+        )
 
 
 def _print_run_summary(state: HarvestState) -> None:

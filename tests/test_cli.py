@@ -104,3 +104,14 @@ def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_
     first = {r.identifier for r in RECORDS[:40]}
     new = {r.identifier for r in page.records if not r.deleted and r.identifier not in first}
     assert late.indexed == len(new) > 0 and tmp.exists()
+
+
+def test_an_empty_harvest_of_a_set_the_repository_lacks_says_so(
+    ernte: Ernte, data_dir: Path
+) -> None:
+    with serve(RECORDS, batch_size=50) as url:
+        typo = ernte("harvest", url, "--set", "col_difu_buchr", "--no-index")
+        real = ernte("harvest", url, "--set", "col_difu_buecher", "--no-index")
+    assert typo.exit_code == 0 and "0 records" in typo.output
+    assert "offers no set 'col_difu_buchr'" in typo.stderr
+    assert real.exit_code == 0 and "offers no set" not in real.stderr
