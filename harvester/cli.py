@@ -449,7 +449,7 @@ def index(target: str) -> None:
     from harvester.pipeline import process_batch
 
     settings = _settings()
-    with _clear_errors():
+    with _clear_errors(), index_write_lock(settings):
         archives = _archives_or_fail(target)
         backend = services.index_backend(settings)
         try:
