@@ -18,13 +18,13 @@ from harvester import services
 from harvester.archive import RawArchive, archives_of
 from harvester.harvest import HarvestError, HarvestRequest
 from harvester.http import HTTPFailure
-from harvester.locks import AlreadyRunning, harvest_lock, index_write_lock
+from harvester.locks import AlreadyRunning, LeaseGuardedStore, harvest_lock, index_write_lock
 from harvester.logs import configure_logging
 from harvester.oai import NotOAIResponse, OAIError
 from harvester.progress import progress_for
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source
-from harvester.state import HarvestState
+from harvester.state import HarvestState, harvest_run_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -205,26 +205,30 @@ def harvest(
                     )
                 )
             return
-        backend = None if no_index else services.index_backend(settings)
-        try:
-            with ExitStack() as held:
-                # Refuse at once if any of these harvests is running elsewhere; then hold the
-                # host's index lock for the run (the embedded index's writer stays open), so a
-                # rebuild or a Celery index task waits instead of colliding.
-                for spec in set_specs:
-                    held.enter_context(harvest_lock(settings, src, spec))
-                if backend is not None:
-                    held.enter_context(index_write_lock(settings))
-                for spec in set_specs:
-                    progress = progress_for(sys.stderr.isatty())
-                    runner = services.harvester(settings, src, progress, backend)
-                    state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
-                    _print_run_summary(state)
-                    if spec and not state.run.records:
-                        _warn_if_unknown_set(settings, src, spec)
-        finally:
-            if backend is not None:
-                backend.close()
+        with ExitStack() as held:
+            # Refuse at once if any of these harvests is running elsewhere; then hold the host's
+            # index lock for the run (the embedded index's writer stays open), so a rebuild
+            # waits instead of colliding. The backend is closed (writer committed and released)
+            # before the lock is.
+            lost = {
+                spec: held.enter_context(harvest_lock(settings, src, spec)) for spec in set_specs
+            }
+            backend = None
+            if not no_index:
+                held.enter_context(index_write_lock(settings))
+                backend = services.index_backend(settings)
+                held.callback(backend.close)
+            for spec in set_specs:
+                progress = progress_for(sys.stderr.isatty())
+                store = services.state_store(settings)
+                event = lost[spec]
+                if event is not None:  # cluster mode: stop saving once the lease is lost
+                    store = LeaseGuardedStore(store, event, harvest_run_id(src.key, spec))
+                runner = services.harvester(settings, src, progress, backend, store=store)
+                state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
+                _print_run_summary(state)
+                if spec and not state.run.records:
+                    _warn_if_unknown_set(settings, src, spec)
 
 
 def _configured() -> set[str]:

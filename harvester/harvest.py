@@ -191,6 +191,8 @@ class Harvester:
         )
         if resume:
             log.info("resuming harvest from checkpoint", extra=self._ctx(state))
+            state.token_restarts = 0  # the loop guards count within one run
+            state.empty_streak = 0
         else:
             self._begin_window(state, request, info.granularity, info.earliest_datestamp)
         state.deleted_record = info.deleted_record
@@ -272,7 +274,12 @@ class Harvester:
         )
         start, end = parse_datestamp(window_from or ""), parse_datestamp(until or "")
         if start is not None and end is not None and start > end:
-            raise ValueError(f"--from {request.from_} is after --until {request.until}")
+            if request.from_:
+                raise ValueError(f"--from {request.from_} is after --until {request.until}")
+            raise ValueError(
+                f"the window would start at the watermark ({window_from}), after --until "
+                f"{request.until}; add --from (or --full) to harvest an older window"
+            )
         state.window_from = window_from
         state.window_until = until
         state.pending_watermark = until
@@ -354,6 +361,10 @@ class Harvester:
         """An expired token: ask for the run's window again (idempotent writes make it safe)."""
         state.token_restarts += 1
         if state.token_restarts > self.options.max_token_restarts:
+            # Give up for this run, but do not leave the dead token as the checkpoint: the next
+            # run asks for the window again instead of failing on the same token forever.
+            state.token = None
+            state.cursor = None
             raise exc
         log.warning(
             "resumption token rejected (expired?); restarting the run's window",
@@ -421,8 +432,8 @@ def _server_now(page: Page) -> str | None:
 
 
 def _later(current: str | None, candidate: str | None) -> str | None:
-    """The watermark after a completed run: it never moves backwards (an explicit `--until`
-    in the past re-harvests an old window without forgetting how far ernte had come)."""
+    """The watermark after a completed run: it never moves backwards (an old window harvested
+    with `--from`/`--until` or `--full --until` leaves it where it was)."""
     if candidate is None:
         return current
     if current is None:

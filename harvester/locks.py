@@ -9,36 +9,56 @@ from the command line and one started by the schedule can never run side by side
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from harvester.settings import Settings
 from harvester.sources import Source
-from harvester.state import harvest_run_id
+from harvester.state import HarvestKey, HarvestState, StateStore, harvest_run_id
 
 
 class AlreadyRunning(RuntimeError):
     """Another process holds the harvest: the message says which harvest and who holds it."""
 
 
+class IndexBusy(OSError):
+    """The index lock was not free in time (a transient condition: retry later)."""
+
+
 def _lock_path(settings: Settings, name: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return settings.data_dir / "locks" / f"{safe}.lock"
+    """A safe, unique file name for any run id (setSpecs may hold `:`, `/` or be very long)."""
+    readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:12]
+    return settings.data_dir / "locks" / f"{readable}.{digest}.lock"
 
 
 @contextmanager
-def file_lock(path: Path, *, wait: bool, what: str) -> Iterator[None]:
-    """An exclusive advisory lock on `path`; without `wait`, AlreadyRunning if it is held."""
+def file_lock(path: Path, *, wait: bool, what: str, timeout: float | None = None) -> Iterator[None]:
+    """An exclusive advisory lock on `path`. Without `wait`: AlreadyRunning if it is held; with
+    `wait` and a `timeout`: IndexBusy when it is still held after that many seconds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise AlreadyRunning(f"{what} is already running ({holder}); not started") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                blocking = wait and deadline is None
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                if not wait:
+                    raise AlreadyRunning(
+                        f"{what} is already running ({holder}); not started"
+                    ) from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise IndexBusy(f"{what}: lock held by {holder} for over {timeout} s") from None
+                time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -50,25 +70,53 @@ def file_lock(path: Path, *, wait: bool, what: str) -> Iterator[None]:
 
 
 @contextmanager
-def index_write_lock(settings: Settings) -> Iterator[None]:
+def index_write_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
     """The embedded (tantivy) index allows one writer at a time: serialize the index writes of
     every process and thread on this host. Each holder commits and releases its writer before
-    unlocking, so searchers in other processes see committed data. Elasticsearch needs none."""
+    unlocking, so searchers in other processes see committed data. Elasticsearch needs none.
+    With `timeout`, IndexBusy after that many seconds (Celery tasks retry later instead of
+    running into their time limit)."""
     if not settings.embedded:
         yield
         return
-    with file_lock(settings.data_dir / "index.lock", wait=True, what="an index writer"):
+    with file_lock(
+        settings.data_dir / "index.lock", wait=True, what="the index writer", timeout=timeout
+    ):
         yield
 
 
+class LeaseGuardedStore:
+    """A state store that refuses to save once the harvest's cluster lease was lost (Redis
+    unreachable for longer than the lease): another run may own the harvest by then."""
+
+    def __init__(self, inner: StateStore, lost: threading.Event, run_id: str) -> None:
+        self.inner = inner
+        self.lost = lost
+        self.run_id = run_id
+
+    def load(self, key: HarvestKey) -> HarvestState:
+        return self.inner.load(key)
+
+    def save(self, state: HarvestState) -> None:
+        if self.lost.is_set():
+            raise AlreadyRunning(f"harvest {self.run_id}: lease lost; another run may own it now")
+        self.inner.save(state)
+
+    def all(self) -> list[HarvestState]:
+        return self.inner.all()
+
+
 @contextmanager
-def harvest_lock(settings: Settings, source: Source, set_spec: str) -> Iterator[None]:
+def harvest_lock(
+    settings: Settings, source: Source, set_spec: str
+) -> Iterator[threading.Event | None]:
     """One run at a time per (source, set), cluster-wide with REDIS_URL (the lease Celery's
-    `start_harvest` takes for the same key), else on this host (a file lock)."""
+    `start_harvest` takes for the same key, kept alive by a heartbeat; yields the event that
+    says it was lost), else on this host (a file lock; yields None)."""
     run_id = harvest_run_id(source.key, set_spec)
     if not settings.redis_url:
         with file_lock(_lock_path(settings, run_id), wait=False, what=f"harvest {run_id}"):
-            yield
+            yield None
         return
     from harvester.redis_state import HarvestLease
     from harvester.tasks import cluster
@@ -78,7 +126,7 @@ def harvest_lock(settings: Settings, source: Source, set_spec: str) -> Iterator[
     if fence is None:
         raise AlreadyRunning(f"harvest {run_id} is already running in the cluster; not started")
     try:
-        with lease.heartbeat(run_id, fence):
-            yield
+        with lease.heartbeat(run_id, fence) as lost:
+            yield lost
     finally:
         lease.release(run_id, fence)

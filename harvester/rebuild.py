@@ -39,18 +39,31 @@ class _Archives:
     entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
     owner: dict[str, RawArchive] = field(default_factory=dict)
 
+    settings: Settings | None = None
+
     @classmethod
     def open(cls, settings: Settings) -> _Archives:
+        opened = cls(settings=settings)
+        opened._add_new()
+        return opened
+
+    def _add_new(self) -> list[tuple[Source, RawArchive, int]]:
+        """Open the archives not opened yet (all of them the first time); their position now."""
+        assert self.settings is not None
         try:
-            configured = load_sources(settings.sources_file)
+            configured = load_sources(self.settings.sources_file)
         except SourceError:
             configured = {}
-        opened = cls()
-        for key, prefix, path in archives_of(settings.archive_dir):
+        known = {archive.path for _, archive, _ in self.entries}
+        added = []
+        for key, prefix, path in archives_of(self.settings.archive_dir):
+            if path in known:
+                continue
             source = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
             archive = RawArchive(path)
-            opened.entries.append((source, archive, archive.last_seq()))
-        return opened
+            added.append((source, archive, archive.last_seq()))
+        self.entries += added
+        return added
 
     def close(self) -> None:
         for _, archive, _ in self.entries:
@@ -87,25 +100,39 @@ class _Archives:
                 self.owner[identifier].quarantine(identifier, "index", reason, None)
 
     def catch_up(self, backend: IndexBackend) -> RunCounts:
-        """Index what was archived after the rebuild started (upserts and deletions)."""
+        """Index what was archived after the rebuild started (upserts and deletions), including
+        archives created meanwhile (a new source or prefix), streaming in batches."""
         counts = RunCounts()
-        for source, archive, start in self.entries:
-            batch = list(archive.iter_latest(after_seq=start))
-            for offset in range(0, len(batch), BATCH):
-                counts.add(process_batch(batch[offset : offset + BATCH], source, archive, backend))
+        started = list(self.entries)
+        created = [(source, archive, 0) for source, archive, _ in self._add_new()]
+        for source, archive, start in started + created:
+            batch: list[RawRecord] = []
+            for raw in archive.iter_latest(after_seq=start):
+                batch.append(raw)
+                if len(batch) >= BATCH:
+                    counts.add(process_batch(batch, source, archive, backend))
+                    batch = []
+            if batch:
+                counts.add(process_batch(batch, source, archive, backend))
         return counts
 
 
 def rebuild_index(settings: Settings) -> str:
     """Rebuild the configured backend's index; returns a one-line report."""
-    archives = _Archives.open(settings)
-    try:
-        if settings.es_url:
+    if settings.es_url:
+        archives = _Archives.open(settings)
+        try:
             return _rebuild_elasticsearch(settings, archives)
-        with index_write_lock(settings):  # harvests and index tasks wait meanwhile
+        finally:
+            archives.close()
+    # Embedded: writers wait for the whole rebuild, so the archives' positions are taken once
+    # the lock is held; nothing can be archived-and-indexed between them and the swap.
+    with index_write_lock(settings):
+        archives = _Archives.open(settings)
+        try:
             return _rebuild_embedded(settings, archives)
-    finally:
-        archives.close()
+        finally:
+            archives.close()
 
 
 def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:

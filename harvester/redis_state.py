@@ -323,7 +323,8 @@ return 1
 
 # KEYS: run hash, done set, stats hash. ARGV: page number, stats json, run instance.
 _PAGE_DONE = """
-if redis.call('HGET', KEYS[1], 'instance') ~= ARGV[3] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if (redis.call('HGET', KEYS[1], 'instance') or '') ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1

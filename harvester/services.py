@@ -16,6 +16,10 @@ from harvester.state import SQLiteStateStore, StateStore
 from indexer.backend import IndexBackend
 
 
+class NoIndexYet(ValueError):
+    """A search before anything was indexed."""
+
+
 def http_client(settings: Settings) -> HTTPClient:
     return HTTPClient(
         user_agent=settings.user_agent,
@@ -57,8 +61,15 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
     else:
         from indexer.embedded import EmbeddedBackend
 
+        if not create and not settings.index_dir.exists():
+            # A search must not create an index (it could land in the middle of a rebuild's
+            # directory swap); there is simply nothing to search yet.
+            raise NoIndexYet(
+                f"no index at {settings.index_dir} yet: run `ernte harvest SOURCE` "
+                "or `ernte index SOURCE` first"
+            )
         backend = EmbeddedBackend(settings.index_dir)
-    if create or not settings.es_url:
+    if create:
         backend.create()
     return backend
 

@@ -504,7 +504,9 @@ def index_page(
     if run is not None:
         c.lease.renew(run_id, run.fence)  # the run is alive while its pages are being indexed
     source = _resolve(source_ref, prefix)
-    with index_write_lock(settings):
+    # Wait for the index lock well below the soft time limit; if a rebuild or an in-process
+    # harvest holds it longer, IndexBusy (transient) retries the page later with backoff.
+    with index_write_lock(settings, timeout=settings.task_soft_time_limit / 2):
         backend = services.index_backend(settings)
         try:
             with RawArchive.open(settings.archive_dir, source.key, prefix) as archive:

@@ -49,8 +49,8 @@ def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
 def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> None:
     with serve(RECORDS, batch_size=50) as url:
         assert ernte("harvest", url, "--prefix", "dim", "--no-index").exit_code == 0
-    before = json.loads(ernte("search", "--json").output)
-    assert before["total"] == 0  # harvested with --no-index: nothing indexed yet
+    before = ernte("search", "--json")  # harvested with --no-index: nothing indexed yet
+    assert before.exit_code == 1 and "no index at" in before.stderr
     rebuilt = ernte("index", "rebuild")
     assert rebuilt.exit_code == 0, rebuilt.stderr
     live = sum(1 for r in RECORDS if not r.deleted)
@@ -115,3 +115,33 @@ def test_an_empty_harvest_of_a_set_the_repository_lacks_says_so(
     assert typo.exit_code == 0 and "0 records" in typo.output
     assert "offers no set 'col_difu_buchr'" in typo.stderr
     assert real.exit_code == 0 and "offers no set" not in real.stderr
+
+
+def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
+    ernte: Ernte, data_dir: Path
+) -> None:
+    import threading
+    import time
+
+    from harvester.archive import RawArchive, archives_of
+    from harvester.locks import index_write_lock
+    from harvester.oai import OAIClient
+    from harvester.rebuild import rebuild_index
+    from harvester.services import http_client
+    from harvester.settings import get_settings
+
+    with serve(RECORDS[:40], batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    settings = get_settings()
+    [(_, _, path)] = archives_of(settings.archive_dir)
+    report: list[str] = []
+    with index_write_lock(settings):  # a writer holds the index while the rebuild starts
+        rebuild = threading.Thread(target=lambda: report.append(rebuild_index(settings)))
+        rebuild.start()
+        time.sleep(0.5)
+        with serve(RECORDS, batch_size=200) as url, RawArchive(path) as archive:
+            page = OAIClient(url, http_client(settings)).list_records_page(metadata_prefix="dim")
+            archive.append(page.records)  # archived (by a fetch task) while the rebuild waits
+    rebuild.join(timeout=60)
+    live = sum(1 for r in RECORDS if not r.deleted)
+    assert report and f"{live} documents" in report[0]

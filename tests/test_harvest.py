@@ -296,3 +296,28 @@ def test_a_crash_after_the_last_page_only_completes_the_run(
     assert "ListRecords" not in verbs  # nothing fetched again
     done = _status(ernte)
     assert done["state"] == "idle" and done["watermark"] == "2024-05-01T00:00:00Z"
+
+
+def test_running_out_of_token_restarts_does_not_wedge_the_next_runs(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    # Every resumption request is answered badResumptionToken (odd requests from the third on:
+    # Identify is 1, each window's first page is even).
+    expiring = lambda n: Fault.bad_resumption_token() if n >= 3 and n % 2 else None  # noqa: E731
+    with fault_proxy(provider, expiring) as proxy:
+        failed = ernte("harvest", source(proxy.url), "--no-index")
+    assert failed.exit_code == 1 and "badResumptionToken" in failed.stderr
+    stuck = _status(ernte)
+    assert stuck["state"] == "failed" and stuck["token"] is None  # the dead token is not kept
+    with fault_proxy(provider) as proxy:
+        healthy = ernte("harvest", source(proxy.url), "--no-index")
+    assert healthy.exit_code == 0, healthy.stderr
+    assert set(_archived(data_dir)) == LIVE | DELETED and _status(ernte)["state"] == "idle"
+
+
+def test_an_until_before_the_watermark_without_from_explains_itself(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    assert ernte("harvest", provider, "--prefix", "oai_dc", "--no-index").exit_code == 0
+    old = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--until", "2020-01-01")
+    assert old.exit_code == 1 and "would start at the watermark" in old.stderr
