@@ -60,11 +60,19 @@ def load_sources(path: Path) -> dict[str, Source]:
     return sources
 
 
+def adhoc_key(base_url: str) -> str:
+    """The source key of a bare base URL: host, port and path, so that two endpoints on one
+    host (`/oai/request`, `/oai/dd`) keep separate state, archives and locks."""
+    parts = urlparse(base_url)
+    slug = f"{parts.netloc}{parts.path}".replace(":", "_").replace("/", "_").strip("_")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in slug) or "adhoc"
+
+
 def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
     """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
     if name_or_url.startswith(("http://", "https://")):
-        host = urlparse(name_or_url).netloc.replace(":", "_") or "adhoc"
-        return Source(key=host, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=host)
+        key = adhoc_key(name_or_url)
+        return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
     sources = load_sources(path)
     if name_or_url not in sources:
         known = ", ".join(sorted(sources)) or "none"

@@ -30,6 +30,7 @@ import pytest
 
 from harvester.archive import RawArchive, archives_of
 from harvester.model import RawRecord
+from harvester.sources import adhoc_key
 
 SAMPLES_ENV = "ERNTE_OAI_SAMPLES"
 DEFAULT_IDENTIFY = "invenio_zenodo_identify.xml"
@@ -131,8 +132,8 @@ class ReplayServer:
 
     @property
     def source_key(self) -> str:
-        """The source name ernte derives from the base URL (host and port)."""
-        return urlsplit(self.url).netloc.replace(":", "_")
+        """The source name ernte derives from the base URL."""
+        return adhoc_key(self.url)
 
     def play(
         self,
