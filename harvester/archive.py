@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS latest (
     seq INTEGER NOT NULL,
     digest BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen (
+    run TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    PRIMARY KEY (run, identifier)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     identifier TEXT NOT NULL,
     stage TEXT NOT NULL,
@@ -211,6 +216,30 @@ class RawArchive:
             "SELECT COUNT(*) FROM records WHERE identifier = ?", (identifier,)
         ).fetchone()
         return int(row[0])
+
+    # -- what a full harvest listed (for reconciling deletions) -------------------------------
+
+    def mark_seen(self, run: str, identifiers: Sequence[str]) -> None:
+        """Remember that the server listed these identifiers in `run` (kept across resumes)."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen (run, identifier) VALUES (?, ?)",
+            [(run, i) for i in identifiers],
+        )
+
+    def forget_seen(self, run: str) -> None:
+        self._db.execute("DELETE FROM seen WHERE run = ?", (run,))
+
+    def unseen_live(self, run: str, set_spec: str = "") -> list[RawRecord]:
+        """Latest live records (of `set_spec`, if given) that `run` did not see listed."""
+        rows = self._db.execute(
+            "SELECT r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
+            " JOIN records r ON r.seq = l.seq WHERE r.deleted = 0 AND NOT EXISTS"
+            " (SELECT 1 FROM seen s WHERE s.run = ? AND s.identifier = l.identifier)"
+            " ORDER BY l.seq",
+            (run,),
+        ).fetchall()
+        records = [self._row_to_raw(row, self.prefix) for row in rows]
+        return [r for r in records if not set_spec or set_spec in r.sets]
 
     # -- quarantine ---------------------------------------------------------------------------
 

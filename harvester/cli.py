@@ -173,6 +173,12 @@ def formats(source: str, as_json: bool) -> None:
 )
 @click.option("--until", default=None, help="End date.")
 @click.option("--full", is_flag=True, help="Ignore the watermark: harvest everything.")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="With a full list: archive as deleted what the server no longer lists "
+    "(for repositories whose deletedRecord is no or transient).",
+)
 @click.option("--no-index", is_flag=True, help="Archive and normalize only; do not index.")
 @click.option("--queue", is_flag=True, help="Enqueue as a Celery task instead of running here.")
 def harvest(
@@ -182,6 +188,7 @@ def harvest(
     from_: str | None,
     until: str | None,
     full: bool,
+    reconcile: bool,
     no_index: bool,
     queue: bool,
 ) -> None:
@@ -190,6 +197,8 @@ def harvest(
     with _clear_errors():
         src = _source(source, prefix)
         set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
+        if queue and reconcile:
+            raise click.UsageError("--reconcile runs in-process only; drop --queue")
         if queue:
             from harvester.tasks import enqueue_harvest
 
@@ -225,7 +234,8 @@ def harvest(
                 if event is not None:  # cluster mode: stop saving once the lease is lost
                     store = LeaseGuardedStore(store, event, harvest_run_id(src.key, spec))
                 runner = services.harvester(settings, src, progress, backend, store=store)
-                state = runner.run(HarvestRequest(src, spec, prefix, from_, until, full))
+                request = HarvestRequest(src, spec, prefix, from_, until, full, reconcile)
+                state = runner.run(request)
                 _print_run_summary(state)
                 if spec and not state.run.records:
                     _warn_if_unknown_set(settings, src, spec)

@@ -19,10 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
+from lxml import etree
+
 from harvester.archive import RawArchive
 from harvester.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
 from harvester.model import RawRecord
-from harvester.oai import OAIClient, OAIError, Page
+from harvester.oai import OAI_NS, OAIClient, OAIError, Page
 from harvester.sources import Source
 from harvester.state import HarvestKey, HarvestState, RunCounts, StateStore
 
@@ -68,6 +70,7 @@ class HarvestRequest:
     from_: str | None = None
     until: str | None = None
     full: bool = False
+    reconcile: bool = False
 
 
 @dataclass(slots=True)
@@ -76,6 +79,9 @@ class HarvestOptions:
     page_delay: float = 0.5
     max_empty_pages: int = 5
     max_token_restarts: int = 3
+    # Reconciling refuses to delete more than this share of the live records at once: a list
+    # that ended early (a server fault) must not empty the index.
+    reconcile_max_share: float = 0.1
 
 
 class _PrefetchedPage:
@@ -217,10 +223,14 @@ class Harvester:
             sink = self.sink_factory(request.source, state.prefix, archive)
             self._prefetching = True
             try:
+                if state.reconcile and state.next_page == 0:
+                    archive.forget_seen(str(state.key))
                 while not state.list_complete and self.step(state, archive, sink):
                     state.rate = round(state.run.records / max(time.monotonic() - started, 1e-6), 1)
                     if self.options.page_delay and self._prefetched is None:
                         self.sleep(self.options.page_delay)
+                if state.reconcile:
+                    self._reconcile(state, archive, sink)
                 state.run.add(sink.close())
             except BaseException as exc:
                 wrapped = self.fail(state, exc)
@@ -294,6 +304,11 @@ class Harvester:
         state.complete_list_size = None
         state.next_page = 0
         state.list_complete = False
+        if request.reconcile and (window_from or until):
+            raise ValueError(
+                "--reconcile needs a full list: use it with --full, not --from/--until"
+            )
+        state.reconcile = request.reconcile
         state.recent_tokens = []
         state.empty_streak = 0
         state.token_restarts = 0
@@ -357,6 +372,42 @@ class Harvester:
         self._store_page(state, archive, sink, page)
         return page.token is not None
 
+    def _reconcile(self, state: HarvestState, archive: RawArchive, sink: PageSink) -> None:
+        """After a complete full list: records the archive holds live but the server no longer
+        listed are archived as deletions and removed from the index, unless there are
+        suspiciously many (then nothing is deleted and the run fails with the count)."""
+        run = str(state.key)
+        gone = archive.unseen_live(run, state.set_spec)
+        live, _ = archive.count_latest()
+        if gone and len(gone) > self.options.reconcile_max_share * max(live, 1):
+            raise HarvestError(
+                f"{state.key}: the full list lacks {len(gone)} of {live} archived records, more "
+                f"than {self.options.reconcile_max_share:.0%}; not deleting them (check the "
+                "server, or raise ERNTE_RECONCILE_MAX_SHARE)"
+            )
+        now = iso_now()
+        tombstones = [
+            RawRecord(
+                identifier=r.identifier,
+                datestamp=now,
+                deleted=True,
+                sets=r.sets,
+                xml=_tombstone_xml(r.identifier, now, r.sets),
+                metadata_prefix=state.prefix,
+            )
+            for r in gone
+        ]
+        if tombstones:
+            archive.append(tombstones, page_url=f"reconcile:{state.run_started}")
+            state.run.add(sink.handle(tombstones, state.next_page))
+            state.run.deleted += len(tombstones)
+            log.warning(
+                "archived %d records the server no longer lists as deleted",
+                len(tombstones),
+                extra=self._ctx(state),
+            )
+        archive.forget_seen(run)
+
     def _restart_window(self, state: HarvestState, exc: OAIError) -> None:
         """An expired token: ask for the run's window again (idempotent writes make it safe)."""
         state.token_restarts += 1
@@ -379,6 +430,8 @@ class Harvester:
         self, state: HarvestState, archive: RawArchive, sink: PageSink, page: Page
     ) -> None:
         appended = archive.append(page.records, page.url)
+        if state.reconcile:
+            archive.mark_seen(str(state.key), [r.identifier for r in page.records])
         for n, xml in enumerate(page.headers_without_identifier):
             archive.quarantine(
                 f"(no identifier) {page.url} #{n}",
@@ -442,3 +495,16 @@ def _later(current: str | None, candidate: str | None) -> str | None:
     if now is not None and new is not None and new < now:
         return current
     return candidate
+
+
+def _tombstone_xml(identifier: str, datestamp: str, sets: Sequence[str]) -> bytes:
+    """An OAI header with status="deleted", as a repository that kept deletions would send."""
+    header = etree.Element(f"{{{OAI_NS}}}header", status="deleted")
+    etree.SubElement(header, f"{{{OAI_NS}}}identifier").text = identifier
+    etree.SubElement(header, f"{{{OAI_NS}}}datestamp").text = datestamp
+    for spec in sets:
+        etree.SubElement(header, f"{{{OAI_NS}}}setSpec").text = spec
+    record = etree.Element(f"{{{OAI_NS}}}record")
+    record.append(header)
+    record.append(etree.Comment(" archived as deleted by ernte: not in a complete full list "))
+    return etree.tostring(record, encoding="utf-8")

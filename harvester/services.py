@@ -99,5 +99,6 @@ def harvester(
             overlap=timedelta(seconds=settings.overlap_seconds),
             page_delay=delay,
             max_empty_pages=settings.max_empty_pages,
+            reconcile_max_share=settings.reconcile_max_share,
         ),
     )

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     page_delay: float = 0.5
     overlap_seconds: int = 86400
     max_empty_pages: int = 5
+    # `harvest --reconcile` refuses to delete more than this share of the live records at once.
+    reconcile_max_share: float = 0.1
 
     # Cluster mode
     redis_url: str | None = Field(

@@ -71,6 +71,8 @@ class HarvestState:
     incremental runs cannot see every deletion.
     list_complete: the last page is stored; only completing the run is left (a crash right
     after it must not restart the window).
+    reconcile: a full run that, once complete, archives as deleted the records the server no
+    longer lists (for repositories that do not keep deletions, `deletedRecord` no/transient).
     recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
     hold across processes (Celery tasks) too.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
@@ -91,6 +93,7 @@ class HarvestState:
     complete_list_size: int | None = None
     next_page: int = 0
     list_complete: bool = False
+    reconcile: bool = False
     deleted_record: str = ""
     recent_tokens: list[str] = field(default_factory=list)
     empty_streak: int = 0

@@ -321,3 +321,36 @@ def test_an_until_before_the_watermark_without_from_explains_itself(
     assert ernte("harvest", provider, "--prefix", "oai_dc", "--no-index").exit_code == 0
     old = ernte("harvest", provider, "--prefix", "oai_dc", "--no-index", "--until", "2020-01-01")
     assert old.exit_code == 1 and "would start at the watermark" in old.stderr
+
+
+def test_reconcile_archives_as_deleted_what_a_full_list_no_longer_has(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    assert ernte("harvest", source(provider)).exit_code == 0  # indexed too
+    vanished = [r for r in RECORDS if not r.deleted][:5]  # gone without a trace on the server
+    remaining = [r for r in RECORDS if r not in vanished]
+    with serve(remaining, batch_size=BATCH) as smaller:
+        result = ernte("harvest", source(smaller), "--full", "--reconcile")
+    assert result.exit_code == 0, result.stderr
+    archived = _archived(data_dir)
+    assert {r.identifier for r in vanished} <= {i for i, deleted in archived.items() if deleted}
+    assert {i for i, deleted in archived.items() if not deleted} == LIVE - {
+        r.identifier for r in vanished
+    }
+    state = _status(ernte)
+    assert state["run"]["deleted"] == len(DELETED) + len(vanished)
+    found = json.loads(ernte("search", "--limit", "0", "--json").output)
+    assert found["total"] == len(LIVE) - len(vanished)
+
+
+def test_reconcile_refuses_to_delete_a_suspicious_share(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+) -> None:
+    assert ernte("harvest", source(provider), "--no-index").exit_code == 0
+    with serve(RECORDS[: len(RECORDS) // 2], batch_size=BATCH) as half:
+        result = ernte("harvest", source(half), "--full", "--reconcile", "--no-index")
+    assert result.exit_code == 1 and "not deleting them" in result.stderr
+    archived = _archived(data_dir)
+    assert {i for i, deleted in archived.items() if not deleted} == LIVE  # nothing deleted
+    needs_full = ernte("harvest", source(provider), "--from", "2020-01-01", "--reconcile")
+    assert needs_full.exit_code == 1 and "needs a full list" in needs_full.stderr
