@@ -205,7 +205,7 @@ class Harvester:
         if info.deleted_record in ("no", "transient") and state.window_from:
             log.warning(
                 "repository declares deletedRecord=%s: an incremental harvest cannot see all "
-                "deletions; run `ernte harvest --full` now and then",
+                "deletions; run `ernte harvest --full --reconcile` now and then",
                 info.deleted_record,
                 extra=self._ctx(state),
             )
@@ -282,6 +282,10 @@ class Harvester:
             if request.until
             else None
         )
+        if request.reconcile and (window_from or until):
+            raise ValueError(
+                "--reconcile needs a full list: use it with --full (and no --from/--until)"
+            )
         start, end = parse_datestamp(window_from or ""), parse_datestamp(until or "")
         if start is not None and end is not None and start > end:
             if request.from_:
@@ -304,16 +308,10 @@ class Harvester:
         state.complete_list_size = None
         state.next_page = 0
         state.list_complete = False
-        if request.reconcile and (window_from or until):
-            raise ValueError(
-                "--reconcile needs a full list: use it with --full, not --from/--until"
-            )
         state.reconcile = request.reconcile
         state.recent_tokens = []
         state.empty_streak = 0
         state.token_restarts = 0
-        state.token_restarts = 0
-        state.empty_streak = 0
         state.run = RunCounts()
         state.run_started = iso_now()
         state.run_ended = None
