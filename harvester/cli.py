@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,13 +22,14 @@ from harvester.harvest import HarvestError, HarvestRequest
 from harvester.http import HTTPFailure
 from harvester.locks import AlreadyRunning, LeaseGuardedStore, harvest_lock, index_write_lock
 from harvester.logs import configure_logging
+from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError
 from harvester.progress import progress_for
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source
 from harvester.state import HarvestState, harvest_run_id
 
-F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 # On a terminal rich fits its width; in cron logs and pipes it would cut every column to "…" at
 # 80 characters, so tables are printed wide there.
@@ -435,13 +438,30 @@ def _archives_or_fail(source: str) -> list[tuple[str, str, Any]]:
     return found
 
 
-def _batches(archive: RawArchive, size: int = 500) -> Iterator[list[Any]]:
-    batch: list[Any] = []
+def _batches(archive: RawArchive, size: int = 500) -> Iterator[list[RawRecord]]:
+    """The archive's latest versions in batches, logging progress (long work shows progress:
+    400,000 records take minutes)."""
+    live, deleted = archive.count_latest()
+    total, done, started, next_report = live + deleted, 0, time.monotonic(), 0.0
+    batch: list[RawRecord] = []
     for raw in archive.iter_latest():
         batch.append(raw)
         if len(batch) >= size:
             yield batch
+            done += len(batch)
             batch = []
+            elapsed = time.monotonic() - started
+            if elapsed >= next_report:
+                next_report = elapsed + 5
+                log.info(
+                    "records processed",
+                    extra={
+                        "archive": str(archive.path),
+                        "done": done,
+                        "total": total,
+                        "rate": round(done / max(elapsed, 1e-6), 1),
+                    },
+                )
     if batch:
         yield batch
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -75,6 +76,7 @@ class _Archives:
         Records that fail to normalize are quarantined on the way; `owner` learns which
         archive each identifier came from, so index-side refusals are quarantined there.
         """
+        started, next_report, done = time.monotonic(), 5.0, 0
         for source, archive, start in self.entries:
             batch: list[RawRecord] = []
             for raw in archive.iter_latest(until_seq=start):
@@ -83,7 +85,11 @@ class _Archives:
                 batch.append(raw)
                 if len(batch) >= BATCH:
                     yield from self._normalized(batch, source, archive)
+                    done += len(batch)
                     batch = []
+                    if time.monotonic() - started >= next_report:  # long work shows progress
+                        next_report += 5.0
+                        log.info("rebuild progress", extra={"source": source.key, "done": done})
             yield from self._normalized(batch, source, archive)
 
     def _normalized(
