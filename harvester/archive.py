@@ -24,6 +24,7 @@ from typing import cast
 import zstandard
 
 from harvester.model import RawRecord
+from harvester.sources import SourceError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -198,6 +199,26 @@ class RawArchive:
                 yield self._row_to_raw(row[1:], self.prefix)
             last_seq = rows[-1][0]
 
+    def batches(
+        self,
+        size: int = 500,
+        *,
+        after_seq: int = 0,
+        until_seq: int | None = None,
+        live_only: bool = False,
+    ) -> Iterator[list[RawRecord]]:
+        """`iter_latest` in lists of `size` (the unit normalize and index work on)."""
+        batch: list[RawRecord] = []
+        for raw in self.iter_latest(after_seq=after_seq, until_seq=until_seq):
+            if live_only and raw.deleted:
+                continue
+            batch.append(raw)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     def last_seq(self) -> int:
         """A point in the archive's history: what is archived later has a higher number."""
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
@@ -275,4 +296,12 @@ def archives_of(archive_dir: Path, source: str | None = None) -> list[tuple[str,
     for path in sorted(archive_dir.glob("*/*.sqlite")):
         if source is None or path.parent.name == source:
             found.append((path.parent.name, path.stem, path))
+    return found
+
+
+def archives_for(archive_dir: Path, source: str) -> list[tuple[str, str, Path]]:
+    """A source's archives, or a clear error when it was never harvested."""
+    found = archives_of(archive_dir, source)
+    if not found:
+        raise SourceError(f"no archive for source {source!r}: harvest it first")
     return found

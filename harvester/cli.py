@@ -17,16 +17,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from harvester import services
-from harvester.archive import RawArchive, archives_of
+from harvester.archive import RawArchive, archives_for, archives_of
 from harvester.harvest import HarvestError, HarvestRequest
 from harvester.http import HTTPFailure
 from harvester.locks import AlreadyRunning, LeaseGuardedStore, harvest_lock, index_write_lock
 from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError
-from harvester.progress import progress_for
+from harvester.progress import PeriodicLog, progress_for
 from harvester.settings import Settings, get_settings
-from harvester.sources import Source, SourceError, load_sources, resolve_source
+from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.state import HarvestState, harvest_run_id
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def harvest(
             for spec in set_specs:
                 click.echo(
                     enqueue_harvest(
-                        src.key if src.key in _configured() else source,
+                        src.key if src.key in _configured_sources() else source,
                         spec,
                         prefix,
                         from_,
@@ -244,11 +244,13 @@ def harvest(
                     _warn_if_unknown_set(settings, src, spec)
 
 
-def _configured() -> set[str]:
+def _configured_sources() -> dict[str, Source]:
+    """The configured sources, or none when the sources file is unreadable (for messages that
+    only name a source)."""
     try:
-        return set(load_sources(_settings().sources_file))
+        return load_sources(_settings().sources_file)
     except SourceError:
-        return set()
+        return {}
 
 
 def _warn_if_unknown_set(settings: Settings, source: Source, spec: str) -> None:
@@ -261,7 +263,7 @@ def _warn_if_unknown_set(settings: Settings, source: Source, spec: str) -> None:
     if spec not in offered:
         click.echo(
             f"warning: the repository offers no set {spec!r} ({len(offered)} sets; "
-            f"`ernte sets {source.key if source.key in _configured() else source.base_url}` "
+            f"`ernte sets {source.key if source.key in _configured_sources() else source.base_url}` "
             "lists them)",
             err=True,
         )
@@ -366,7 +368,7 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     if raw_only:
         click.echo(raw.xml.decode("utf-8"))
         return
-    src = _source_or_adhoc(src_key, raw.metadata_prefix)
+    src = source_of_archive(load_sources(_settings().sources_file), src_key, raw.metadata_prefix)
     try:
         record = normalize(raw, src_key, crosswalk_for(src, raw.metadata_prefix))
     except QuarantineError as exc:
@@ -380,11 +382,6 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     click.echo(raw.xml.decode("utf-8"))
     click.echo()
     _print_json(record.to_dict())
-
-
-def _source_or_adhoc(key: str, prefix: str) -> Source:
-    configured = load_sources(_settings().sources_file)
-    return configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
 
 
 @main.command()
@@ -420,8 +417,9 @@ def normalize_cmd(source: str) -> None:
     from harvester.pipeline import normalize_batch
 
     with _clear_errors():
-        for src_key, prefix, path in _archives_or_fail(source):
-            src = _source_or_adhoc(src_key, prefix)
+        configured = load_sources(_settings().sources_file)
+        for src_key, prefix, path in archives_for(_settings().archive_dir, source):
+            src = source_of_archive(configured, src_key, prefix)
             with RawArchive(path) as archive:
                 total_ok = total_bad = 0
                 for batch in _batches(archive):
@@ -431,39 +429,13 @@ def normalize_cmd(source: str) -> None:
             click.echo(f"{src_key} [{prefix}]: normalized {total_ok}, quarantined {total_bad}")
 
 
-def _archives_or_fail(source: str) -> list[tuple[str, str, Any]]:
-    found = archives_of(_settings().archive_dir, source)
-    if not found:
-        raise SourceError(f"no archive for source {source!r}: harvest it first")
-    return found
-
-
-def _batches(archive: RawArchive, size: int = 500) -> Iterator[list[RawRecord]]:
-    """The archive's latest versions in batches, logging progress (long work shows progress:
-    400,000 records take minutes)."""
+def _batches(archive: RawArchive) -> Iterator[list[RawRecord]]:
+    """The archive's latest versions in batches, with a progress line every few seconds."""
     live, deleted = archive.count_latest()
-    total, done, started, next_report = live + deleted, 0, time.monotonic(), 0.0
-    batch: list[RawRecord] = []
-    for raw in archive.iter_latest():
-        batch.append(raw)
-        if len(batch) >= size:
-            yield batch
-            done += len(batch)
-            batch = []
-            elapsed = time.monotonic() - started
-            if elapsed >= next_report:
-                next_report = elapsed + 5
-                log.info(
-                    "records processed",
-                    extra={
-                        "archive": str(archive.path),
-                        "done": done,
-                        "total": total,
-                        "rate": round(done / max(elapsed, 1e-6), 1),
-                    },
-                )
-    if batch:
+    progress = PeriodicLog("records processed", live + deleted, archive=str(archive.path))
+    for batch in archive.batches():
         yield batch
+        progress.add(len(batch))
 
 
 # -- index and search -------------------------------------------------------------------------
@@ -484,11 +456,12 @@ def index(target: str) -> None:
 
     settings = _settings()
     with _clear_errors(), index_write_lock(settings):
-        archives = _archives_or_fail(target)
+        archives = archives_for(settings.archive_dir, target)
+        configured = load_sources(settings.sources_file)
         backend = services.index_backend(settings)
         try:
             for src_key, prefix, path in archives:
-                src = _source_or_adhoc(src_key, prefix)
+                src = source_of_archive(configured, src_key, prefix)
                 with RawArchive(path) as archive:
                     done = bad = 0
                     for batch in _batches(archive):
@@ -638,7 +611,6 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
-    import time
 
     from harvester.metrics import serve
     from harvester.tasks import cluster

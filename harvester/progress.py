@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from rich.console import Console
 from rich.progress import (
@@ -28,6 +29,30 @@ def _about(harvest: HarvestState, **extra: object) -> dict[str, object]:
         "prefix": harvest.prefix,
         **extra,
     }
+
+
+class PeriodicLog:
+    """A progress line for long batch work (index, normalize, rebuild), at most every few
+    seconds: how many records are done, of how many, and how fast."""
+
+    def __init__(
+        self, message: str, total: int | None = None, every: float = 5.0, **context: object
+    ) -> None:
+        self.message, self.total, self.every, self.context = message, total, every, context
+        self.done = 0
+        self._started = time.monotonic()
+        self._next = every
+
+    def add(self, count: int) -> None:
+        self.done += count
+        elapsed = time.monotonic() - self._started
+        if elapsed >= self._next:
+            self._next = elapsed + self.every
+            rate = round(self.done / max(elapsed, 1e-6), 1)
+            log.info(
+                self.message,
+                extra={**self.context, "done": self.done, "total": self.total, "rate": rate},
+            )
 
 
 class LogProgress:

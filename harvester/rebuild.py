@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,8 +21,9 @@ from harvester.archive import RawArchive, archives_of
 from harvester.locks import index_write_lock
 from harvester.model import RawRecord
 from harvester.pipeline import normalize_batch, process_batch
+from harvester.progress import PeriodicLog
 from harvester.settings import Settings
-from harvester.sources import Source, SourceError, load_sources
+from harvester.sources import Source, SourceError, load_sources, source_of_archive
 from harvester.state import RunCounts
 from indexer.backend import IndexBackend, SearchDocument
 from indexer.document import build_document
@@ -37,20 +37,18 @@ BATCH = 500
 class _Archives:
     """The archives a rebuild reads: each with its source and its position at the start."""
 
+    settings: Settings
     entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
     owner: dict[str, RawArchive] = field(default_factory=dict)
 
-    settings: Settings | None = None
-
     @classmethod
     def open(cls, settings: Settings) -> _Archives:
-        opened = cls(settings=settings)
+        opened = cls(settings)
         opened._add_new()
         return opened
 
     def _add_new(self) -> list[tuple[Source, RawArchive, int]]:
         """Open the archives not opened yet (all of them the first time); their position now."""
-        assert self.settings is not None
         try:
             configured = load_sources(self.settings.sources_file)
         except SourceError:
@@ -60,7 +58,7 @@ class _Archives:
         for key, prefix, path in archives_of(self.settings.archive_dir):
             if path in known:
                 continue
-            source = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+            source = source_of_archive(configured, key, prefix)
             archive = RawArchive(path)
             added.append((source, archive, archive.last_seq()))
         self.entries += added
@@ -76,21 +74,11 @@ class _Archives:
         Records that fail to normalize are quarantined on the way; `owner` learns which
         archive each identifier came from, so index-side refusals are quarantined there.
         """
-        started, next_report, done = time.monotonic(), 5.0, 0
+        progress = PeriodicLog("rebuild progress")
         for source, archive, start in self.entries:
-            batch: list[RawRecord] = []
-            for raw in archive.iter_latest(until_seq=start):
-                if raw.deleted:
-                    continue
-                batch.append(raw)
-                if len(batch) >= BATCH:
-                    yield from self._normalized(batch, source, archive)
-                    done += len(batch)
-                    batch = []
-                    if time.monotonic() - started >= next_report:  # long work shows progress
-                        next_report += 5.0
-                        log.info("rebuild progress", extra={"source": source.key, "done": done})
-            yield from self._normalized(batch, source, archive)
+            for batch in archive.batches(BATCH, until_seq=start, live_only=True):
+                yield from self._normalized(batch, source, archive)
+                progress.add(len(batch))
 
     def _normalized(
         self, batch: list[RawRecord], source: Source, archive: RawArchive
@@ -112,13 +100,7 @@ class _Archives:
         started = list(self.entries)
         created = [(source, archive, 0) for source, archive, _ in self._add_new()]
         for source, archive, start in started + created:
-            batch: list[RawRecord] = []
-            for raw in archive.iter_latest(after_seq=start):
-                batch.append(raw)
-                if len(batch) >= BATCH:
-                    counts.add(process_batch(batch, source, archive, backend))
-                    batch = []
-            if batch:
+            for batch in archive.batches(BATCH, after_seq=start):
                 counts.add(process_batch(batch, source, archive, backend))
         return counts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -78,3 +79,9 @@ def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> S
         known = ", ".join(sorted(sources)) or "none"
         raise SourceError(f"unknown source {name_or_url!r} (configured: {known}); or give a URL")
     return sources[name_or_url]
+
+
+def source_of_archive(sources: Mapping[str, Source], key: str, prefix: str) -> Source:
+    """The source an archive belongs to: its configured entry, or, for the archive of a bare
+    URL (whose base URL is not needed to read it), a stand-in with that key and prefix."""
+    return sources.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harvester.archive import RawArchive, archives_of
+from harvester.archive import RawArchive, archives_for
 from harvester.normalize import QuarantineError, normalize
 from harvester.pipeline import crosswalk_for
 from harvester.settings import Settings
-from harvester.sources import Source, SourceError, load_sources
+from harvester.sources import load_sources, source_of_archive
 from indexer.compounds import PARTS_FILE, build_part_list, load_part_list, write_part_list
 
 
 def archived_subjects(settings: Settings, source: str) -> set[str]:
     """Every subject heading of the latest live records of a source's archives."""
-    found = archives_of(settings.archive_dir, source)
-    if not found:
-        raise SourceError(f"no archive for source {source!r}: harvest it first")
+    found = archives_for(settings.archive_dir, source)
     configured = load_sources(settings.sources_file)
     subjects: set[str] = set()
     for key, prefix, path in found:
-        source_of = configured.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+        source_of = source_of_archive(configured, key, prefix)
         with RawArchive(path) as archive:
             for raw in archive.iter_latest():
                 if raw.deleted:
