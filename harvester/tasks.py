@@ -60,9 +60,10 @@ from harvester.redis_state import (
     StaleRun,
     redis_client,
 )
-from harvester.settings import get_settings
+from harvester.settings import Settings, get_settings
 from harvester.sources import Source, resolve_source
 from harvester.state import RunCounts, StateStore, harvest_run_id
+from indexer.backend import IndexBackend
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +488,20 @@ def fetch_page(self: Task, run_id: str, page_no: int, fence: int) -> str:
     return f"page {page_no} stored; list complete"
 
 
+_INDEX_READY: set[str] = set()
+"""Indexes this worker process has created or checked already."""
+
+
+def _index_for_writing(settings: Settings) -> IndexBackend:
+    """The index backend for one page. Making sure the index (and in Elasticsearch its
+    template and alias) exists is done once per worker process, not once per page: that is a
+    template PUT and an alias lookup on every page of a 4,000-page harvest otherwise."""
+    target = settings.es_url or str(settings.index_dir)
+    backend = services.index_backend(settings, create=target not in _INDEX_READY)
+    _INDEX_READY.add(target)
+    return backend
+
+
 @app.task(bind=True, base=ErnteTask, name="ernte.index_page")
 def index_page(
     self: Task,
@@ -507,7 +522,7 @@ def index_page(
     # Wait for the index lock well below the soft time limit; if a rebuild or an in-process
     # harvest holds it longer, IndexBusy (transient) retries the page later with backoff.
     with index_write_lock(settings, timeout=settings.task_soft_time_limit / 2):
-        backend = services.index_backend(settings)
+        backend = _index_for_writing(settings)
         try:
             with RawArchive.open(settings.archive_dir, source.key, prefix) as archive:
                 records = [archive.get(i) for i in identifiers]
