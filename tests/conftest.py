@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,3 +80,30 @@ def wait_for_page(state_file: Path, page: int, process: subprocess.Popen[bytes])
                 return states[0].next_page
         time.sleep(0.05)
     raise AssertionError(f"the harvest did not reach page {page} within 60 s")
+
+
+@pytest.fixture
+def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Configure the source `t` at a URL (again, to move it); returns the name to harvest."""
+    sources_file = tmp_path / "sources.yaml"
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources_file))
+
+    def point_at(url: str, prefix: str = "oai_dc") -> str:
+        sources_file.write_text(
+            f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: {prefix}\n"
+        )
+        return "t"
+
+    return point_at
+
+
+def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """`ernte harvest ARGS` as a real separate process (to kill it, or to race it), with the
+    test's environment (data directory, sources file, page delay)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester.cli", "harvest", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )

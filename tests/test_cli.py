@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,27 +11,18 @@ import pytest
 
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from tests.conftest import PROJECT_ROOT, CLIResult, wait_for_page
+from tests.conftest import CLIResult, harvest_process, wait_for_page
 
 Ernte = Callable[..., CLIResult]
 RECORDS = list(generate_records(150, seed=5, deleted_share=0.04))
 
 
 def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
-    ernte: Ernte, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sources = tmp_path / "sources.yaml"
-    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
     monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.2")
     with serve(RECORDS, batch_size=20) as url:
-        sources.write_text(f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: dim\n")
-        first = subprocess.Popen(
-            [sys.executable, "-m", "harvester.cli", "harvest", "t"],
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        first = harvest_process(source(url, "dim"), stderr=subprocess.PIPE)
         try:
             wait_for_page(data_dir / "state.sqlite", 1, first)
             second = ernte("harvest", "t")

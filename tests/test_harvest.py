@@ -36,21 +36,6 @@ def provider() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
-    """Configure the source `t` at a URL (again, to move it); returns the name to harvest."""
-    sources_file = tmp_path / "sources.yaml"
-    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources_file))
-
-    def point_at(url: str) -> str:
-        sources_file.write_text(
-            f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: oai_dc\n"
-        )
-        return "t"
-
-    return point_at
-
-
 def _archive(data_dir: Path) -> RawArchive:
     found = archives_of(data_dir / "archive")
     assert len(found) == 1, found
@@ -89,7 +74,7 @@ def test_full_harvest_archives_every_record_and_deletion(
 
 
 def test_next_run_is_incremental_from_the_watermark_with_overlap(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     with fault_proxy(provider) as proxy:
         assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 0
@@ -168,7 +153,7 @@ def test_bad_page_stops_with_a_clear_error_and_the_next_run_resumes(
     ernte: Ernte,
     data_dir: Path,
     provider: str,
-    source: Callable[[str], str],
+    source: Callable[..., str],
     fault: Fault,
     message: str,
 ) -> None:
@@ -191,7 +176,7 @@ def test_bad_page_stops_with_a_clear_error_and_the_next_run_resumes(
 
 
 def test_expired_token_restarts_the_window_not_the_repository(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     with fault_proxy(provider, lambda n: Fault.html_page() if n >= 4 else None) as proxy:
         assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 1
@@ -206,7 +191,7 @@ def test_expired_token_restarts_the_window_not_the_repository(
 
 
 def test_repeated_token_and_endless_empty_pages_stop_with_a_clear_error(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     with fault_proxy(provider, {3: Fault.repeat_token()}) as proxy:
         looped = ernte("harvest", source(proxy.url), "--no-index")
@@ -277,7 +262,7 @@ def test_an_until_in_the_future_covers_only_up_to_the_servers_clock(
 
 
 def test_a_crash_after_the_last_page_only_completes_the_run(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     from harvester.state import SQLiteStateStore
 
@@ -299,7 +284,7 @@ def test_a_crash_after_the_last_page_only_completes_the_run(
 
 
 def test_running_out_of_token_restarts_does_not_wedge_the_next_runs(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     # Every resumption request is answered badResumptionToken (odd requests from the third on:
     # Identify is 1, each window's first page is even).
@@ -324,7 +309,7 @@ def test_an_until_before_the_watermark_without_from_explains_itself(
 
 
 def test_reconcile_archives_as_deleted_what_a_full_list_no_longer_has(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     assert ernte("harvest", source(provider)).exit_code == 0  # indexed too
     vanished = [r for r in RECORDS if not r.deleted][:5]  # gone without a trace on the server
@@ -344,7 +329,7 @@ def test_reconcile_archives_as_deleted_what_a_full_list_no_longer_has(
 
 
 def test_reconcile_refuses_to_delete_a_suspicious_share(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[[str], str]
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     assert ernte("harvest", source(provider), "--no-index").exit_code == 0
     with serve(RECORDS[: len(RECORDS) // 2], batch_size=BATCH) as half:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from harvester.demo.provider import serve
 from harvester.state import SQLiteStateStore
 from indexer.embedded import EmbeddedBackend
 from indexer.search_model import SearchRequest
-from tests.conftest import PROJECT_ROOT, CLIResult, wait_for_page
+from tests.conftest import CLIResult, harvest_process, wait_for_page
 
 RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
 LIVE = {r.identifier for r in RECORDS if not r.deleted}
@@ -48,21 +46,12 @@ def _indexed_ids(index_dir: Path) -> list[str]:
 def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
     ernte: Callable[..., CLIResult],
     data_dir: Path,
-    tmp_path: Path,
+    source: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sources = tmp_path / "sources.yaml"
-    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
     monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")  # slow enough to be killed mid-way
     with serve(RECORDS, batch_size=30) as url:
-        sources.write_text(f"sources:\n  t:\n    base_url: {url}\n    metadata_prefix: dim\n")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "harvester.cli", "harvest", "t"],
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = harvest_process(source(url, "dim"))
         try:
             reached = wait_for_page(data_dir / "state.sqlite", 4, process)
             os.kill(process.pid, signal.SIGKILL)
