@@ -9,12 +9,22 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck redis-server clean bench
+.PHONY: demo test lint typecheck redis-server clean bench constraints
 
-$(STAMP): pyproject.toml
+# The project with its `dev` (lint, types, tests) and `demo` (the demo's OAI-PMH provider)
+# extras, at the versions pinned in constraints.txt, which the Docker image installs too.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[dev,demo]'
+	@touch $(STAMP)
+
+# Pin what the virtualenv holds now (after changing a dependency in pyproject.toml).
+constraints:
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
+	{ echo "# Pinned versions of every dependency of ernte[dev,demo], frozen from .venv by"; \
+	  echo "# \`make constraints\`. Used by the Makefile and the Dockerfile (pip install -c)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
 	@touch $(STAMP)
 
 redis-server:

@@ -543,7 +543,13 @@ def compounds_build(source: str) -> None:
 @click.option("--query", default="Stadtteile", show_default=True)
 def demo(port: int, query: str) -> None:
     """Serve the bundled ORLIS-like sample over OAI-PMH, harvest, index, and search it."""
-    from harvester.demo_run import run_demo
+    from harvester.demo import DemoExtraMissing
+
+    try:
+        from harvester.demo_run import run_demo
+    except DemoExtraMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
     with _clear_errors():
         run_demo(_settings(), console, port, query)
@@ -628,12 +634,63 @@ def kibana() -> None:
 
 @kibana.command("setup")
 def kibana_setup() -> None:
-    """Import config/kibana saved objects (data view, saved search, dashboard) into KIBANA_URL."""
+    """Import the Kibana saved objects (data view, saved search, dashboard) into KIBANA_URL."""
     from indexer.elastic.kibana import import_saved_objects
 
     with _clear_errors():
         count = import_saved_objects(_settings())
     click.echo(f"imported {count} saved objects into Kibana")
+
+
+# -- configuration files ----------------------------------------------------------------------
+
+
+def _config_files() -> dict[str, Any]:
+    """Each configuration file ernte reads, with the file in use and where it comes from."""
+    from harvester.config_files import SHIPPED, config_file, packaged_file, part_list_file
+
+    settings = _settings()
+    used: dict[str, Any] = {}
+    for name in SHIPPED:
+        path = config_file(name, settings.config_dir)
+        if name == "sources.yaml":
+            path = settings.sources_file
+        elif name == "german/compound_parts_de.txt":
+            path = part_list_file(settings.data_dir, settings.config_dir)
+        origin = "package" if path == packaged_file(name) else "override"
+        used[name] = {"path": str(path), "origin": origin}
+    return used
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def config(ctx: click.Context, as_json: bool) -> None:
+    """List the configuration files in use: config directory ($ERNTE_CONFIG_DIR or ./config)
+    over the packaged defaults, file by file."""
+    if ctx.invoked_subcommand is not None:
+        return
+    used = _config_files()
+    if as_json:
+        _print_json({"config_dir": str(_settings().config_dir), "files": used})
+        return
+    click.echo(f"config directory: {_settings().config_dir} (a file there wins over the package)")
+    for name, entry in used.items():
+        click.echo(f"{name:<50} {entry['origin']:<8} {entry['path']}")
+
+
+@config.command("show")
+@click.argument("name")
+def config_show(name: str) -> None:
+    """Print the configuration file NAME in use (e.g. sources.yaml), to copy and edit."""
+    used = _config_files()
+    if name not in used:
+        click.echo(
+            f"error: unknown configuration file {name!r} (known: {', '.join(used)})", err=True
+        )
+        sys.exit(1)
+    with open(used[name]["path"], encoding="utf-8") as handle:
+        sys.stdout.write(handle.read())
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "config"
+from harvester.config_files import SOURCES, config_file
 
 
 class Settings(BaseSettings):
@@ -24,7 +23,14 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"), description="raw archive, state, embedded index")
-    sources_file: Path = Field(default=CONFIG_DIR / "sources.yaml")
+    config_dir: Path = Field(
+        default=Path("config"),
+        description="files here override the packaged defaults of the same name (config_files)",
+    )
+    sources_file: Path = Field(
+        default=Path(SOURCES),
+        description="default: <config_dir>/sources.yaml if present, else the packaged one",
+    )
     log_format: str = Field(default="text", description="text or json")
     log_level: str = "INFO"
 
@@ -93,6 +99,13 @@ class Settings(BaseSettings):
     # RedBeat's lock lifetime and tick: a standby beat takes over within about the lock timeout.
     beat_lock_timeout: int = 60
     beat_max_loop_interval: int = 10
+
+    @model_validator(mode="after")
+    def _resolve_sources_file(self) -> Settings:
+        """Without ERNTE_SOURCES_FILE, the sources file follows the config-directory rule."""
+        if "sources_file" not in self.model_fields_set:
+            self.sources_file = config_file(SOURCES, self.config_dir)
+        return self
 
     @property
     def embedded(self) -> bool:

@@ -1,8 +1,10 @@
 """`ernte compounds build SOURCE`: grow the decompounding part list from the repository itself.
 
-The part list (config/german/compound_parts_de.txt) is the free base word list plus the subject
-headings' head nouns. Rebuilding it from the raw archive lets it follow the repository as its
-vocabulary grows; the index must then be rebuilt (`ernte index rebuild`) so that the `*_parts`
+The part list is the free base word list plus the subject headings' head nouns. Rebuilding it
+from the raw archive lets it follow the repository as its vocabulary grows. The grown list is
+user data: it goes to `<data_dir>/german/compound_parts_de.txt` (never into the installed
+package), and from then on wins over the configured or packaged list in every process that
+analyzes text; the index must then be rebuilt (`ernte index rebuild`) so that the `*_parts`
 fields of every document use the new list.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harvester.archive import RawArchive, archives_for
+from harvester.config_files import grown_part_list_file, part_list_file
 from harvester.normalize import QuarantineError, normalize
 from harvester.pipeline import crosswalk_for
 from harvester.settings import Settings
 from harvester.sources import load_sources, source_of_archive
-from indexer.compounds import PARTS_FILE, build_part_list, load_part_list, write_part_list
+from indexer.compounds import build_part_list, default_decompounder, load_part_list, write_part_list
 
 
 def archived_subjects(settings: Settings, source: str) -> set[str]:
@@ -36,10 +39,12 @@ def archived_subjects(settings: Settings, source: str) -> set[str]:
     return subjects
 
 
-def build_parts_from_archive(
-    settings: Settings, source: str, path: Path = PARTS_FILE
-) -> tuple[Path, int]:
-    """Merge a source's subject heads into the part list; returns (file, number of parts)."""
-    parts = build_part_list(archived_subjects(settings, source), load_part_list(path))
-    write_part_list(parts, path)
-    return path, len(parts)
+def build_parts_from_archive(settings: Settings, source: str) -> tuple[Path, int]:
+    """Merge a source's subject heads into the part list in use and write the result under the
+    data directory; returns (file written, number of parts)."""
+    current = part_list_file(settings.data_dir, settings.config_dir)
+    parts = build_part_list(archived_subjects(settings, source), load_part_list(current))
+    target = grown_part_list_file(settings.data_dir)
+    write_part_list(parts, target)
+    default_decompounder.cache_clear()  # this process now splits with the grown list too
+    return target, len(parts)

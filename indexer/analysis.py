@@ -2,7 +2,7 @@
 
 Chains (Elasticsearch equivalent in brackets; `indexer/elastic/` must keep them in step):
 
-    analyze        standard tokenizer -> lowercase -> stop (config/german/stopwords_de.txt)
+    analyze        standard tokenizer -> lowercase -> stop (german/stopwords_de.txt)
                    -> german_normalization -> stemmer "german" (Snowball)         ["de"]
     analyze_exact  standard tokenizer -> lowercase                                ["de_exact"]
     analyze_name   standard tokenizer -> lowercase -> german_normalization
@@ -29,8 +29,7 @@ from pathlib import Path
 
 import Stemmer
 
-GERMAN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "german"
-STOPWORDS_FILE = GERMAN_CONFIG_DIR / "stopwords_de.txt"
+from harvester.config_files import STOPWORDS, config_file
 
 TOKEN_PATTERN = re.compile(r"\w+(?:(?:[.'’]|(?<=\d),(?=\d))\w+)*")
 """A token: word characters, joined across `.`/`'` inside words and `,` inside numbers."""
@@ -48,10 +47,15 @@ def load_word_list(path: Path) -> list[str]:
     return words
 
 
+def stopwords_file() -> Path:
+    """The stop list in use: `german/stopwords_de.txt` of the config directory or the package."""
+    return config_file(STOPWORDS)
+
+
 @lru_cache(maxsize=1)
 def german_stopwords() -> frozenset[str]:
     """The German stop words (Snowball list, as Elasticsearch's `_german_`)."""
-    return frozenset(load_word_list(STOPWORDS_FILE))
+    return frozenset(load_word_list(stopwords_file()))
 
 
 def german_normalize(token: str) -> str:

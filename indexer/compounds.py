@@ -16,9 +16,11 @@ unknown still yields its known parts when at least two of them follow (a partial
 Only capitalized words of six letters or more are tried: German noun compounds are
 capitalized, and this keeps adjectives and verbs (and their junk splits) out.
 
-The part list (`config/german/compound_parts_de.txt`) is `build_part_list` of the
-repository's subject headings and a base noun list from the `german-nouns` package
-(CC BY-SA 4.0); see config/german/README.md.
+The part list (`german/compound_parts_de.txt`, shipped in `harvester/defaults/`) is
+`build_part_list` of the repository's subject headings and a base noun list from the
+`german-nouns` package (CC BY-SA 4.0); see harvester/defaults/german/README.md. Which file is
+used: `harvester.config_files.part_list_file` (a list grown by `ernte compounds build` under
+the data directory, else the config directory's, else the packaged one).
 """
 
 from __future__ import annotations
@@ -29,9 +31,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from indexer.analysis import GERMAN_CONFIG_DIR, load_word_list, tokenize
-
-PARTS_FILE = GERMAN_CONFIG_DIR / "compound_parts_de.txt"
+from harvester.config_files import part_list_file
+from indexer.analysis import load_word_list, tokenize
 
 LINKING_ELEMENTS: tuple[str, ...] = ("", "s", "es", "n", "en", "er", "e", "ns")
 """Fugenelemente allowed between two parts ("" first: no linking element is preferred)."""
@@ -172,8 +173,8 @@ def build_part_list(subjects: Iterable[str], base_words: Iterable[str]) -> list[
 
     `ernte compounds build SOURCE` calls this with the subject headings of a harvested
     source and the current list (`load_part_list()`, which already holds the german-nouns
-    base words), and writes the result back to config/german/compound_parts_de.txt
-    (`write_part_list`). Subject headings add the domain heads a general
+    base words), and writes the result to `<data_dir>/german/compound_parts_de.txt`
+    (`write_part_list`), never into the installed package. Subject headings add the domain heads a general
     noun list lacks (`Quartiermanagement`, `Stadtumbau`); each heading word is added
     lower-cased; a multi-word heading contributes its last word, the head noun
     (`Lokale Ökonomie` -> ökonomie; the leading adjective is no compound part). Words that are too short
@@ -218,14 +219,23 @@ def read_german_nouns(csv_path: Path) -> list[str]:
     return sorted(words)
 
 
-def load_part_list(path: Path = PARTS_FILE) -> list[str]:
-    """The shipped part list (config/german/compound_parts_de.txt)."""
-    return load_word_list(path)
+def load_part_list(path: Path | None = None) -> list[str]:
+    """A part list; by default the one in use (`current_part_list_file()`)."""
+    return load_word_list(path or current_part_list_file())
 
 
-def write_part_list(parts: Iterable[str], path: Path = PARTS_FILE) -> None:
+def current_part_list_file() -> Path:
+    """The part list the settings select: grown under the data dir, configured, or packaged."""
+    from harvester.settings import get_settings
+
+    settings = get_settings()
+    return part_list_file(settings.data_dir, settings.config_dir)
+
+
+def write_part_list(parts: Iterable[str], path: Path) -> None:
     """Write a part list with its provenance header (one word per line)."""
     lines = [*PARTS_FILE_HEADER, *parts]
+    path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_suffix(".tmp")
     staged.write_text("\n".join(lines) + "\n", encoding="utf-8")
     staged.replace(path)  # atomic: a process loading the list never reads half of it

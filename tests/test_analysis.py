@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from indexer.analysis import (
-    STOPWORDS_FILE,
     analyze,
     analyze_exact,
     analyze_name,
     analyze_positions,
     german_normalize,
     german_stopwords,
+    stopwords_file,
     tokenize,
 )
 from indexer.compounds import (
@@ -52,7 +52,7 @@ def test_stop_list_is_the_snowball_list() -> None:
     assert len(words) == 231
     assert {"und", "für", "über", "daß", "zwischen"} <= words
     assert "stadt" not in words
-    assert STOPWORDS_FILE.read_text(encoding="utf-8").startswith("#")
+    assert stopwords_file().read_text(encoding="utf-8").startswith("#")
 
 
 @pytest.mark.parametrize(

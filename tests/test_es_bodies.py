@@ -15,9 +15,10 @@ import pytest
 from elasticsearch import helpers
 from pydantic import SecretStr
 
+from harvester.config_files import INDEX_TEMPLATE, KIBANA_OBJECTS, STOPWORDS, packaged_file
 from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
 from harvester.settings import Settings
-from indexer.analysis import STOPWORDS_FILE, load_word_list
+from indexer.analysis import load_word_list
 from indexer.backend import WriteResult
 from indexer.document import build_document
 from indexer.elastic import kibana, mapping, queries, rebuild
@@ -78,7 +79,7 @@ def body(**request: Any) -> dict[str, Any]:
 
 
 def test_committed_template_file_is_what_the_dsl_builds() -> None:
-    committed = mapping.TEMPLATE_FILE.read_text(encoding="utf-8")
+    committed = packaged_file(INDEX_TEMPLATE).read_text(encoding="utf-8")
     assert committed == mapping.template_json(), "run: python -m indexer.elastic.mapping"
 
 
@@ -98,7 +99,7 @@ def test_german_analyzer_chain_matches_the_python_chain(template: dict[str, Any]
     assert analysis["filter"]["de_stem"] == {"type": "stemmer", "language": "german"}
     stop = analysis["filter"]["de_stop"]
     assert stop["type"] == "stop"
-    assert stop["stopwords"] == load_word_list(STOPWORDS_FILE)
+    assert stop["stopwords"] == load_word_list(packaged_file(STOPWORDS))
     assert analysis["analyzer"]["de_exact"]["filter"] == ["lowercase"]
     assert analysis["analyzer"]["name"]["filter"] == [
         "lowercase",
@@ -636,7 +637,7 @@ def test_server_major_must_be_nine() -> None:
 
 
 def test_committed_saved_objects_are_what_the_code_builds() -> None:
-    committed = kibana.SAVED_OBJECTS_FILE.read_text(encoding="utf-8")
+    committed = packaged_file(KIBANA_OBJECTS).read_text(encoding="utf-8")
     assert committed == kibana.saved_objects_ndjson(), "run: python -m indexer.elastic.kibana"
 
 

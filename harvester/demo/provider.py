@@ -34,6 +34,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from lxml.etree import SubElement, _Element
 
+from harvester.demo import DEMO_EXTRA_HINT, DemoExtraMissing
 from harvester.demo.generate import SET_NAMES, generate_records
 from harvester.demo.sample import DimField, SampleRecord, load_sample
 
@@ -51,9 +52,12 @@ except ModuleNotFoundError:  # Python >= 3.13
     sys.modules["cgi"] = cgi
 cgi.parse_qs = urllib.parse.parse_qs  # type: ignore[attr-defined]
 
-from oaipmh import common, error  # noqa: E402  (needs the shim above)
-from oaipmh.metadata import MetadataRegistry  # noqa: E402
-from oaipmh.server import BatchingServer  # noqa: E402
+try:
+    from oaipmh import common, error  # (needs the shim above)
+    from oaipmh.metadata import MetadataRegistry
+    from oaipmh.server import BatchingServer
+except ModuleNotFoundError as exc:  # the `demo` extra is not installed
+    raise DemoExtraMissing(DEMO_EXTRA_HINT) from exc
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Kibana saved objects for ernte: build them, write the NDJSON file, import it into Kibana.
 
-`config/kibana/saved_objects.ndjson` holds a data view on the alias `ernte-records` (so it
+`kibana/saved_objects.ndjson` (packaged in `harvester/defaults/`, overridable in the config
+directory, see `harvester.config_files`) holds a data view on the alias `ernte-records` (so it
 survives every rebuild's alias switch), a saved search, and a dashboard of facet tables for
 subject, type, year and author. Facets use only flat keyword/numeric fields (`subject.raw`,
 `type`, `year`, `author.raw`): Kibana cannot aggregate `text` or `nested` fields. The file is
@@ -21,14 +22,13 @@ from typing import Any
 
 import requests
 
-from harvester.settings import CONFIG_DIR, Settings
+from harvester.config_files import KIBANA_OBJECTS, config_file, packaged_file
+from harvester.settings import Settings
 from indexer.elastic.connection import ConnectionOptions, redact_url
 from indexer.elastic.mapping import DEFAULT_ALIAS
 
 log = logging.getLogger(__name__)
 
-KIBANA_DIR = CONFIG_DIR / "kibana"
-SAVED_OBJECTS_FILE = KIBANA_DIR / "saved_objects.ndjson"
 IMPORT_PATH = "/api/saved_objects/_import"
 
 DATA_VIEW_ID = "ernte-records"
@@ -79,8 +79,10 @@ def saved_objects_ndjson(alias: str = DEFAULT_ALIAS) -> str:
     )
 
 
-def write_saved_objects_file(path: Path = SAVED_OBJECTS_FILE) -> Path:
-    """Regenerate `config/kibana/saved_objects.ndjson`."""
+def write_saved_objects_file(path: Path | None = None) -> Path:
+    """Regenerate the packaged `kibana/saved_objects.ndjson` (a developer's step in a source
+    checkout; ernte itself never writes package data)."""
+    path = path or packaged_file(KIBANA_OBJECTS)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(saved_objects_ndjson(), encoding="utf-8")
     return path
@@ -109,7 +111,8 @@ def build_import_request(
 def import_saved_objects(
     settings: Settings, files: list[Path] | None = None, *, timeout: float = 60.0
 ) -> int:
-    """Import every `config/kibana/*.ndjson` into KIBANA_URL; return the objects imported."""
+    """Import `kibana/saved_objects.ndjson` (config directory or package; or the `files`
+    given) into KIBANA_URL; return the objects imported."""
     if not settings.kibana_url:
         raise KibanaImportError("KIBANA_URL is not set: tell ernte where Kibana runs")
     options = ConnectionOptions.from_settings(settings) if settings.es_url else None
@@ -118,7 +121,7 @@ def import_saved_objects(
         verify = str(settings.es_ca_certs)
     imported = 0
     with requests.Session() as session:
-        for path in files or sorted(KIBANA_DIR.glob("*.ndjson")):
+        for path in files or [config_file(KIBANA_OBJECTS, settings.config_dir)]:
             prepared = build_import_request(settings.kibana_url, path, options)
             imported += _send(session, prepared, path, verify=verify, timeout=timeout)
     return imported

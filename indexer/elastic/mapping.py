@@ -1,14 +1,15 @@
 """The Elasticsearch index definition: German analysis, field mappings, the index template.
 
 Everything is built with the client's DSL (`elasticsearch.dsl`) and exported once to
-`config/elasticsearch/ernte-records.index-template.json` by `write_template_file()`, so the
+`harvester/defaults/elasticsearch/ernte-records.index-template.json` (package data) by
+`write_template_file()` in a source checkout, so the
 JSON an operator can `PUT _index_template/...` by hand is exactly what the code installs
 (a test compares the two).
 
 Analysis, kept token-for-token equal to the embedded backend (`indexer.analysis`, whose
 docstring names the same analyzers):
 
-* `de` = standard tokenizer -> lowercase -> stop (`config/german/stopwords_de.txt`, read with
+* `de` = standard tokenizer -> lowercase -> stop (`german/stopwords_de.txt`, read with
   `indexer.analysis.load_word_list` and inlined when the template is built, so ES needs no
   file and both engines use the very same list) -> `german_normalization` (ä/ae->a, ö/oe->o,
   ü/ue->u, ß->ss) -> `stemmer` `german`, which is Lucene's Snowball GermanStemmer. Snowball
@@ -36,16 +37,15 @@ from typing import Any
 
 from elasticsearch import dsl
 
-from harvester.settings import CONFIG_DIR
-from indexer.analysis import STOPWORDS_FILE, load_word_list
+from harvester.config_files import INDEX_TEMPLATE, packaged_file
+from indexer.analysis import load_word_list, stopwords_file
 
 DEFAULT_ALIAS = "ernte-records"
 """The alias searches and incremental writes go through; it points at `ernte-records-<n>`."""
 
-TEMPLATE_FILE = CONFIG_DIR / "elasticsearch" / f"{DEFAULT_ALIAS}.index-template.json"
 COMPOUND_PARTS_PATH_IN_ES = "analysis/compound_parts_de.txt"
-"""Where the optional decompounder expects `config/german/compound_parts_de.txt`, relative
-to the ES config directory (see config/elasticsearch/README.md for the docker mount)."""
+"""Where the optional decompounder expects `german/compound_parts_de.txt`, relative to the ES
+config directory (see harvester/defaults/elasticsearch/README.md for the docker mount)."""
 
 TEMPLATE_PRIORITY = 200
 """Above Elastic's built-in templates (priority 100) so nothing else shapes our indices."""
@@ -61,7 +61,7 @@ class Analysis:
     """The analyzers and normalizers of the index, built once per template build.
 
     A class only to share the stop list between the analyzers that need it; use
-    `Analysis.load()` to read it from `config/german/`.
+    `Analysis.load()` to read it from `german/stopwords_de.txt` (config directory or package).
     """
 
     def __init__(self, stopwords: list[str]) -> None:
@@ -108,8 +108,8 @@ class Analysis:
         )
 
     @classmethod
-    def load(cls, stopwords_file: Path = STOPWORDS_FILE) -> Analysis:
-        return cls(load_word_list(stopwords_file))
+    def load(cls, stopwords: Path | None = None) -> Analysis:
+        return cls(load_word_list(stopwords or stopwords_file()))
 
 
 def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl.Mapping:
@@ -223,8 +223,10 @@ def template_json(alias: str = DEFAULT_ALIAS) -> str:
     return json.dumps(template_body(alias), indent=2, ensure_ascii=False) + "\n"
 
 
-def write_template_file(path: Path = TEMPLATE_FILE) -> Path:
-    """Regenerate `config/elasticsearch/ernte-records.index-template.json` from the DSL."""
+def write_template_file(path: Path | None = None) -> Path:
+    """Regenerate the packaged index template from the DSL (a developer's step, run in a source
+    checkout: `python -m indexer.elastic.mapping`; ernte itself never writes package data)."""
+    path = path or packaged_file(INDEX_TEMPLATE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(template_json(), encoding="utf-8")
     return path
