@@ -79,7 +79,7 @@ def _split_sequence(line: str) -> list[str]:
     return [" ".join(p) for p in parts if p]
 
 
-_OPTIONAL = re.compile(r"\s*\[([^\[\]]+)\]")
+_OPTIONAL = re.compile(r"\s+\[([^\[\]]+)\]")
 
 
 def _variants(command: str) -> list[str]:
@@ -147,6 +147,9 @@ def test_the_readme_shows_commands_and_this_reader_finds_them() -> None:
         ReadmeCommand("y", 4),
         ReadmeCommand("y --z", 4),
         ReadmeCommand("y -w", 4),
+    ]
+    assert [c.text for c in readme_commands("```sh\npip install 'a.whl[demo]'\n```")] == [
+        "pip install 'a.whl[demo]'"  # an extra, not an optional part
     ]
 
 
@@ -365,7 +368,16 @@ def _run_with_es(command: ReadmeCommand, world: World) -> None:
     world.run(command.text, timeout=1200).ok()
 
 
+def _run_by_wheel_test(command: ReadmeCommand, world: World) -> None:
+    """The install commands build a wheel and a virtualenv: tests/test_wheel.py runs them, as
+    written, in a clean copy of the checkout, and then uses what they installed."""
+    from tests.test_wheel import install_commands
+
+    assert command.text in install_commands()
+
+
 RUNNERS: list[tuple[re.Pattern[str], Callable[[ReadmeCommand, World], None]]] = [
+    (re.compile(r"^python3 -m pip wheel |ernte-venv"), _run_by_wheel_test),
     (re.compile(r"^(\.venv/bin/)?ernte( |$)"), _run_ernte),
     (re.compile(r"^make( |$)"), _run_make),
     (re.compile(r"^cp \.env\.example \.env$"), _run_cp_env),

@@ -23,6 +23,7 @@ import pytest
 
 from harvester.config_files import SHIPPED
 from harvester.sources import adhoc_key
+from tests.test_readme_commands import README, readme_commands
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -72,50 +73,41 @@ def _isolated_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def install_commands() -> list[str]:
+    """README.md's install block (the shell block that creates `~/ernte-venv`), as written."""
+    commands = [c for c in readme_commands(README.read_text(encoding="utf-8"))]
+    block = [
+        c.text
+        for c in commands
+        if "ernte-venv" in c.text or c.text.startswith("python3 -m pip wheel")
+    ]
+    assert block, "README.md shows no install commands (python3 -m venv ~/ernte-venv ...)"
+    return block
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """A clean copy of the checkout, and README's install commands run in it exactly as written
+    (HOME is a temporary directory, so `~/ernte-venv` is too)."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"
     shutil.copytree(PROJECT_ROOT, source, ignore=_not_in_wheel_build)
-    wheels = root / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "--wheel-dir",
-            str(wheels),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = wheels.glob("ernte-*.whl")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    home = root / "home"
+    home.mkdir()
+    env = _isolated_env(root / "data")
+    env["HOME"] = str(home)
+    # `python3` is the interpreter running the tests (its venv's bin first on PATH): a venv made
+    # from it is still a fresh one, without this project's packages or source tree.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for command in install_commands():
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=source, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"`{command}` exited {done.returncode}:\n{done.stderr[-3000:]}"
+    (wheel,) = (source / "dist").glob("ernte-*.whl")
+    venv = home / "ernte-venv"
     workdir = root / "empty"
     workdir.mkdir()
-    env = _isolated_env(root / "data")
-    install = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--constraint",
-            str(PROJECT_ROOT / "constraints.txt"),
-            f"{wheel}[demo]",
-        ],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
     site_packages = Path(
         subprocess.run(
             [

@@ -1,0 +1,100 @@
+"""Which configuration file ernte reads: the config directory over the packaged default, file by
+file; grown data under the data directory; nothing written into the package."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.config_files import (
+    COMPOUND_PARTS,
+    SHIPPED,
+    SOURCES,
+    STOPWORDS,
+    config_file,
+    packaged_file,
+    part_list_file,
+)
+from harvester.settings import Settings
+from tests.conftest import CLIResult
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "harvester" / "defaults"
+
+
+def test_every_shipped_file_is_package_data() -> None:
+    for name in SHIPPED:
+        path = packaged_file(name)
+        assert path.is_file() and path.is_relative_to(PACKAGE_DIR), path
+
+
+def test_packaged_default_when_the_config_directory_lacks_the_file(tmp_path: Path) -> None:
+    assert config_file(STOPWORDS, tmp_path / "nothing-here") == packaged_file(STOPWORDS)
+
+
+def test_a_file_in_the_config_directory_wins_file_by_file(tmp_path: Path) -> None:
+    (tmp_path / "german").mkdir()
+    own = tmp_path / "german" / "stopwords_de.txt"
+    own.write_text("und\n", encoding="utf-8")
+    assert config_file(STOPWORDS, tmp_path) == own
+    assert config_file(SOURCES, tmp_path) == packaged_file(SOURCES)  # the others stay packaged
+
+
+def test_config_directory_is_ERNTE_CONFIG_DIR_else_config_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ERNTE_SOURCES_FILE", raising=False)
+    monkeypatch.delenv("ERNTE_CONFIG_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings().sources_file == packaged_file(SOURCES)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "sources.yaml").write_text("sources: {}\n", encoding="utf-8")
+    assert Settings().sources_file.resolve() == (tmp_path / "config" / "sources.yaml")
+    elsewhere = tmp_path / "ops"
+    elsewhere.mkdir()
+    (elsewhere / "sources.yaml").write_text("sources: {}\n", encoding="utf-8")
+    monkeypatch.setenv("ERNTE_CONFIG_DIR", str(elsewhere))
+    assert Settings().sources_file == elsewhere / "sources.yaml"
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(tmp_path / "named.yaml"))
+    assert Settings().sources_file == tmp_path / "named.yaml"  # named directly: wins
+
+
+def test_grown_part_list_under_the_data_directory_wins(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert part_list_file(data_dir, tmp_path) == packaged_file(COMPOUND_PARTS)
+    grown = data_dir / "german" / "compound_parts_de.txt"
+    grown.parent.mkdir(parents=True)
+    grown.write_text("stadt\n", encoding="utf-8")
+    assert part_list_file(data_dir, tmp_path) == grown
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_ernte_config_lists_each_file_with_its_origin(
+    ernte: Callable[..., CLIResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cfg" / "german").mkdir(parents=True)
+    (tmp_path / "cfg" / "german" / "stopwords_de.txt").write_text("und\n", encoding="utf-8")
+    monkeypatch.setenv("ERNTE_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.delenv("ERNTE_SOURCES_FILE", raising=False)
+    listed = json.loads(ernte("config", "--json").output)["files"]
+    assert listed[STOPWORDS]["origin"] == "override"
+    assert listed[SOURCES] == {"path": str(packaged_file(SOURCES)), "origin": "package"}
+    shown = ernte("config", "show", "sources.yaml")
+    assert shown.exit_code == 0 and "orlis" in shown.output
+    unknown = ernte("config", "show", "nope.txt")
+    assert unknown.exit_code == 1 and "unknown configuration file" in unknown.stderr
+
+
+def test_demo_without_the_demo_extra_says_how_to_install_it(
+    ernte: Callable[..., CLIResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pyoai (as after `pip install ernte`), `ernte demo` names the extra to install."""
+    monkeypatch.setitem(sys.modules, "oaipmh", None)  # what Python does for a missing package
+    for module in ("harvester.demo.provider", "harvester.demo_run"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    result = ernte("demo")
+    assert result.exit_code == 1
+    assert "pip install 'ernte[demo]'" in result.stderr
