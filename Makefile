@@ -49,4 +49,4 @@ bench: $(STAMP)
 	@echo "benchmarks are run one by one, see bench/README.md"
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data dist build .pytest_cache .mypy_cache .ruff_cache
