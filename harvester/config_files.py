@@ -39,6 +39,20 @@ def packaged_file(name: str) -> Path:
     return path
 
 
+def source_checkout_file(name: str) -> Path:
+    """The packaged default's file in a source checkout, for a developer regenerating a
+    generated file (`python -m indexer.elastic.mapping`); refused in an installed package,
+    which nothing may write to."""
+    path = packaged_file(name)
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise RuntimeError(
+            f"{path} belongs to an installed package, which ernte never writes: regenerate it "
+            "in a source checkout, or pass another path"
+        )
+    return path
+
+
 def config_file(name: str, config_dir: Path | None = None) -> Path:
     """The file ernte reads for `name`: `<config_dir>/<name>` if it exists, else the packaged one.
 

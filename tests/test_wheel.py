@@ -208,6 +208,11 @@ def test_installed_wheel_harvests_searches_and_grows_parts_from_an_empty_directo
     config_after = installed.run("ernte", "config", "--json")
     assert str(grown) in config_after.stdout  # the grown list is the one now in use
 
+    # the developers' regeneration step refuses to write into an installed package
+    for module in ("indexer.elastic.mapping", "indexer.elastic.kibana"):
+        refused = installed.run("python", "-m", module)
+        assert refused.returncode != 0 and "installed package" in refused.stderr, refused
+
     assert list(installed.workdir.iterdir()) == [], "ernte wrote into the working directory"
     assert _tree_hashes(*package_dirs) == before, "a file of the installed package changed"
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from harvester.config_files import KIBANA_OBJECTS, config_file, packaged_file
+from harvester.config_files import KIBANA_OBJECTS, config_file, source_checkout_file
 from harvester.settings import Settings
 from indexer.elastic.connection import ConnectionOptions, redact_url
 from indexer.elastic.mapping import DEFAULT_ALIAS
@@ -82,7 +82,7 @@ def saved_objects_ndjson(alias: str = DEFAULT_ALIAS) -> str:
 def write_saved_objects_file(path: Path | None = None) -> Path:
     """Regenerate the packaged `kibana/saved_objects.ndjson` (a developer's step in a source
     checkout; ernte itself never writes package data)."""
-    path = path or packaged_file(KIBANA_OBJECTS)
+    path = path or source_checkout_file(KIBANA_OBJECTS)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(saved_objects_ndjson(), encoding="utf-8")
     return path

@@ -37,7 +37,7 @@ from typing import Any
 
 from elasticsearch import dsl
 
-from harvester.config_files import INDEX_TEMPLATE, packaged_file
+from harvester.config_files import INDEX_TEMPLATE, source_checkout_file
 from indexer.analysis import load_word_list, stopwords_file
 
 DEFAULT_ALIAS = "ernte-records"
@@ -226,7 +226,7 @@ def template_json(alias: str = DEFAULT_ALIAS) -> str:
 def write_template_file(path: Path | None = None) -> Path:
     """Regenerate the packaged index template from the DSL (a developer's step, run in a source
     checkout: `python -m indexer.elastic.mapping`; ernte itself never writes package data)."""
-    path = path or packaged_file(INDEX_TEMPLATE)
+    path = path or source_checkout_file(INDEX_TEMPLATE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(template_json(), encoding="utf-8")
     return path
