@@ -9,8 +9,10 @@ from urllib.parse import urlparse
 
 import yaml
 
+from harvester.errors import ErnteError
 
-class SourceError(ValueError):
+
+class SourceError(ErnteError, ValueError):
     """A source name that is not configured, or a malformed sources file."""
 
 
