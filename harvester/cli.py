@@ -482,10 +482,10 @@ def index(target: str) -> None:
     """Index a source from the raw archive (`ernte index SOURCE`), or build a fresh index from
     every archive and switch to it atomically (`ernte index rebuild`)."""
     if target == "rebuild":
-        from harvester.rebuild import rebuild_index
+        from harvester.rebuild import rebuild_from_archives
 
         with _clear_errors():
-            click.echo(rebuild_index(_settings()))
+            click.echo(rebuild_from_archives(_settings()))
         return
     from harvester.pipeline import process_batch
 

@@ -31,10 +31,6 @@ class Source:
     page_delay: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def crosswalk_name(self) -> str:
-        return self.crosswalk or self.metadata_prefix
-
 
 def load_sources(path: Path) -> dict[str, Source]:
     """All sources of a sources file, by key."""

@@ -115,7 +115,7 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     from harvester.archive import RawArchive, archives_of
     from harvester.locks import index_write_lock
     from harvester.oai import OAIClient
-    from harvester.rebuild import rebuild_index
+    from harvester.rebuild import rebuild_from_archives
     from harvester.services import http_client
     from harvester.settings import get_settings
 
@@ -125,7 +125,7 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     [(_, _, path)] = archives_of(settings.archive_dir)
     report: list[str] = []
     with index_write_lock(settings):  # a writer holds the index while the rebuild starts
-        rebuild = threading.Thread(target=lambda: report.append(rebuild_index(settings)))
+        rebuild = threading.Thread(target=lambda: report.append(rebuild_from_archives(settings)))
         rebuild.start()
         time.sleep(0.5)
         with serve(RECORDS, batch_size=200) as url, RawArchive(path) as archive:
