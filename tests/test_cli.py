@@ -17,6 +17,7 @@ Ernte = Callable[..., CLIResult]
 RECORDS = list(generate_records(150, seed=5, deleted_share=0.04))
 
 
+@pytest.mark.slow
 def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
     ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,6 +51,7 @@ def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> No
     assert again.exit_code == 0 and json.loads(ernte("search", "--json").output)["total"] == live
 
 
+@pytest.mark.slow
 def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     ernte: Ernte, data_dir: Path
 ) -> None:
@@ -63,6 +65,7 @@ def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     assert sum(v["count"] for v in counted["facets"]["type"]) == counted["total"]
 
 
+@pytest.mark.slow
 def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_dir: Path) -> None:
     from harvester.archive import RawArchive, archives_of
     from harvester.rebuild import _Archives

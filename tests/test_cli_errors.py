@@ -47,6 +47,7 @@ BUG_IN_SERVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_bug_in_a_real_process_prints_its_traceback(data_dir: Path) -> None:
     """A ValueError from inside ernte is a bug: the process shows where it came from instead of
     one `error:` line that would read like bad input."""

@@ -21,6 +21,8 @@ from harvester.demo.provider import serve
 from tests.conftest import CLIResult
 from tests.faults import Fault, fault_proxy
 
+pytestmark = pytest.mark.slow  # the real CLI against a real provider, with faults
+
 Ernte = Callable[..., CLIResult]
 
 RECORDS = list(generate_records(230, seed=7, deleted_share=0.05))
