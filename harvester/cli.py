@@ -51,7 +51,9 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     AlreadyRunning,
     IndexBusy,
 )
-ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+)
 """OS errors an operator meets and fixes (a full disk, a read-only or foreign data directory):
 one line naming the path. Any other OSError (a missing file ernte itself should have made) is a
 bug and keeps its traceback."""

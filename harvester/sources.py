@@ -70,6 +70,9 @@ def adhoc_key(base_url: str) -> str:
 def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
     """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
     if name_or_url.startswith(("http://", "https://")):
+        parts = urlparse(name_or_url)
+        if not parts.hostname or any(c.isspace() for c in name_or_url):
+            raise SourceError(f"{name_or_url!r} is not an OAI-PMH base URL (no host, or a space)")
         key = adhoc_key(name_or_url)
         return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
     sources = load_sources(path)

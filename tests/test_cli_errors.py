@@ -83,6 +83,15 @@ def test_a_user_error_is_one_line_without_traceback(ernte: Ernte) -> None:
     assert line.startswith("error: unknown source 'no-such-source' (configured: ")
 
 
+@pytest.mark.parametrize("url", ["http://", "https:///oai", "http://exa mple.org/oai"])
+def test_a_malformed_base_url_is_a_user_error(ernte: Ernte, url: str) -> None:
+    result = ernte("identify", url)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {url!r} is not an OAI-PMH base URL (no host, or a space)"
+    ]
+
+
 def test_debug_shows_the_traceback_of_a_user_error_too(ernte: Ernte) -> None:
     result = ernte("--debug", "identify", "no-such-source")
     assert result.exit_code == 1
