@@ -8,6 +8,11 @@ drops data from damaged pages.
 What an answer means is decided by its body, not its HTTP status: an OAI `<error>` element is an
 OAI error (`noRecordsMatch` is an empty result, whatever the status); anything that is not an
 `<OAI-PMH>` document is a `NotOAIResponse` naming what came back instead.
+
+Each error code of the protocol has its own `OAIError` subclass (`BadResumptionToken`,
+`NoRecordsMatch`, ...), so callers catch the one they handle. What ernte's own checks find wrong
+with a list the server sent without complaint (a token sent twice, a list without end) is an
+`OAIProtocolError` instead.
 """
 
 from __future__ import annotations
