@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,7 +29,6 @@ class Source:
     crosswalk: str | None = None
     name: str = ""
     page_delay: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def load_sources(path: Path) -> dict[str, Source]:
