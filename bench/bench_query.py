@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_index import QUERIES as SIMPLE_QUERIES  # noqa: E402
+from bench.bench_index import publish  # noqa: E402
 from indexer.embedded import TEXT_FIELDS, EmbeddedBackend  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
 
@@ -127,11 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.index / "meta.json").exists():
         raise SystemExit(f"no index at {args.index}: build one with bench_index.py --keep DIR")
-    report = run(args.index, args.rounds, args.count)
-    print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(report + "\n")
+    publish(run(args.index, args.rounds, args.count), RESULTS)
 
 
 if __name__ == "__main__":
