@@ -911,12 +911,15 @@ def _is_older(document: SearchDocument, stored_datestamp: str) -> bool:
 
 
 def _highlight_terms(clauses: Iterable[Clause]) -> set[str]:
-    """German-chain terms of the positive text clauses (what highlights mark)."""
+    """German-chain terms of the positive text clauses (what highlights mark), with the part
+    terms of a compound word, so `Stadtentwicklung` marks `Stadtentwicklungsplanung`."""
     terms: set[str] = set()
     for clause in clauses:
         if clause.field not in (None, "title", "abstract", "subject"):
             continue
         terms.update(analyze(_clause_text(clause)))
+        if isinstance(clause, Term):
+            terms.update(term for _part, term in compound_part_terms(clause.text))
     return terms
 
 
