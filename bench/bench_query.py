@@ -8,8 +8,10 @@ search a user's `ernte search` runs (3 facets, 10 hits, highlights) for two quer
 bench_index's mix (simple words, no compounds) and a mix of compounds typed whole, which the
 query splits into parts. Each mix runs under the configuration before issue 15 (compound
 splitting off, BM25 norms on the subject fields) and under the shipped one, interleaved round
-by round in one process, so both see the same machine load (the machine is shared). Appends
-the figures, with the date, the load average and the git revision, to bench/results/query.txt.
+by round in one process, so both see the same machine load (the machine is shared). Besides
+wall-clock latency it reports the process CPU time per search, which other processes on a
+busy machine inflate far less. Appends the figures, with the date, the load average and the
+git revision, to bench/results/query.txt.
 """
 
 from __future__ import annotations
@@ -58,16 +60,21 @@ def backends(index: Path) -> dict[str, EmbeddedBackend]:
     }
 
 
-def time_mix(backend: EmbeddedBackend, queries: list[str], count: int, seed: int) -> list[float]:
+def time_mix(
+    backend: EmbeddedBackend, queries: list[str], count: int, seed: int
+) -> list[tuple[float, float]]:
+    """(wall ms, process CPU ms) of `count` searches drawn from `queries`."""
     rng = random.Random(seed)
     latencies = []
     for _ in range(count):
         request = SearchRequest(
             query=rng.choice(queries), facets={"subject": 20, "year": 50, "type": 10}, limit=10
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         backend.search(request)
-        latencies.append((time.perf_counter() - started) * 1000)
+        latencies.append(
+            ((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000)
+        )
     return latencies
 
 
@@ -91,7 +98,7 @@ def run(index: Path, rounds: int, count: int) -> str:
         "compounds typed whole": COMPOUND_QUERIES,
     }
     loads = [os.getloadavg()[0]]
-    latencies: dict[tuple[str, str], list[float]] = {}
+    latencies: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for backend in configured.values():  # warm the caches once, untimed
         for mix in mixes.values():
             time_mix(backend, mix, 20, seed=1)
@@ -110,10 +117,12 @@ def run(index: Path, rounds: int, count: int) -> str:
     ]
     for mix_name in mixes:
         for name in configured:
-            values = latencies[(mix_name, name)]
+            wall = [w for w, _ in latencies[(mix_name, name)]]
+            cpu = [c for _, c in latencies[(mix_name, name)]]
             lines.append(
-                f"{mix_name:<32} {name:<16} p50 {statistics.median(values):6.1f} ms  "
-                f"p95 {percentile(values, 0.95):6.1f} ms"
+                f"{mix_name:<32} {name:<16} wall p50 {statistics.median(wall):6.1f} ms  "
+                f"p95 {percentile(wall, 0.95):6.1f} ms | CPU p50 {statistics.median(cpu):6.1f} ms"
+                f"  p95 {percentile(cpu, 0.95):6.1f} ms"
             )
     for backend in configured.values():
         backend.close()
