@@ -188,6 +188,14 @@ def run(n: int, batch: int, queries: int, keep: Path | None) -> str:
     )
 
 
+def publish(report: str, results: Path) -> None:
+    """Print a report and append it to its results file (bench/results/...)."""
+    print(report)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a", encoding="utf-8") as handle:
+        handle.write(report + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400_000, help="records to index")
@@ -195,11 +203,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="searches to time")
     parser.add_argument("--keep", type=Path, help="index directory to keep (default: temp)")
     args = parser.parse_args()
-    report = run(args.n, args.batch, args.queries, args.keep)
-    print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(report + "\n")
+    publish(run(args.n, args.batch, args.queries, args.keep), RESULTS)
 
 
 if __name__ == "__main__":

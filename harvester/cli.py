@@ -478,6 +478,13 @@ def _batches(archive: RawArchive) -> Iterator[list[RawRecord]]:
 # -- index and search -------------------------------------------------------------------------
 
 
+def _search_command_class() -> type[click.Command]:
+    """`ernte search`'s command class: lets a query start with `-word` (see SearchCommand)."""
+    from harvester.search_cli import SearchCommand
+
+    return SearchCommand
+
+
 @main.command()
 @click.argument("target", metavar="SOURCE|rebuild")
 def index(target: str) -> None:
@@ -510,7 +517,7 @@ def index(target: str) -> None:
             backend.close()
 
 
-@main.command()
+@main.command(cls=_search_command_class())
 @click.argument("query", default="")
 @click.option("--filter", "filters", multiple=True, help="field=value, or year=2005..2010.")
 @click.option("--facet", "facets", multiple=True, help="Facet field (subject, type, year, ...).")

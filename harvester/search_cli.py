@@ -7,10 +7,12 @@ import html
 import re
 from collections.abc import Sequence
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from indexer.query import parse_year_value
 from indexer.search_model import (
     FACET_FIELDS,
     FacetValue,
@@ -21,14 +23,57 @@ from indexer.search_model import (
     SortOrder,
 )
 
-_RANGE = re.compile(r"^(\d{0,4})\.\.(\d{0,4})$")
-
 TIMELINE_BAR_WIDTH = 40
 """Characters of the longest bar of the year timeline (the year with the most records)."""
 
 
+class SearchCommand(click.Command):
+    """`ernte search`: a query that starts with an exclusion (`ernte search -Stadt`, or
+    `ernte search "-Verkehr Planung"`) is the query, not an unknown option `-S`.
+
+    click reads every argument that starts with `-` as an option. Before it parses, an
+    argument that starts with a single `-`, is no option of this command and is not the value
+    of the option before it, is moved behind `--`, where click takes it as the QUERY. Typos of
+    real options (`--limt`) still fail as unknown options.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self.query_words_behind_separator(args))
+
+    def query_words_behind_separator(self, args: list[str]) -> list[str]:
+        names: set[str] = set()
+        takes_value: set[str] = set()
+        for param in self.get_params(click.Context(self)):
+            if isinstance(param, click.Option):
+                names.update(param.opts)
+                names.update(param.secondary_opts)
+                if not param.is_flag:
+                    takes_value.update(param.opts)
+        options: list[str] = []
+        queries: list[str] = []
+        previous = ""
+        for position, arg in enumerate(args):
+            if arg == "--":
+                return options + args[position:] + queries
+            is_query = (
+                len(arg) > 1
+                and arg.startswith("-")
+                and not arg.startswith("--")
+                and arg not in names
+                and previous not in takes_value
+            )
+            (queries if is_query else options).append(arg)
+            previous = arg
+        return options + (["--", *queries] if queries else [])
+
+
 def parse_filter(text: str) -> Filter:
-    """`field=value`, or `year=2005..2010` (either end may be open: `year=..2010`)."""
+    """`field=value`, or `year=2005..2010` (either end may be open: `year=..2010`).
+
+    The year value is read by the query syntax's parser, so `year=2010..2005` is the same
+    one-line error as `year:2010..2005` in the query. Other values are compared case- and
+    umlaut-insensitively by the backends (`indexer.filters`).
+    """
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
@@ -39,10 +84,13 @@ def parse_filter(text: str) -> Filter:
         raise QuerySyntaxError(
             f"filter {text!r}: unknown field {name!r}; filterable: {', '.join(FACET_FIELDS)}"
         )
-    match = _RANGE.match(value)
-    if name == "year" and match:
-        low, high = match.groups()
-        return Filter(name, low=int(low) if low else None, high=int(high) if high else None)
+    if name == "year":
+        try:
+            low, high = parse_year_value(value)
+        except QuerySyntaxError as error:
+            raise QuerySyntaxError(f"filter {text!r}: {error}") from None
+        if ".." in value:
+            return Filter(name, low=low, high=high)
     return Filter(name, value)
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -56,12 +57,19 @@ from indexer.analysis import analyze, analyze_exact, analyze_name, analyze_token
 from indexer.analysis import tokenize_with_offsets as _tokenize_with_offsets
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.compounds import default_decompounder
+from indexer.filters import fold_value, year_bounds
 from indexer.query import Clause, ParsedQuery, Phrase, Term, parse_query, parse_year_value
+from indexer.query_parts import (
+    COMPOUND_PARTS_BOOST,
+    COMPOUND_PARTS_MIN_SHOULD_MATCH,
+    compound_part_terms,
+)
 from indexer.search_model import (
     DEFAULT_MIN_SHOULD_MATCH,
     DEFAULT_PROXIMITY_BOOST,
     DEFAULT_PROXIMITY_SLOP,
     FACET_FIELDS,
+    SUBJECT_NORMS,
     FacetValue,
     Hit,
     QuerySyntaxError,
@@ -89,6 +97,11 @@ class TextField:
     role: `exact` fields hold unstemmed spellings (weighted by `exact_boost` too), `parts`
     fields hold compound parts (searched only with `use_parts`), `main` fields the rest.
     default: whether a bare word (no `field:`) searches it.
+    norms: BM25 length normalization. False scores a match by its weight and the term's idf
+    alone, neither the field's length nor the term's frequency in it (BM25 with k1 = 0), as
+    for a set of subject headings, where a record catalogued with 20 headings is not less
+    about each of them than one with 2 (see `no_norms_weight`; Elasticsearch: the
+    `heading_set` similarity in `indexer.elastic.mapping`).
     """
 
     name: str
@@ -98,18 +111,30 @@ class TextField:
     positions: bool = True
     role: FieldRole = "main"
     default: bool = True
+    norms: bool = True
 
+
+BM25_K1 = 1.2
+"""tantivy's BM25 k1; its scores carry the factor (k1 + 1), which Lucene's do not."""
 
 TEXT_FIELDS: tuple[TextField, ...] = (
     TextField("title", ("title", "subtitle"), analyze, 4.0),
     TextField("title_exact", ("title", "subtitle"), analyze_exact, 1.5, role="exact"),
-    TextField("subject", ("subject",), analyze, 2.5),
-    TextField("subject_exact", ("subject",), analyze_exact, 1.0, role="exact"),
+    TextField("subject", ("subject",), analyze, 2.5, norms=SUBJECT_NORMS),
+    TextField("subject_exact", ("subject",), analyze_exact, 1.0, role="exact", norms=SUBJECT_NORMS),
     TextField("author", ("author", "editor"), analyze_name, 2.0),
     TextField("journal", ("journal",), analyze, 1.0),
     TextField("abstract", ("abstract",), analyze, 1.0),
     TextField("title_parts", ("title_parts",), analyze, 1.5, positions=False, role="parts"),
-    TextField("subject_parts", ("subject_parts",), analyze, 1.0, positions=False, role="parts"),
+    TextField(
+        "subject_parts",
+        ("subject_parts",),
+        analyze,
+        1.0,
+        positions=False,
+        role="parts",
+        norms=SUBJECT_NORMS,
+    ),
     TextField("abstract_parts", ("abstract_parts",), analyze, 0.4, positions=False, role="parts"),
     TextField("publisher", ("publisher",), analyze, 0.5, default=False),
     TextField("place", ("place",), analyze, 0.5, default=False),
@@ -206,6 +231,11 @@ class EmbeddedBackend:
     proximity_boost: weight of the optional sloppy phrase of the free words over
         PROXIMITY_FIELDS (default DEFAULT_PROXIMITY_BOOST); 0 switches it off.
     proximity_slop: positions its words may move (default DEFAULT_PROXIMITY_SLOP).
+    compound_boost: weight of the parts clause of a compound query word
+        (`indexer.query_parts`; default COMPOUND_PARTS_BOOST); 0 switches query-side
+        splitting off. Needs `use_parts`.
+    compound_min_should_match: how many parts of a split query word must match (default
+        COMPOUND_PARTS_MIN_SHOULD_MATCH).
     """
 
     def __init__(
@@ -218,13 +248,18 @@ class EmbeddedBackend:
         min_should_match: str = DEFAULT_MIN_SHOULD_MATCH,
         proximity_boost: float = DEFAULT_PROXIMITY_BOOST,
         proximity_slop: int = DEFAULT_PROXIMITY_SLOP,
+        compound_boost: float = COMPOUND_PARTS_BOOST,
+        compound_min_should_match: str = COMPOUND_PARTS_MIN_SHOULD_MATCH,
     ) -> None:
         layout = [(f.name, f.positions) for f in text_fields]
         if layout != [(f.name, f.positions) for f in TEXT_FIELDS]:
             raise ValueError("text_fields must keep the names and positions of TEXT_FIELDS")
-        if exact_boost < 0 or proximity_boost < 0 or proximity_slop < 0:
-            raise ValueError("exact_boost, proximity_boost and proximity_slop must be >= 0")
+        if min(exact_boost, proximity_boost, proximity_slop, compound_boost) < 0:
+            raise ValueError(
+                "exact_boost, proximity_boost, proximity_slop and compound_boost must be >= 0"
+            )
         required_word_count(min_should_match, 3)  # a bad spec fails here, not in a search
+        required_word_count(compound_min_should_match, 3)
         self.path = Path(path)
         self.text_fields = tuple(text_fields)
         self.use_parts = use_parts
@@ -232,6 +267,8 @@ class EmbeddedBackend:
         self.min_should_match = min_should_match
         self.proximity_boost = proximity_boost
         self.proximity_slop = proximity_slop
+        self.compound_boost = compound_boost
+        self.compound_min_should_match = compound_min_should_match
         self._fields = {f.name: f for f in self.text_fields}
         self._schema = _schema(self.text_fields)
         self._index: tantivy.Index | None = None
@@ -408,8 +445,9 @@ class EmbeddedBackend:
         """Parse the query, apply filters, collect facets, sort, page and highlight."""
         started = time.perf_counter()
         parsed = parse_query(request.query)
-        text_query = self._text_query(parsed)
-        filters = self._filters_by_field(request)
+        searcher = self._open().searcher()
+        text_query = self._text_query(parsed, searcher)
+        filters = self._filters_by_field(request, searcher)
         _check_facet_names(request.facets)
         # Filters on fields that are not faceted restrict the facets too; the others are left
         # out of the facet of their own field (multi-select), see _facets.
@@ -417,7 +455,6 @@ class EmbeddedBackend:
         faceted = {f: q for f, q in filters.items() if f in request.facets}
         query = _restrict(base, list(faceted.values()))
 
-        searcher = self._open().searcher()
         offset = request.offset
         if request.search_after:
             offset = int(request.search_after[0])
@@ -452,7 +489,7 @@ class EmbeddedBackend:
             year_histogram=timeline,
         )
 
-    def _text_query(self, parsed: ParsedQuery) -> tantivy.Query:
+    def _text_query(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> tantivy.Query:
         """The scoring query of the user's words (no filters).
 
         Phrases and `field:` clauses are required; of the bare words, as many as
@@ -463,7 +500,7 @@ class EmbeddedBackend:
         must: list[tantivy.Query] = []
         words: list[tantivy.Query] = []
         for clause in parsed.positive:
-            query = self._clause_query(clause)
+            query = self._clause_query(clause, searcher)
             if query is not None:
                 (words if _is_bare_word(clause) else must).append(query)
         required = required_word_count(self.min_should_match, len(words))
@@ -472,8 +509,9 @@ class EmbeddedBackend:
         else:
             should = [(tantivy.Occur.Should, q) for q in words]
             must.append(tantivy.Query.boolean_query(should, required))
-        must_not = [q for q in map(self._clause_query, parsed.negative) if q is not None]
-        proximity = self._proximity_query(parsed)
+        negative = [self._clause_query(clause, searcher) for clause in parsed.negative]
+        must_not = [q for q in negative if q is not None]
+        proximity = self._proximity_query(parsed, searcher)
         if not must and not must_not:
             return tantivy.Query.all_query()
         if len(must) == 1 and not must_not and proximity is None:
@@ -484,7 +522,9 @@ class EmbeddedBackend:
             + ([(tantivy.Occur.Should, proximity)] if proximity is not None else [])
         )
 
-    def _proximity_query(self, parsed: ParsedQuery) -> tantivy.Query | None:
+    def _proximity_query(
+        self, parsed: ParsedQuery, searcher: tantivy.Searcher
+    ) -> tantivy.Query | None:
         """All free words (bare and quoted, no `field:`) as one sloppy phrase per
         PROXIMITY_FIELDS field, summed; None for fewer than two terms or boost 0."""
         if self.proximity_boost <= 0:
@@ -494,13 +534,16 @@ class EmbeddedBackend:
         if len(terms) < 2:
             return None
         phrases = [
-            tantivy.Query.boost_query(
+            self._weighted(
+                searcher,
+                self._fields[name],
                 tantivy.Query.phrase_query(
                     self._schema,
                     name,
                     list[str | tuple[int, str]](terms),
                     slop=self.proximity_slop,
                 ),
+                terms,
                 weight,
             )
             for name, weight in PROXIMITY_FIELDS.items()
@@ -520,8 +563,28 @@ class EmbeddedBackend:
                 searched.append((field, boost))
         return searched
 
-    def _clause_query(self, clause: Clause) -> tantivy.Query | None:
-        """One query clause; None when it has no searchable term (a stop word)."""
+    def _weighted(
+        self,
+        searcher: tantivy.Searcher,
+        field: TextField,
+        query: tantivy.Query,
+        terms: Sequence[str],
+        weight: float,
+    ) -> tantivy.Query:
+        """`query` on `field` scored with `weight`: BM25 times the weight, or for a field
+        without norms the constant `no_norms_weight`."""
+        if field.norms:
+            return tantivy.Query.boost_query(query, weight)
+        return tantivy.Query.const_score_query(
+            query, no_norms_weight(searcher, field.name, terms, weight)
+        )
+
+    def _clause_query(self, clause: Clause, searcher: tantivy.Searcher) -> tantivy.Query | None:
+        """One query clause; None when it has no searchable term (a stop word).
+
+        A word that is a compound (`indexer.query_parts`) matches by itself or by its parts
+        in the *_parts fields among the fields it searches (see `_compound_parts_query`).
+        """
         if clause.field == "year":
             low, high = parse_year_value(clause.text if isinstance(clause, Term) else "")
             return self._year_range(low, high)
@@ -554,12 +617,59 @@ class EmbeddedBackend:
                         for t in terms
                     ]
                 )
-            per_field.append(tantivy.Query.boost_query(query, boost))
+            per_field.append(self._weighted(searcher, field, query, terms, boost))
         if not per_field:
             return None
-        if len(per_field) == 1:
-            return per_field[0]
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
+        whole = (
+            per_field[0]
+            if len(per_field) == 1
+            else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
+        )
+        parts = self._compound_parts_query(clause, names, searcher)
+        if parts is None:
+            return whole
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, whole), (tantivy.Occur.Should, parts)]
+        )
+
+    def _compound_parts_query(
+        self, clause: Clause, names: Iterable[str], searcher: tantivy.Searcher
+    ) -> tantivy.Query | None:
+        """The parts clause of a compound word (`indexer.query_parts`): of its parts,
+        `compound_min_should_match` must match, each in any of the searched *_parts fields
+        (weights summed over fields), the clause weighted compound_boost / number of parts.
+        None for a phrase, a word that is no compound, or no *_parts field searched."""
+        if not isinstance(clause, Term) or self.compound_boost <= 0:
+            return None
+        fields = [(f, b) for f, b in self._searched_fields(names) if f.role == "parts"]
+        parts = compound_part_terms(clause.text) if fields else ()
+        if not parts:
+            return None
+        per_part: list[tantivy.Query] = []
+        for _part, term in parts:
+            alternatives = [
+                self._weighted(
+                    searcher,
+                    field,
+                    tantivy.Query.term_query(self._schema, field.name, term),
+                    (term,),
+                    boost,
+                )
+                for field, boost in fields
+            ]
+            per_part.append(
+                alternatives[0]
+                if len(alternatives) == 1
+                else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
+            )
+        required = required_word_count(self.compound_min_should_match, len(per_part))
+        if required >= len(per_part):
+            combined = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in per_part])
+        else:
+            combined = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, q) for q in per_part], required
+            )
+        return tantivy.Query.boost_query(combined, self.compound_boost / len(per_part))
 
     def _year_range(self, low: int | None, high: int | None) -> tantivy.Query:
         if low is None and high is None:
@@ -568,9 +678,11 @@ class EmbeddedBackend:
             self._schema, "year", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
         )
 
-    def _filters_by_field(self, request: SearchRequest) -> dict[str, tantivy.Query]:
-        """One query per filtered field: its values ORed (exact facet values or year ranges);
-        the caller ANDs the fields."""
+    def _filters_by_field(
+        self, request: SearchRequest, searcher: tantivy.Searcher
+    ) -> dict[str, tantivy.Query]:
+        """One query per filtered field: its values ORed (facet values, compared folded, see
+        `_folded_filter`; or year ranges); the caller ANDs the fields."""
         by_field: dict[str, list[tantivy.Query]] = defaultdict(list)
         for item in request.filters:
             if item.field not in FACET_FIELDS:
@@ -578,21 +690,40 @@ class EmbeddedBackend:
                     f"cannot filter on {item.field!r}: filter fields are {', '.join(FACET_FIELDS)}"
                 )
             if item.field == "year":
-                if item.is_range:
-                    by_field["year"].append(self._year_range(item.low, item.high))
-                else:
-                    low, high = parse_year_value(item.value)
-                    by_field["year"].append(self._year_range(low, high))
+                by_field["year"].append(self._year_range(*year_bounds(item)))
             else:
-                by_field[item.field].append(
-                    tantivy.Query.term_query(self._schema, f"f_{item.field}", item.value)
-                )
+                by_field[item.field].append(self._folded_filter(searcher, item.field, item.value))
         return {
             name: alternatives[0]
             if len(alternatives) == 1
             else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
             for name, alternatives in by_field.items()
         }
+
+    def _folded_filter(self, searcher: tantivy.Searcher, facet: str, value: str) -> tantivy.Query:
+        """Records with a `facet` value that folds to the same string as `value`
+        (`indexer.filters.fold_value`), as Elasticsearch's `.folded` subfields compare.
+
+        The facet field keeps values as catalogued (they are the facet labels), so the stored
+        spellings are found first: a regular expression over the field's terms admits every
+        case and umlaut spelling of the folded value (a superset); the values of the records
+        it matches are aggregated and kept where they fold equal to `value`; the filter is
+        the set of those values. No stored value matches: a query that matches nothing.
+        """
+        wanted = fold_value(value)
+        field = f"f_{facet}"
+        candidates = tantivy.Query.regex_query(self._schema, field, _folded_pattern(wanted))
+        found = searcher.aggregate(
+            candidates, {"values": {"terms": {"field": field, "size": FOLDED_FILTER_VALUES}}}
+        )
+        spellings = [
+            str(b["key"])
+            for b in found.get("values", {}).get("buckets", [])
+            if fold_value(str(b["key"])) == wanted
+        ]
+        if not spellings:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.term_set_query(self._schema, field, spellings)
 
     def _facets(
         self,
@@ -683,6 +814,65 @@ class EmbeddedBackend:
         return hit
 
 
+FOLDED_FILTER_VALUES = 10_000
+"""Distinct facet values aggregated over the records a folded filter's pattern matches (the
+wanted spellings and the other values of those records)."""
+
+_FOLDED_ALTERNATIVES: dict[str, str] = {
+    "a": "(a|A|ä|Ä|a[eE]|A[eE])",
+    "o": "(o|O|ö|Ö|o[eE]|O[eE])",
+    "u": "(u|U|ü|Ü|u[eE]|U[eE])",
+}
+
+
+def _folded_pattern(folded: str) -> str:
+    """A regular expression (tantivy's syntax, whole term) admitting every stored spelling
+    that may fold to `folded`: each letter in either case, a/o/u also as ä/ö/ü or ae/oe/ue,
+    `ss` also as ß. A superset: the caller checks the values it finds with `fold_value`."""
+    out: list[str] = []
+    position = 0
+    while position < len(folded):
+        char = folded[position]
+        if folded.startswith("ss", position):
+            out.append("([sS][sS]|ß|ẞ)")
+            position += 2
+            continue
+        if char in _FOLDED_ALTERNATIVES:
+            out.append(_FOLDED_ALTERNATIVES[char])
+        elif char.isalpha() and char.upper() != char:
+            out.append(f"[{_regex_char(char)}{_regex_char(char.upper())}]")
+        else:
+            out.append(_regex_char(char))
+        position += 1
+    return "".join(out)
+
+
+def _regex_char(char: str) -> str:
+    """`char` as a literal in a regular expression (tantivy's regex-syntax escapes ASCII
+    punctuation; other characters stand for themselves)."""
+    return "\\" + char if char.isascii() and not char.isalnum() and char != " " else char
+
+
+def no_norms_weight(
+    searcher: tantivy.Searcher, field: str, terms: Sequence[str], weight: float
+) -> float:
+    """The score of a match in a field without norms: weight x (k1 + 1) x the summed idf of
+    the terms (tantivy's idf, ln(1 + (N - n + 0.5) / (n + 0.5))).
+
+    This is BM25 with k1 = 0 (no length, no term-frequency saturation), times the (k1 + 1)
+    that tantivy's BM25 puts on every other field, so field weights keep their meaning; it is
+    what Elasticsearch scores with the `heading_set` similarity (BM25, k1 0, b 0; Lucene has
+    no (k1 + 1) factor on any field). A phrase scores the sum of its terms' idf, as in both
+    engines.
+    """
+    total = max(1, int(searcher.num_docs))
+    idf = 0.0
+    for term in terms:
+        frequency = int(searcher.doc_freq(field, term))
+        idf += math.log1p((total - frequency + 0.5) / (frequency + 0.5))
+    return weight * (BM25_K1 + 1.0) * idf
+
+
 def _check_facet_names(wanted: dict[str, int]) -> None:
     for name in wanted:
         if name not in FACET_FIELDS:
@@ -721,12 +911,15 @@ def _is_older(document: SearchDocument, stored_datestamp: str) -> bool:
 
 
 def _highlight_terms(clauses: Iterable[Clause]) -> set[str]:
-    """German-chain terms of the positive text clauses (what highlights mark)."""
+    """German-chain terms of the positive text clauses (what highlights mark), with the part
+    terms of a compound word, so `Stadtentwicklung` marks `Stadtentwicklungsplanung`."""
     terms: set[str] = set()
     for clause in clauses:
         if clause.field not in (None, "title", "abstract", "subject"):
             continue
         terms.update(analyze(_clause_text(clause)))
+        if isinstance(clause, Term):
+            terms.update(term for _part, term in compound_part_terms(clause.text))
     return terms
 
 

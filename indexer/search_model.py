@@ -133,6 +133,13 @@ multi-word query stand close together (title, subject, abstract). 0 switches it 
 DEFAULT_PROXIMITY_SLOP = 2
 """Positions the words of the proximity clause may move (Lucene/tantivy phrase slop)."""
 
+SUBJECT_NORMS = False
+"""Whether the subject heading fields (subject, its exact spellings, its compound parts) are
+scored with BM25 length normalization. Off: headings are a set, and a record catalogued with
+20 headings is not less about each than one with 2 (issue 15, measured in
+bench/results/relevance.md). The embedded backend scores them by idf and weight
+(`indexer.embedded.no_norms_weight`), Elasticsearch by the `heading_set` similarity."""
+
 _MSM_SIMPLE = re.compile(r"^-?\d+%?$")
 _MSM_CONDITION = re.compile(r"^(\d+)<(-?\d+%?)$")
 

@@ -444,3 +444,97 @@ def test_min_should_match_follows_elasticsearch(spec: str, counts: list[int]) ->
 def test_unsupported_min_should_match_is_refused(spec: str) -> None:
     with pytest.raises(ValueError, match="minimum_should_match"):
         required_word_count(spec, 3)
+
+
+# --- issue 15: German queries as people type them ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["Stadtentwicklung", "Stadtplanung", "Quartiersmanagement", "Sozialraum"]
+)
+def test_a_compound_typed_whole_finds_records_holding_its_parts(
+    loaded: IndexBackend, query: str
+) -> None:
+    """The seed carries Stadtentwicklungsplanung, Quartiermanagement, Sozialraumanalyse:
+    the query word is split like the index splits (linking -s- included)."""
+    assert SEED_ID in ids(loaded, query)
+
+
+def test_the_whole_word_outweighs_a_match_by_parts(loaded: IndexBackend) -> None:
+    """Stadtentwicklungsplanung: the seed holds the word itself, record 3 only two of its
+    parts (Verkehrsplanung in Kleinstädten: stadt, planung): both found, the seed first."""
+    response = loaded.search(SearchRequest(query="Stadtentwicklungsplanung", highlight=False))
+    found = [hit.id for hit in response.hits]
+    assert found[0] == SEED_ID
+    assert "oai:orlis.difu.de:difu/3" in found
+
+
+def test_an_excluded_compound_excludes_the_records_its_parts_find(loaded: IndexBackend) -> None:
+    assert SEED_ID not in ids(loaded, "Stadt -Stadtentwicklung")
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        (Filter("type", "monographie"), 2),
+        (Filter("type", "MONOGRAPHIE"), 2),
+        (Filter("subject", "soziale stadt"), 1),
+        (Filter("subject", "Buergerengagement"), 1),
+        (Filter("subject", "bürgerengagement"), 1),
+        (Filter("author", "gueles, orhan"), 1),
+        (Filter("journal", "informationen zur raumentwicklung"), 1),
+        (Filter("subject", "Soziale"), 0),  # a value is the whole heading, not a word of it
+    ],
+)
+def test_filter_values_ignore_case_and_umlaut_spelling(
+    loaded: IndexBackend, filter_: Filter, expected: int
+) -> None:
+    assert loaded.search(SearchRequest(filters=[filter_])).total == expected
+
+
+def test_facet_labels_keep_their_casing_under_a_folded_filter(loaded: IndexBackend) -> None:
+    response = loaded.search(
+        SearchRequest(filters=[Filter("type", "monographie")], facets={"type": 5})
+    )
+    assert {f.value for f in response.facets["type"]} >= {"Monographie"}
+
+
+@pytest.mark.parametrize(
+    "filter_", [Filter("year", low=2010, high=2005), Filter("year", "2010..2005")]
+)
+def test_a_backwards_year_filter_is_refused_like_the_query_syntax(
+    loaded: IndexBackend, filter_: Filter
+) -> None:
+    with pytest.raises(QuerySyntaxError, match=r"year range '2010\.\.2005' runs backwards"):
+        loaded.search(SearchRequest(filters=[filter_]))
+    with pytest.raises(QuerySyntaxError, match=r"year range '2010\.\.2005' runs backwards"):
+        loaded.search(SearchRequest(query="year:2010..2005"))
+
+
+def test_a_well_catalogued_record_is_not_buried_by_its_many_headings(
+    backend: IndexBackend,
+) -> None:
+    """The seed carries `Stadtteil` among 15 headings and `Stadtteilen` in its abstract; three
+    records carry it among two headings and say nothing more. Subject headings are a set:
+    without length norms the seed's heading weighs as much as theirs, and its abstract lifts
+    it to the top (with BM25 norms on the subject field it came last)."""
+    headings = [
+        "Stadtteil", "Stadtentwicklungsplanung", "Stadtforschung", "Segregation", "Armut",
+        "Partizipation", "Sozialpolitik", "Arbeitsförderung", "Soziale Stadt", "Wohnungsbau",
+        "Sozialraumanalyse", "Quartiermanagement", "Europäischer Sozialfonds", "Migration",
+        "Bildung",
+    ]  # fmt: skip
+    seed = make_record(
+        167832,
+        "Städte in sozialer Verantwortung",
+        headings,
+        abstract="Bewohner leben konzentriert in Stadtteilen mit mangelhaften Gebäuden.",
+    )
+    others = [
+        make_record(n, f"Bericht {n}", ["Stadtteil", "Verkehr"], abstract="Ein kurzer Bericht.")
+        for n in (11, 12, 13)
+    ]
+    assert backend.upsert([build_document(r) for r in [seed, *others]]).written == 4
+    response = backend.search(SearchRequest(query="Stadtteile", highlight=False))
+    assert response.total == 4
+    assert response.hits[0].id == SEED_ID

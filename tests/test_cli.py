@@ -137,3 +137,32 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     rebuild.join(timeout=60)
     live = sum(1 for r in RECORDS if not r.deleted)
     assert report and f"{live} documents" in report[0]
+
+
+def test_search_reads_a_leading_minus_word_and_folds_filter_values(
+    ernte: Ernte, data_dir: Path
+) -> None:
+    """Issue 15: `ernte search -Stadt` is a query, not the unknown option `-S`; filter values
+    match whatever their case; a backwards year range is one error line in both places."""
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    everything = json.loads(ernte("search", "--limit", "0", "--facet", "type", "--json").output)
+    without = ernte("search", "-Stadt", "--limit", "0", "--json")
+    assert without.exit_code == 0, without.stderr
+    with_word = json.loads(ernte("search", "Stadt", "--limit", "0", "--json").output)["total"]
+    assert 0 < with_word < everything["total"]
+    assert json.loads(without.output)["total"] == everything["total"] - with_word
+    option_first = ernte("search", "--limit", "0", "--json", "-Stadt")
+    assert json.loads(option_first.output)["total"] == everything["total"] - with_word
+    assert ernte("search", "--limt", "0").exit_code == 2  # a mistyped option stays an error
+
+    label = everything["facets"]["type"][0]
+    for spelling in (label["value"], label["value"].lower(), label["value"].upper()):
+        typed = ernte("search", "--filter", f"type={spelling}", "--limit", "0", "--json")
+        assert json.loads(typed.output)["total"] == label["count"], spelling
+
+    for args in (["--filter", "year=2010..2005"], ["year:2010..2005"]):
+        refused = ernte("search", *args)
+        assert refused.exit_code == 1
+        assert "year range '2010..2005' runs backwards (2010 > 2005)" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ and per-item errors."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,34 @@ def test_proximity_option_only_adds_score(tmp_path: Path) -> None:
     assert on[together.identifier] > off[together.identifier]
     assert on[apart.identifier] == pytest.approx(off[apart.identifier])
     assert far[apart.identifier] > off[apart.identifier]  # within the slop
+
+
+def test_compound_options_and_highlights(tmp_path: Path) -> None:
+    """compound_boost 0 switches query-side splitting off; compound_min_should_match says how
+    many parts must match; a compound found by its parts is highlighted whole."""
+    path = tmp_path / "index"
+    loaded_index(path, make_record(30, "Berichte zur Stadtentwicklungsplanung", ["Stadtforschung"]))
+    seed, report = "oai:orlis.difu.de:difu/167832", "oai:orlis.difu.de:difu/30"
+    assert {seed, report} <= hit_ids(EmbeddedBackend(path), "Stadtentwicklung")
+    assert hit_ids(EmbeddedBackend(path, compound_boost=0.0), "Stadtentwicklung") == set()
+    three_parts = "Stadtentwicklungsarbeit"  # stadt, entwicklung, arbeit: two of three match
+    assert report in hit_ids(EmbeddedBackend(path), three_parts)
+    assert hit_ids(EmbeddedBackend(path, compound_min_should_match="100%"), three_parts) == set()
+    hit = next(
+        h
+        for h in EmbeddedBackend(path).search(SearchRequest(query="Stadtentwicklung")).hits
+        if h.id == report
+    )
+    assert hit.highlights["title"] == ["Berichte zur <mark>Stadtentwicklungsplanung</mark>"]
+
+
+def test_subject_fields_without_norms_score_idf_times_weight(tmp_path: Path) -> None:
+    """A heading among 15 counts as much as the same heading among 2 (issue 15)."""
+    many = ["Stadtteil", *(f"Thema{chr(65 + n)}xyz" for n in range(14))]
+    path = tmp_path / "index"
+    loaded_index(path, make_record(40, "Eins", many), make_record(41, "Zwei", ["Stadtteil", "X"]))
+    got = scores(EmbeddedBackend(path), "subject:Stadtteil")
+    assert got["oai:orlis.difu.de:difu/40"] == pytest.approx(got["oai:orlis.difu.de:difu/41"])
+    normed = tuple(dataclasses.replace(f, norms=True) for f in TEXT_FIELDS)
+    with_norms = scores(EmbeddedBackend(path, text_fields=normed), "subject:Stadtteil")
+    assert with_norms["oai:orlis.difu.de:difu/40"] < with_norms["oai:orlis.difu.de:difu/41"]

@@ -123,12 +123,36 @@ def test_text_fields_use_german_chain_with_exact_subfield(
 ) -> None:
     assert properties[field]["type"] == "text"
     assert properties[field]["analyzer"] == "de"
-    assert properties[field]["fields"]["exact"] == {"type": "text", "analyzer": "de_exact"}
+    assert properties[field]["fields"]["exact"]["type"] == "text"
+    assert properties[field]["fields"]["exact"]["analyzer"] == "de_exact"
 
 
 @pytest.mark.parametrize("field", ["title_parts", "subject_parts", "abstract_parts"])
 def test_parts_fields_use_the_german_chain(properties: dict[str, Any], field: str) -> None:
-    assert properties[field] == {"type": "text", "analyzer": "de"}
+    assert properties[field]["type"] == "text"
+    assert properties[field]["analyzer"] == "de"
+
+
+def test_subject_heading_fields_are_scored_as_a_set(
+    template: dict[str, Any], properties: dict[str, Any]
+) -> None:
+    """Issue 15: no length norms on the subject fields, BM25 with k1 0 (idf x boost), as the
+    embedded backend scores them; the other text fields keep the default BM25 with norms."""
+    from indexer.embedded import TEXT_FIELDS
+
+    similarity = template["template"]["settings"]["similarity"]
+    assert similarity == {"heading_set": {"type": "BM25", "k1": 0.0, "b": 0.0}}
+    heading_set = {"similarity": "heading_set", "norms": False}
+    for mapped in (
+        properties["subject"],
+        properties["subject"]["fields"]["exact"],
+        properties["subject_parts"],
+    ):
+        assert heading_set.items() <= mapped.items()
+    for field in ("title", "abstract", "journal", "title_parts", "abstract_parts"):
+        assert "similarity" not in properties[field] and "norms" not in properties[field]
+    embedded_without_norms = {f.name for f in TEXT_FIELDS if not f.norms}
+    assert embedded_without_norms == {"subject", "subject_exact", "subject_parts"}
 
 
 def test_facet_and_identifier_fields_are_keywords(properties: dict[str, Any]) -> None:
@@ -137,7 +161,11 @@ def test_facet_and_identifier_fields_are_keywords(properties: dict[str, Any]) ->
     assert properties["author"]["analyzer"] == "name"
     assert properties["author"]["fields"]["raw"] == {"type": "keyword"}
     assert properties["journal"]["fields"]["raw"] == {"type": "keyword"}
-    for field in ("type", "normalized_type", "language", "source", "set", "datestamp", "id"):
+    folded = {"type": "keyword", "normalizer": "folded"}
+    assert properties["journal"]["fields"]["folded"] == folded
+    for field in ("type", "normalized_type", "language", "source", "set"):
+        assert properties[field] == {"type": "keyword", "fields": {"folded": folded}}, field
+    for field in ("datestamp", "id"):
         assert properties[field] == {"type": "keyword"}, field
     assert properties["issn"] == {"type": "keyword", "normalizer": "issn"}
     for field in ("isbn", "doi", "local_id", "handle"):
@@ -308,11 +336,10 @@ def test_most_bare_words_must_match() -> None:
     assert phrase["multi_match"]["query"] == "Soziale Stadt"
     assert field["multi_match"]["fields"] == list(queries.USER_TEXT_FIELDS["title"])
     assert words["bool"]["minimum_should_match"] == 2
-    assert [w["multi_match"]["query"] for w in words["bool"]["should"]] == [
-        "Beteiligung",
-        "Bürger",
-        "Stadtplanung",
-    ]
+    beteiligung, buerger, stadtplanung = words["bool"]["should"]
+    assert [w["multi_match"]["query"] for w in (beteiligung, buerger)] == ["Beteiligung", "Bürger"]
+    whole, _parts = stadtplanung["bool"]["should"]  # a compound: the word or its parts
+    assert whole["multi_match"]["query"] == "Stadtplanung"
     proximity = query["query"]["bool"]["should"][0]["multi_match"]
     assert proximity["query"] == "Beteiligung der Bürger an der Stadtplanung Soziale Stadt"
 
@@ -425,10 +452,10 @@ def test_facets_are_multi_select_with_post_filter_and_sibling_filters() -> None:
         ],
         facets={"subject": 5, "type": 3, "year": 4},
     )
-    language_filter = {"term": {"language": "de"}}
+    language_filter = {"term": {"language.folded": "de"}}
     assert search["query"] == {"bool": {"must": [{"match_all": {}}], "filter": [language_filter]}}
     subject_filter = {"term": {"subject.folded": "Migration"}}
-    type_filter = {"term": {"type": "Monographie"}}
+    type_filter = {"term": {"type.folded": "Monographie"}}
     assert search["post_filter"] == {"bool": {"filter": [subject_filter, type_filter]}}
     aggs = search["aggs"]
     assert aggs["facet_subject"]["filter"] == {"bool": {"filter": [type_filter]}}
@@ -439,7 +466,7 @@ def test_facets_are_multi_select_with_post_filter_and_sibling_filters() -> None:
 
 def test_facet_of_the_only_filtered_field_counts_the_query_alone() -> None:
     search = body(query="Stadt", filters=[Filter("type", "Monographie")], facets={"type": 3})
-    assert search["post_filter"] == {"bool": {"filter": [{"term": {"type": "Monographie"}}]}}
+    assert search["post_filter"] == {"bool": {"filter": [{"term": {"type.folded": "Monographie"}}]}}
     assert search["aggs"] == {"facet_type": {"terms": {"field": "type", "size": 3}}}
     assert "filter" not in search["query"]["bool"]
 
@@ -465,8 +492,8 @@ def test_year_histogram_is_counted_without_the_year_filter() -> None:
     """The year range moves to post_filter (hits obey it, the timeline does not); filters on
     fields that are neither faceted nor `year` stay in the query and restrict everything."""
     year_filter = {"range": {"year": {"gte": 2005, "lte": 2010}}}
-    type_filter = {"term": {"type": "Monographie"}}
-    language_filter = {"term": {"language": "de"}}
+    type_filter = {"term": {"type.folded": "Monographie"}}
+    language_filter = {"term": {"language.folded": "de"}}
     search = body(
         filters=[
             Filter("year", low=2005, high=2010),
@@ -692,3 +719,87 @@ def test_kibana_import_request(tmp_path: Any) -> None:
     assert isinstance(request.body, bytes)
     assert b'name="file"; filename="objects.ndjson"' in request.body
     assert b'{"id": "x"}' in request.body
+
+
+# --- issue 15: compounds split in the query, folded filters --------------------------------
+
+
+def test_a_compound_word_matches_whole_or_by_its_parts_in_the_parts_fields() -> None:
+    """`Stadtentwicklung` -> the whole word as before, or its parts stadt + entwicklung in
+    the *_parts fields (split in Python by the index's decompounder), weighted lower."""
+    from indexer.query_parts import COMPOUND_PARTS_BOOST
+
+    clause = body(query="Stadtentwicklung")["query"]["bool"]["must"][0]
+    assert clause["bool"]["minimum_should_match"] == 1
+    whole, parts = clause["bool"]["should"]
+    assert whole["multi_match"]["query"] == "Stadtentwicklung"
+    assert whole["multi_match"]["fields"] == list(queries.DEFAULT_TEXT_FIELDS)
+    parts_fields = ["title_parts^1.5", "subject_parts", "abstract_parts^0.4"]
+    assert parts == {
+        "bool": {
+            "must": [
+                {
+                    "multi_match": {
+                        "query": part,
+                        "type": "phrase",
+                        "fields": parts_fields,
+                        "tie_breaker": 1.0,
+                        "zero_terms_query": "none",
+                    }
+                }
+                for part in ("stadt", "entwicklung")
+            ],
+            "boost": COMPOUND_PARTS_BOOST / 2,
+        }
+    }
+
+
+def test_linking_elements_and_three_part_compounds() -> None:
+    """Quartiersmanagement (Fugen-s) splits like Quartiermanagement; of three parts two must
+    match (the bare-word rule 2<-1), so Stadtentwicklungsplanung also finds Stadtplanung."""
+    quartiers = body(query="Quartiersmanagement")["query"]["bool"]["must"][0]
+    quartier = body(query="Quartiermanagement")["query"]["bool"]["must"][0]
+    assert quartiers["bool"]["should"][1] == quartier["bool"]["should"][1]
+    three = body(query="Stadtentwicklungsplanung")["query"]["bool"]["must"][0]
+    parts = three["bool"]["should"][1]["bool"]
+    assert [p["multi_match"]["query"] for p in parts["should"]] == [
+        "stadt",
+        "entwicklung",
+        "planung",
+    ]
+    assert parts["minimum_should_match"] == 2
+
+
+def test_field_words_split_into_their_own_parts_field_and_phrases_never_split() -> None:
+    subject = body(query="subject:Sozialraum")["query"]["bool"]["must"][0]
+    assert subject["bool"]["should"][1]["bool"]["must"][0]["multi_match"]["fields"] == [
+        "subject_parts"
+    ]
+    author = body(query="author:Stadtentwicklung")["query"]["bool"]["must"][0]
+    assert "multi_match" in author  # no *_parts field searched: nothing to split into
+    phrase = body(query='"Stadtentwicklung Berlin"')["query"]["bool"]["must"][0]
+    assert "multi_match" in phrase
+    plain = body(query="Logistik")["query"]["bool"]["must"][0]
+    assert "multi_match" in plain  # no compound: the clause is unchanged
+
+
+def test_an_excluded_compound_excludes_its_parts_too() -> None:
+    query = body(query="Stadt -Stadtentwicklung")["query"]["bool"]
+    assert query["must_not"][0]["bool"]["should"][1]["bool"]["must"]
+
+
+def test_every_facet_filter_compares_folded() -> None:
+    for name in ("subject", "type", "normalized_type", "author", "language", "source", "set"):
+        search = body(filters=[Filter(name, "Soziale Stadt")])
+        assert search["query"]["bool"]["filter"] == [{"term": {f"{name}.folded": "Soziale Stadt"}}]
+    journal = body(filters=[Filter("journal", "der städtetag")])
+    assert journal["query"]["bool"]["filter"] == [{"term": {"journal.folded": "der städtetag"}}]
+
+
+def test_a_backwards_year_filter_is_the_query_syntax_error() -> None:
+    with pytest.raises(QuerySyntaxError, match=r"runs backwards \(2010 > 2005\)"):
+        body(filters=[Filter("year", low=2010, high=2005)])
+    with pytest.raises(QuerySyntaxError, match=r"runs backwards \(2010 > 2005\)"):
+        body(filters=[Filter("year", "2010..2005")])
+    with pytest.raises(QuerySyntaxError, match=r"runs backwards \(2010 > 2005\)"):
+        body(query="year:2010..2005")

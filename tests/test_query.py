@@ -114,3 +114,49 @@ def test_text_fields_search_analyzed_fields_and_exact_fields_verbatim_ones() -> 
                 assert kind in ("keyword", "integer"), (user_field, name, kind)
     assert {"title", "abstract", "subject", "author"} <= TEXT_FIELDS
     assert {"year", "type", "issn", "isbn", "doi", "language"} <= EXACT_FIELDS
+
+
+# --- issue 15: compounds split in the query, folded filter values --------------------------
+
+
+def test_query_words_split_into_the_finest_parts_the_index_uses() -> None:
+    from indexer.query_parts import compound_part_terms, compound_parts
+
+    assert compound_parts("Stadtentwicklungsplanung") == ("stadt", "entwicklung", "planung")
+    assert compound_parts("Quartiersmanagement") == compound_parts("Quartiermanagement")
+    assert compound_parts("Stadtteilentwicklung") == ("stadt", "teil", "entwicklung")
+    assert compound_parts("Sozialraum") == ("sozial", "raum")
+    assert compound_parts("Logistik") == ()  # no compound
+    assert compound_parts("stadtplanung") == ()  # lower case: not split, as at index time
+    assert compound_part_terms("Stadtentwicklung") == (
+        ("stadt", "stadt"),
+        ("entwicklung", "entwickl"),
+    )
+
+
+def test_filter_values_fold_like_the_elasticsearch_folded_normalizer() -> None:
+    from indexer.filters import fold_value
+
+    assert (
+        fold_value("Bürgerbeteiligung") == fold_value("buergerbeteiligung") == "burgerbeteiligung"
+    )
+    assert fold_value(" Soziale Stadt ") == fold_value("soziale stadt")
+    assert fold_value("Straße") == fold_value("STRASSE")
+    assert fold_value("Quelle") == "quelle"  # 'ue' after q stays, as in Lucene's filter
+
+
+def test_folded_filter_pattern_admits_every_spelling_of_the_value() -> None:
+    import re
+
+    from indexer.embedded import _folded_pattern
+    from indexer.filters import fold_value
+
+    pattern = re.compile(_folded_pattern(fold_value("Bürgerbeteiligung (Stadt)")))
+    for stored in (
+        "Bürgerbeteiligung (Stadt)",
+        "BUERGERBETEILIGUNG (stadt)",
+        "Burgerbeteiligung (Stadt)",
+    ):
+        assert pattern.fullmatch(stored), stored
+    assert not pattern.fullmatch("Bürgerbeteiligung")
+    assert re.compile(_folded_pattern("strasse")).fullmatch("Straße")

@@ -15,6 +15,8 @@ Rule syntax (every heading is matched case-sensitively, against the whole headin
       - "re:.*[Pp]lanung"        # a heading the regular expression matches (re.fullmatch)
       - all: [Armut, "re:(Groß)?[Ss]tadt"]   # for EVERY pattern, some heading matches it
     grade1: [...]                # partly relevant (same syntax), if no grade-2 clause holds
+    min_headings: 8              # optional: grade 2 also needs this many headings; a record
+                                 # meeting a grade-2 clause with fewer headings gets grade 1
 
 A record's grade is 2 if a `grade2` clause holds, else 1 if a `grade1` clause holds, else 0.
 `qrels.json` keeps only graded records (`{query id: {record id: grade}}`, what `ranx` reads).
@@ -46,6 +48,8 @@ GROUPS: tuple[str, ...] = (
     "multi_word",
     "phrase",
     "control",
+    "compound_whole",
+    "well_catalogued",
 )
 """Query groups; each isolates one thing the German analysis chain is meant to fix."""
 
@@ -97,11 +101,12 @@ class JudgedQuery:
     why: str
     grade2: tuple[Clause, ...]
     grade1: tuple[Clause, ...]
+    min_headings: int = 0
 
     def grade(self, headings: Sequence[str]) -> int:
         """2 (fully relevant), 1 (partly relevant) or 0, from the record's subject headings."""
         if any(clause.holds(headings) for clause in self.grade2):
-            return 2
+            return 2 if len(headings) >= self.min_headings else 1
         if any(clause.holds(headings) for clause in self.grade1):
             return 1
         return 0
@@ -155,6 +160,9 @@ def parse_queries(data: Any) -> list[JudgedQuery]:
         grade2 = _parse_clauses(entry.get("grade2"), f"{where} grade2")
         if not grade2:
             raise QueryFileError(f"{where}: `grade2` needs at least one clause")
+        min_headings = entry.get("min_headings", 0)
+        if not isinstance(min_headings, int) or isinstance(min_headings, bool) or min_headings < 0:
+            raise QueryFileError(f"{where}: `min_headings` must be a whole number >= 0")
         queries.append(
             JudgedQuery(
                 id=qid,
@@ -163,6 +171,7 @@ def parse_queries(data: Any) -> list[JudgedQuery]:
                 why=" ".join(str(entry["why"]).split()),
                 grade2=grade2,
                 grade1=_parse_clauses(entry.get("grade1"), f"{where} grade1"),
+                min_headings=min_headings,
             )
         )
     return queries

@@ -48,6 +48,7 @@ from bench.relevance.variants import (  # noqa: E402
     BEFORE,
     CHOSEN,
     CHOSEN_CONFIGURATION,
+    PREVIOUS,
     Variant,
     build_variants,
     embedded_backend_for,
@@ -251,6 +252,22 @@ def target_lines(means: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list
             f"{means[CHOSEN]['all']['map@100']:.4f} vs {means[BEFORE]['all']['map@100']:.4f}; "
             f"groups worse: {', '.join(worse) or 'none'}"
         )
+    if {PREVIOUS, CHOSEN} <= means.keys():
+        new, old = means[CHOSEN], means[PREVIOUS]
+        worse = groups_worse(means, CHOSEN, PREVIOUS)
+        up = all(new["all"][m] > old["all"][m] for m in ("map@100", "ndcg@10"))
+        lines.append(
+            f"- issue 15, {CHOSEN} against {PREVIOUS}: MAP {new['all']['map@100']:.4f} vs "
+            f"{old['all']['map@100']:.4f}, nDCG@10 {new['all']['ndcg@10']:.4f} vs "
+            f"{old['all']['ndcg@10']:.4f} ({'both up' if up else 'NOT both up'}); groups worse: "
+            f"{', '.join(worse) or 'none'}"
+        )
+        if "compound_whole" in new:
+            lines.append(
+                f"- issue 15, compound_whole MAP {new['compound_whole']['map@100']:.4f} vs "
+                f"{old['compound_whole']['map@100']:.4f} "
+                f"({_ratio(new['compound_whole']['map@100'], old['compound_whole']['map@100'])})"
+            )
     return lines
 
 

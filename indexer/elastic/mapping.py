@@ -21,6 +21,13 @@ docstring names the same analyzers):
   survive there, so requiring them would break parity).
 * `name` = standard -> lowercase -> german_normalization -> asciifolding (authors, editors,
   autocomplete): names are neither stemmed nor stop-filtered.
+* Subject headings are a set, not prose: `subject`, `subject.exact` and `subject_parts` use
+  the `heading_set` similarity (BM25 with k1 0, b 0: a match scores its idf and weight, neither
+  the number of headings nor repeats lower or raise it) and keep no norms, as the embedded
+  backend scores those fields (`indexer.embedded.no_norms_weight`); measured in
+  bench/results/relevance.md (issue 15).
+* Every facet keyword has a `.folded` subfield (lowercase + german_normalization) that filters
+  compare against, case- and umlaut-insensitively (`indexer.filters`).
 * Compounds are not split inside ES: the pipeline writes their parts into `*_parts` fields
   (`indexer.document`), analyzed with `de` like other text. An optional `.decomp` subfield
   (`with_decompounder=True`) adds Lucene's `dictionary_decompounder` over the part list
@@ -39,6 +46,7 @@ from elasticsearch import dsl
 
 from harvester.config_files import INDEX_TEMPLATE, source_checkout_file
 from indexer.analysis import load_word_list, stopwords_file
+from indexer.search_model import SUBJECT_NORMS
 
 DEFAULT_ALIAS = "ernte-records"
 """The alias searches and incremental writes go through; it points at `ernte-records-<n>`."""
@@ -55,6 +63,13 @@ AUTO_EXPAND_REPLICAS = "0-1"
 """One replica when a second node exists, none on a single dev node (keeps it green)."""
 
 ISSUED_DATE_FORMAT = "yyyy||yyyy-MM||yyyy-MM-dd"
+
+HEADING_SIMILARITY = "heading_set"
+SIMILARITIES: dict[str, dict[str, Any]] = {
+    HEADING_SIMILARITY: {"type": "BM25", "k1": 0.0, "b": 0.0},
+}
+"""Per-field similarities of the index (`settings.index.similarity`): `heading_set` scores a
+subject heading match by idf and boost alone (BM25 with k1 = 0)."""
 
 
 class Analysis:
@@ -121,16 +136,26 @@ def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl
     """
 
     def german_text(
-        *, exact: bool = True, decompound: bool = False, **subfields: dsl.Field
+        *,
+        exact: bool = True,
+        decompound: bool = False,
+        heading_set: bool = False,
+        **subfields: dsl.Field,
     ) -> dsl.Text:
+        scoring: dict[str, Any] = (
+            {"similarity": HEADING_SIMILARITY, "norms": False} if heading_set else {}
+        )
         fields: dict[str, dsl.Field] = dict(subfields)
         if exact:
-            fields["exact"] = dsl.Text(analyzer=analysis.exact)
+            fields["exact"] = dsl.Text(analyzer=analysis.exact, **scoring)
         if decompound and with_decompounder:
             fields["decomp"] = dsl.Text(analyzer=analysis.german_decompound)
         if not fields:
-            return dsl.Text(analyzer=analysis.german)
-        return dsl.Text(analyzer=analysis.german, fields=fields)
+            return dsl.Text(analyzer=analysis.german, **scoring)
+        return dsl.Text(analyzer=analysis.german, fields=fields, **scoring)
+
+    def facet_keyword(**subfields: dsl.Field) -> dsl.Keyword:
+        return dsl.Keyword(fields={**subfields, "folded": dsl.Keyword(normalizer=analysis.folded)})
 
     suggest = dsl.SearchAsYouType(analyzer=analysis.name)
     mapping = dsl.Mapping()
@@ -138,14 +163,15 @@ def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl
     mapping.meta("date_detection", False)
     properties: dict[str, dsl.Field] = {
         "id": dsl.Keyword(),
-        "source": dsl.Keyword(),
-        "set": dsl.Keyword(),
+        "source": facet_keyword(),
+        "set": facet_keyword(),
         "datestamp": dsl.Keyword(),
         "title": german_text(decompound=True, suggest=suggest),
         "subtitle": german_text(),
         "abstract": german_text(decompound=True),
         "subject": german_text(
             decompound=True,
+            heading_set=not SUBJECT_NORMS,
             raw=dsl.Keyword(),
             folded=dsl.Keyword(normalizer=analysis.folded),
             suggest=suggest,
@@ -155,12 +181,12 @@ def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl
             fields={"raw": dsl.Keyword(), "folded": dsl.Keyword(normalizer=analysis.folded)},
         ),
         "editor": dsl.Text(analyzer=analysis.name, fields={"raw": dsl.Keyword()}),
-        "type": dsl.Keyword(),
-        "normalized_type": dsl.Keyword(),
+        "type": facet_keyword(),
+        "normalized_type": facet_keyword(),
         "year": dsl.Integer(),
         "issued": dsl.Date(format=ISSUED_DATE_FORMAT),
-        "language": dsl.Keyword(),
-        "journal": german_text(raw=dsl.Keyword()),
+        "language": facet_keyword(),
+        "journal": german_text(raw=dsl.Keyword(), folded=dsl.Keyword(normalizer=analysis.folded)),
         "publisher": german_text(raw=dsl.Keyword()),
         "place": german_text(raw=dsl.Keyword()),
         "issn": dsl.Keyword(normalizer=analysis.issn),
@@ -169,7 +195,7 @@ def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl
         "local_id": dsl.Keyword(),
         "handle": dsl.Keyword(),
         "title_parts": german_text(exact=False),
-        "subject_parts": german_text(exact=False),
+        "subject_parts": german_text(exact=False, heading_set=not SUBJECT_NORMS),
         "abstract_parts": german_text(exact=False),
     }
     for name, field in properties.items():
@@ -209,6 +235,7 @@ def _configure(
         number_of_shards=1,
         auto_expand_replicas=AUTO_EXPAND_REPLICAS,
         refresh_interval=REFRESH_INTERVAL,
+        similarity=SIMILARITIES,
     )
     index.mapping(build_mapping(analysis, with_decompounder=with_decompounder))
 

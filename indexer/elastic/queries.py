@@ -12,14 +12,21 @@ tests/test_backend_contract.py), field for field and boost for boost:
   (USER_TEXT_FIELDS), scores summed over the fields (`tie_breaker` 1, as the embedded
   backend's boolean `should`). The fields include the `.exact` subfields and, for words,
   the `*_parts` fields the pipeline filled with compound parts (`Planung` finds
-  `Stadtentwicklungsplanung`). A word the German chain drops (a stop word) and a clause
+  `Stadtentwicklungsplanung`). A word that is a compound is also split in Python, with the
+  index's decompounder (`indexer.query_parts`): a `bool` `should` of the whole-word
+  `multi_match` and a `bool` of its parts over the clause's `*_parts` fields (as many parts as
+  COMPOUND_PARTS_MIN_SHOULD_MATCH says, boost COMPOUND_PARTS_BOOST / number of parts), so
+  `Stadtentwicklung` finds `Stadtentwicklungsplanung` here as in the embedded backend. Subject
+  heading fields are scored without length normalization by the mapping's `heading_set`
+  similarity (`indexer.elastic.mapping`). A word the German chain drops (a stop word) and a clause
   without any token are dropped, as in the embedded backend. `field:value` on exact fields
   compares case-insensitively (`type:monographie`). One optional `should` clause (all free
   words as a phrase with slop PROXIMITY_SLOP in title/subject/abstract, boost
   PROXIMITY_BOOST) lifts records where the words stand together; it never changes which
   records match.
-* Filters: ANDed across fields, ORed within one field; subject and author compare
-  case- and umlaut-folded (`.folded`).
+* Filters: ANDed across fields, ORed within one field; every facet field but `year` compares
+  case- and umlaut-folded (its `.folded` subfield, `indexer.filters`); a backwards year range
+  is refused with the query syntax's error.
 * Facets: `terms` on flat keyword/numeric fields (`.raw` keeps the labels' casing),
   multi-select (see `SearchResponse`): filters on faceted fields go to `post_filter`, and a
   facet is a `filter` aggregation holding the filters of the *other* faceted fields, so a
@@ -41,6 +48,7 @@ from typing import Any
 from elasticsearch import dsl
 
 from indexer.analysis import analyze, tokenize
+from indexer.filters import year_bounds
 from indexer.query import (
     EXACT_FIELDS,
     SEARCH_FIELDS,
@@ -50,6 +58,11 @@ from indexer.query import (
     Term,
     parse_query,
     parse_year_value,
+)
+from indexer.query_parts import (
+    COMPOUND_PARTS_BOOST,
+    COMPOUND_PARTS_MIN_SHOULD_MATCH,
+    compound_part_terms,
 )
 from indexer.search_model import (
     DEFAULT_MIN_SHOULD_MATCH,
@@ -113,11 +126,10 @@ FACET_AGG_FIELDS: dict[str, str] = {
 """Facet name (FACET_FIELDS) -> keyword/numeric field its values are counted on."""
 
 FILTER_FIELDS: dict[str, str] = {
-    **FACET_AGG_FIELDS,
-    "subject": "subject.folded",
-    "author": "author.folded",
+    name: "year" if name == "year" else f"{name}.folded" for name in FACET_AGG_FIELDS
 }
-"""Facet name -> field a filter compares against (subject/author case- and umlaut-folded)."""
+"""Facet name -> field a filter compares against: the case- and umlaut-folded `.folded`
+keyword (the `folded` normalizer also folds the filter value), `year` as it is."""
 
 HIGHLIGHT_FRAGMENT_CHARS = 160
 HIGHLIGHT_FRAGMENTS = 3
@@ -201,7 +213,7 @@ def clause_query(clause: Clause) -> dsl.Query | None:
     fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_TEXT_FIELDS
     if isinstance(clause, Phrase):
         fields = tuple(f for f in fields if not _is_parts_field(f))
-    return dsl.Q(
+    whole = dsl.Q(
         "multi_match",
         query=text,
         type="phrase",
@@ -209,6 +221,39 @@ def clause_query(clause: Clause) -> dsl.Query | None:
         tie_breaker=FIELD_TIE_BREAKER,
         zero_terms_query="none",
     )
+    parts = compound_parts_query(clause, fields)
+    if parts is None:
+        return whole
+    return dsl.Q("bool", should=[whole, parts], minimum_should_match=1)
+
+
+def compound_parts_query(clause: Clause, fields: Sequence[str]) -> dsl.Query | None:
+    """The parts clause of a compound word (`indexer.query_parts`), as the embedded backend
+    builds it: each part a `multi_match` over the `*_parts` fields among `fields` (scores
+    summed), COMPOUND_PARTS_MIN_SHOULD_MATCH of them required, boost COMPOUND_PARTS_BOOST /
+    number of parts. None for a phrase, a word that is no compound, or no *_parts field."""
+    if not isinstance(clause, Term) or COMPOUND_PARTS_BOOST <= 0:
+        return None
+    parts_fields = [f for f in fields if _is_parts_field(f)]
+    parts = compound_part_terms(clause.text) if parts_fields else ()
+    if not parts:
+        return None
+    per_part = [
+        dsl.Q(
+            "multi_match",
+            query=part,
+            type="phrase",
+            fields=parts_fields,
+            tie_breaker=FIELD_TIE_BREAKER,
+            zero_terms_query="none",
+        )
+        for part, _term in parts
+    ]
+    required = required_word_count(COMPOUND_PARTS_MIN_SHOULD_MATCH, len(per_part))
+    boost = COMPOUND_PARTS_BOOST / len(per_part)
+    if required >= len(per_part):
+        return dsl.Q("bool", must=per_part, boost=boost)
+    return dsl.Q("bool", should=per_part, minimum_should_match=required, boost=boost)
 
 
 def exact_field_query(user_field: str, value: str) -> dsl.Query:
@@ -268,9 +313,7 @@ def filters_by_field(filters: Sequence[Filter]) -> dict[str, dsl.Query]:
 def filter_value_query(item: Filter) -> dsl.Query:
     """One filter value as a query: a term, or for `year` a single year or a range."""
     if item.field == "year":
-        if item.is_range:
-            return year_range_query(item.low, item.high)
-        return year_range_query(*parse_year_value(item.value))
+        return year_range_query(*year_bounds(item))
     return dsl.Q("term", **{FILTER_FIELDS[item.field]: item.value})
 
 
