@@ -16,9 +16,12 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
+from harvester.redact import install_log_filter
 from harvester.settings import Settings, get_settings
+from harvester.time_limits import TimeLimits, time_limits
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,12 @@ def redis_url() -> str:
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     """Every Celery setting ernte depends on, each with the reason it is set."""
+    limits = time_limits(settings)
     transport = {
         # Redis has no acks: an unacked message comes back after this many seconds. It must
         # exceed the longest task (time limit) plus any countdown, or a running task is
         # delivered a second time. Set on broker AND result backend (shortest one wins).
-        "visibility_timeout": settings.visibility_timeout,
+        "visibility_timeout": limits.visibility,
         # kombu >= 5.7: look for unacked messages to restore this often (was ~100 s fixed).
         "unacked_restore_interval": settings.unacked_restore_interval,
         "unacked_restore_throttle": 1,
@@ -55,8 +59,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     return {
         "broker_url": url,
         "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
-        "visibility_timeout": settings.visibility_timeout,
+        "result_backend_transport_options": {"visibility_timeout": limits.visibility},
+        "visibility_timeout": limits.visibility,
         # Keep retrying the broker at start-up (compose starts workers next to Redis).
         "broker_connection_retry_on_startup": True,
         # Status lives in our run ledger and HarvestState, not in task results; no chords.
@@ -81,9 +85,10 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # A stopping worker finishes or re-queues what it holds (incl. ETA/countdown messages).
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
-        # Page tasks take seconds; anything far longer is hung (HTTP has its own timeouts).
-        "task_soft_time_limit": settings.task_soft_time_limit,
-        "task_time_limit": settings.task_time_limit,
+        # Longer than one page's HTTP worst case (timeouts, retries, Retry-After), so that only
+        # a hung task is interrupted (harvester/time_limits.py derives or checks them).
+        "task_soft_time_limit": limits.soft,
+        "task_time_limit": limits.hard,
         # Contain memory growth of long-lived children (lxml/tantivy high-water marks).
         "worker_max_tasks_per_child": 1000,
         "worker_max_memory_per_child": 512_000,
@@ -121,15 +126,9 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     }
 
 
-def _check(settings: Settings) -> None:
-    longest = settings.task_time_limit + max(settings.backpressure_delay, 1.0)
-    if settings.visibility_timeout <= longest:
-        log.warning(
-            "visibility timeout %ss is not above the task time limit plus countdowns (%ss): "
-            "Redis may deliver a running task twice",
-            settings.visibility_timeout,
-            longest,
-        )
+def task_limits() -> TimeLimits:
+    """The time limits Celery runs with (derived, or as configured; `check()` says if they fit)."""
+    return time_limits(cluster_settings())
 
 
 def configure(target: Celery | None = None) -> Settings:
@@ -146,7 +145,9 @@ def configure(target: Celery | None = None) -> Settings:
     for cached in ("redbeat_redis", "redbeat_conf"):  # RedBeat caches both on the app
         if hasattr(celery, cached):
             delattr(celery, cached)
-    _check(settings)
+    limits = time_limits(settings)
+    if limits.problems:  # `ernte worker`/`ernte beat` refuse to start; say so early, too
+        log.warning("%s", "; ".join(limits.problems))
     return settings
 
 
@@ -160,6 +161,13 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         log.warning("no scheduled harvests: %s", exc)
         sources = {}
     return build_beat_schedule(sources.values(), sweep_every=settings.sweep_interval)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_celery_logs(logger: logging.Logger, **kwargs: Any) -> None:
+    """Celery replaces the log handlers of worker and beat: redact passwords on its handlers too."""
+    install_log_filter(logger)
 
 
 app = Celery("ernte", include=["harvester.tasks"])

@@ -25,6 +25,7 @@ from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError
 from harvester.progress import PeriodicLog, progress_for
+from harvester.redact import redact, redact_data
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.state import HarvestState, harvest_run_id
@@ -71,7 +72,7 @@ def _clear_errors() -> Iterator[None]:
     try:
         yield
     except _expected_errors() as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
 
 
@@ -288,7 +289,7 @@ def status(as_json: bool) -> None:
     states = services.state_store(settings).all()
     extra = _cluster_status(settings)
     if as_json:
-        _print_json({"harvests": [s.to_dict() for s in states], **extra})
+        _print_json(redact_data({"harvests": [s.to_dict() for s in states], **extra}))
         return
     if not states:
         click.echo("no harvests yet")
@@ -319,7 +320,7 @@ def status(as_json: bool) -> None:
             str(s.run.repaired_chars),
             str(s.run.warnings),
             f"{s.rate}/s",
-            escape(s.last_error or ""),
+            escape(redact(s.last_error or "")),
         )
     if states:
         console.print(table)
@@ -553,11 +554,14 @@ def demo(port: int, query: str) -> None:
 @click.option("-Q", "--queues", default="harvest,index", show_default=True)
 @click.option("-c", "--concurrency", default=2, show_default=True)
 @click.option("--pool", default="prefork", show_default=True)
-def worker(queues: str, concurrency: int, pool: str) -> None:
+@click.option(
+    "-n", "--hostname", default=None, help="Node name before the @ (default: ernte-<pid>)."
+)
+def worker(queues: str, concurrency: int, pool: str, hostname: str | None) -> None:
     """Start a Celery worker (needs REDIS_URL)."""
     from harvester.tasks import run_worker
 
-    run_worker(queues, concurrency, pool)
+    run_worker(queues, concurrency, pool, hostname)
 
 
 @main.command()

@@ -76,11 +76,16 @@ class Settings(BaseSettings):
     backpressure_delay: float = 2.0
     # Seconds before Redis re-delivers an unacknowledged message: must exceed the longest task
     # plus any countdown, else running tasks are delivered twice; how often kombu looks for them.
-    visibility_timeout: int = 600
+    # Unset: derived from the task time limits (harvester/time_limits.py).
+    visibility_timeout: int | None = None
     unacked_restore_interval: int = 10
-    # A page task that hangs is interrupted, then killed.
-    task_soft_time_limit: int = 120
-    task_time_limit: int = 180
+    # A page task that hangs is interrupted, then killed. Unset: derived from the HTTP timeouts,
+    # retries and Retry-After cap above, so that one slow page is never cut short; set, they
+    # are checked against those at worker start (harvester/time_limits.py).
+    task_soft_time_limit: int | None = None
+    task_time_limit: int | None = None
+    # Time a page task needs besides HTTP (parse, archive, hand off), added to the derived limits.
+    task_margin: float = 30.0
     # Retries of transient failures (backoff capped) before the dead-letter list.
     task_max_retries: int = 5
     retry_backoff_max: int = 300

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -41,7 +42,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from harvester import metrics, services
 from harvester.archive import RawArchive
-from harvester.celery_app import app, cluster_settings, redis_url
+from harvester.celery_app import app, cluster_settings, redis_url, task_limits
 from harvester.datestamps import iso_now
 from harvester.harvest import Harvester, HarvestRequest
 from harvester.http import HTTPFailure
@@ -50,6 +51,7 @@ from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse
 from harvester.pipeline import process_batch
 from harvester.progress import LogProgress
+from harvester.redact import redact, redact_data, redact_url
 from harvester.redis_state import (
     FencedStateStore,
     HarvestLease,
@@ -63,6 +65,7 @@ from harvester.redis_state import (
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, resolve_source
 from harvester.state import RunCounts, StateStore, harvest_run_id
+from harvester.time_limits import TimeLimitError
 from indexer.backend import IndexBackend
 
 log = logging.getLogger(__name__)
@@ -165,7 +168,9 @@ class ErnteTask(Task):
             log.info("stale task, nothing to do: %s", exc, extra={"task": self.name})
             return STALE
         except Exception as exc:
-            if not is_transient(exc) or isinstance(exc, SoftTimeLimitExceeded):
+            # A soft time limit is longer than a page's HTTP worst case (time_limits.py), so a
+            # task that reaches it hung: try it again later, like any transient error.
+            if not (is_transient(exc) or isinstance(exc, SoftTimeLimitExceeded)):
                 raise
             countdown = get_exponential_backoff_interval(
                 factor=1,
@@ -211,13 +216,14 @@ def dead_letter(
 ) -> None:
     """Append a failed task to the dead-letter list with what is needed to understand and replay
     it (Redis has no dead-letter exchange; this list is ours)."""
+    reason = redact(reason)
     entry = {
         "id": uuid.uuid4().hex,
         "task": task,
         "args": list(args),
         "kwargs": kwargs,
         "error": reason,
-        "traceback": trace[-4000:],
+        "traceback": redact(trace)[-4000:],
         "attempts": attempts,
         "at": iso_now(),
     }
@@ -230,9 +236,10 @@ def dead_letter(
 
 
 def dead_letters() -> list[dict[str, Any]]:
-    """The dead-letter list, oldest first (`ernte status`, `ernte dlq list`)."""
+    """The dead-letter list, oldest first (`ernte status`, `ernte dlq list`), for showing:
+    passwords in URLs are masked (replay reads the stored entries)."""
     raw = cast(list[str], cluster().client.lrange(DLQ_KEY, 0, -1))
-    return [json.loads(item) for item in raw]
+    return [redact_data(json.loads(item)) for item in raw]
 
 
 def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
@@ -355,7 +362,14 @@ def _resume(run: RunInfo) -> None:
         return
     for page_no, identifiers in cluster().ledger.pending_pages(run.run_id):
         index_page.apply_async(
-            (run.run_id, run.spec.source_ref, run.state_prefix, identifiers, page_no, run.instance)
+            (
+                run.run_id,
+                redact_url(run.spec.source_ref),
+                run.state_prefix,
+                identifiers,
+                page_no,
+                run.instance,
+            )
         )
     if run.status == "fetched":
         _maybe_finalize(run.run_id)
@@ -400,7 +414,9 @@ class IndexQueueSink:
         self.ledger = ledger
         self.run_id = run_id
         self.instance = instance
-        self.source_ref = source_ref
+        # Task arguments are visible (Flower, events, dead letters): never a password. Indexing
+        # reads the archive only, so the source URL without credentials is all it needs.
+        self.source_ref = redact_url(source_ref)
         self.prefix = prefix
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
@@ -521,7 +537,7 @@ def index_page(
     source = _resolve(source_ref, prefix)
     # Wait for the index lock well below the soft time limit; if a rebuild or an in-process
     # harvest holds it longer, IndexBusy (transient) retries the page later with backoff.
-    with index_write_lock(settings, timeout=settings.task_soft_time_limit / 2):
+    with index_write_lock(settings, timeout=task_limits().soft / 2):
         backend = _index_for_writing(settings)
         try:
             with RawArchive.open(settings.archive_dir, source.key, prefix) as archive:
@@ -646,11 +662,25 @@ def _stop_worker_services(sender: Any = None, **kwargs: Any) -> None:
 
 
 def _require_redis() -> None:
+    """What `ernte worker` and `ernte beat` check before starting: a broker, coherent limits."""
     if not get_settings().redis_url:
         raise SystemExit("error: REDIS_URL is not set; cluster mode needs a Redis broker")
+    try:
+        task_limits().check()
+    except TimeLimitError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
-def run_worker(queues: str, concurrency: int, pool: str) -> None:
+def worker_hostname(name: str | None = None) -> str:
+    """The Celery node name of `ernte worker`: unique per process, so that several workers on
+    one host (or `--scale worker=N` in compose) never share a mailbox.
+
+    Celery expands only `%h` (host), `%n` (host name) and `%d` (domain) in a node name (and
+    `%i`/`%I` in file names); the process id is filled in here, since `%p` is not one of them."""
+    return f"{name}@%h" if name else f"ernte-{os.getpid()}@%h"
+
+
+def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = None) -> None:
     """`ernte worker`: a Celery worker on the given queues, with task events for Flower."""
     _require_redis()
     settings = get_settings()
@@ -662,7 +692,7 @@ def run_worker(queues: str, concurrency: int, pool: str) -> None:
         f"--concurrency={concurrency}",
         f"--pool={pool}",
         f"--loglevel={settings.log_level}",
-        "--hostname=ernte-%p@%h",
+        f"--hostname={worker_hostname(hostname)}",
         "--task-events",
     ]
     app.worker_main(argv)

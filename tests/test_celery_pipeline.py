@@ -14,9 +14,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from harvester.settings import get_settings
 from harvester.sources import resolve_source
 from harvester.state import HarvestKey, HarvestState
 from tests.redis_server import redis_server
+from tests.shipped import shipped_service
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "dim"
@@ -41,8 +42,11 @@ CLUSTER_ENV = {
     "ERNTE_SWEEP_INTERVAL": "1",
     "ERNTE_VISIBILITY_TIMEOUT": "30",
     "ERNTE_UNACKED_RESTORE_INTERVAL": "1",
-    "ERNTE_TASK_SOFT_TIME_LIMIT": "20",
-    "ERNTE_TASK_TIME_LIMIT": "25",
+    # task time limits derived from these (harvester/time_limits.py): soft 18 s, hard 21 s
+    "ERNTE_TASK_MARGIN": "3",
+    "ERNTE_MAX_RETRIES": "1",
+    "ERNTE_CONNECT_TIMEOUT": "2",
+    "ERNTE_RETRY_AFTER_CAP": "1",
     # a failing batch reaches the dead-letter list after two quick retries
     "ERNTE_TASK_MAX_RETRIES": "2",
     "ERNTE_RETRY_BACKOFF_MAX": "1",
@@ -51,7 +55,7 @@ CLUSTER_ENV = {
     "ERNTE_PAGE_DELAY": "0",
     "ERNTE_BACKOFF_BASE": "0.05",
     "ERNTE_BACKOFF_MAX": "0.2",
-    "ERNTE_READ_TIMEOUT": "10",
+    "ERNTE_READ_TIMEOUT": "5",
     "ERNTE_LOG_LEVEL": "INFO",
 }
 
@@ -90,7 +94,8 @@ def indexed_ids(index_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    with redis_server() as url:
+    """A password-protected redis-server, as docker-compose.yml runs it."""
+    with redis_server(password=f"pw-{uuid.uuid4().hex}") as url:
         yield url
 
 
@@ -327,23 +332,12 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
 
 
 def _start_worker_process(
-    env: dict[str, str], name: str, log_file: Path
+    redis_url: str, data_dir: Path, log_file: Path, **extra: str
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "harvester.celery_app",
-        "worker",
-        "--queues=harvest,index",
-        "--concurrency=2",
-        "--pool=prefork",
-        "--loglevel=INFO",
-        f"--hostname={name}@%h",
-    ]
+    """`ernte worker` exactly as docker-compose.yml's `worker` service runs it."""
+    command, env = shipped_service("worker", redis_url, data_dir, **{**CLUSTER_ENV, **extra})
     with log_file.open("ab") as log:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+        return subprocess.Popen(command, cwd=data_dir.parent, env=env, stdout=log, stderr=log)
 
 
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
@@ -352,12 +346,12 @@ def test_worker_killed_mid_harvest_is_recovered_exactly_once(
     from harvester.tasks import enqueue_harvest
 
     records = list(generate_records(600, seed=23, deleted_share=0.05))
-    env = {**os.environ, **cluster_env, "ERNTE_DATA_DIR": str(data_dir), "ERNTE_PAGE_DELAY": "0.3"}
+    url = cluster_env["REDIS_URL"]
     log_file = tmp_path / "workers.log"
     started: list[subprocess.Popen[bytes]] = []
     try:
         with serve(records, batch_size=50) as base_url:
-            first = _start_worker_process(env, "first", log_file)
+            first = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
             started.append(first)
             run_id = enqueue_harvest(base_url, "", PREFIX, None, None, False).split(": ")[0]
             wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
@@ -365,7 +359,7 @@ def test_worker_killed_mid_harvest_is_recovered_exactly_once(
             first.wait(timeout=10)
             assert not _run_finished(base_url), "killed before the end of the list"
 
-            second = _start_worker_process(env, "second", log_file)
+            second = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
             started.append(second)
             wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
         fences = redis.Redis.from_url(cluster_env["REDIS_URL"]).get(f"ernte:fence:{run_id}")
