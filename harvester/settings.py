@@ -93,8 +93,10 @@ class Settings(BaseSettings):
     max_deliveries: int = 5
     # How often each worker looks for runs whose lease expired.
     sweep_interval: float = 30.0
-    # Workers serve Prometheus metrics on this port (0: off; see `ernte metrics`).
+    # Workers serve Prometheus metrics on this port (0: off; see `ernte metrics`), on this
+    # address (loopback unless configured: in a container, 0.0.0.0 behind a published port).
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     # RedBeat's lock lifetime and tick: a standby beat takes over within about the lock timeout.
     beat_lock_timeout: int = 60
     beat_max_loop_interval: int = 10

@@ -144,6 +144,19 @@ def is_transient(exc: BaseException) -> bool:
 # -- the task base: retries, delivery counting, dead letters ---------------------------------
 
 
+class RedactedError(Exception):
+    """Stands in for an error whose message held a password (an OAI URL with credentials):
+    Celery puts a task's exception into its events and logs, so the original never leaves
+    the task. The message names the original type."""
+
+
+def _shown(exc: Exception) -> Exception:
+    """`exc` itself, or a RedactedError with its message when that message holds a password."""
+    text = str(exc)
+    cleaned = redact(text)
+    return exc if cleaned == text else RedactedError(f"{type(exc).__name__}: {cleaned}")
+
+
 class ErnteTask(Task):
     """Retry transient errors with capped exponential backoff and full jitter; dead-letter the
     rest, and tasks whose worker keeps dying under them.
@@ -168,25 +181,31 @@ class ErnteTask(Task):
             log.info("stale task, nothing to do: %s", exc, extra={"task": self.name})
             return STALE
         except Exception as exc:
+            shown = _shown(exc)
+            if shown is not exc:  # the full traceback, redacted, for the operator's log
+                log.warning("task error: %s", shown, exc_info=exc, extra={"task": self.name})
             # A soft time limit is longer than a page's HTTP worst case (time_limits.py), so a
             # task that reaches it hung: try it again later, like any transient error.
-            if not (is_transient(exc) or isinstance(exc, SoftTimeLimitExceeded)):
+            transient = is_transient(exc) or isinstance(exc, SoftTimeLimitExceeded)
+            if shown is exc and not transient:
                 raise
-            countdown = get_exponential_backoff_interval(
-                factor=1,
-                retries=self.request.retries,
-                maximum=settings.retry_backoff_max,
-                full_jitter=True,
-            )
-            log.warning(
-                "transient error, retrying in %ss: %s",
-                countdown,
-                exc,
-                extra={"task": self.name, "attempt": self.request.retries + 1},
-            )
-            raise self.retry(
-                exc=exc, countdown=countdown, max_retries=settings.task_max_retries
-            ) from exc
+        # Outside the handler, so that Celery (events, results, logs) never sees the original
+        # exception chained to the one shown.
+        if not transient:
+            raise shown
+        countdown = get_exponential_backoff_interval(
+            factor=1,
+            retries=self.request.retries,
+            maximum=settings.retry_backoff_max,
+            full_jitter=True,
+        )
+        log.warning(
+            "transient error, retrying in %ss: %s",
+            countdown,
+            shown,
+            extra={"task": self.name, "attempt": self.request.retries + 1},
+        )
+        raise self.retry(exc=shown, countdown=countdown, max_retries=settings.task_max_retries)
 
     def _delivered_too_often(self, limit: int) -> bool:
         """Count deliveries of this task id; after_return clears the count, so only deliveries
@@ -206,7 +225,7 @@ class ErnteTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, RedactedError) else f"{type(exc).__name__}: {exc}"
         dead_letter(self.name, args, kwargs, reason, str(einfo), self.request.retries + 1)
         _give_up(self.name, tuple(args), reason)
 
@@ -653,7 +672,7 @@ def _start_worker_services(sender: Any = None, **kwargs: Any) -> None:
         daemon=True,
     ).start()
     if settings.metrics_port:
-        metrics.serve(cluster().client, settings.metrics_port)
+        metrics.serve(cluster().client, settings.metrics_port, settings.metrics_host)
 
 
 @worker_shutdown.connect
