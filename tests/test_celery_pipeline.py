@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -297,8 +298,20 @@ def test_two_concurrent_requests_one_runs_one_is_refused(data_dir: Path, worker:
     assert set(indexed_ids(data_dir / "index")) == live_ids(records)
 
 
+def _ernte(*args: str) -> str:
+    """`ernte ARGS` in-process, with this module's cluster environment."""
+    from click.testing import CliRunner
+
+    from harvester.cli import main
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, list(args), env=dict(os.environ), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worker: Any) -> None:
-    from harvester.tasks import dead_letters, enqueue_harvest, replay_dead_letters
+    from harvester.tasks import dead_letters, enqueue_harvest
 
     data_dir.mkdir(parents=True)
     (data_dir / "index").write_text("not a directory")  # every index write fails
@@ -306,7 +319,8 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
     with serve(records, batch_size=50) as base_url:
         enqueue_harvest(base_url, "", PREFIX, None, None, False)
         wait_until(lambda: _run_finished(base_url), 45, "the run to finish despite failures")
-    letters = dead_letters()
+    letters = json.loads(_ernte("dlq", "list", "--json"))
+    assert "2 dead letters" in _ernte("dlq", "list")
     assert [letter["task"] for letter in letters] == ["ernte.index_page"] * 2
     assert all(letter["error"].startswith("FileExistsError") for letter in letters)
     assert all(letter["attempts"] == 3 for letter in letters)  # first try + 2 retries
@@ -316,7 +330,7 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
     assert state.last_error is not None and "dead-letter" in state.last_error
 
     (data_dir / "index").unlink()  # the index is fixed
-    lines = replay_dead_letters()
+    lines = _ernte("dlq", "replay").splitlines()
     assert len(lines) == 2 and all("re-queued" in line for line in lines)
     assert dead_letters() == []
 

@@ -35,7 +35,7 @@ import redis
 from harvester.cli import main
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from tests.faults import Fault, fault_proxy
+from tests.faults import Fault, FaultKind, fault_proxy
 from tests.redis_server import _free_port, redis_server
 from tests.shipped import (
     COMPOSE_FILE,
@@ -367,7 +367,7 @@ def test_beat_fires_the_schedule_and_a_standby_beat_takes_over(
     assert second.poll() is None
     assert time.time() - killed_at < 90
     status = ernte_cli(env, "status")
-    assert "t [*" in status or "t|" in status or "t " in status
+    assert "t|*|dim" in status and "idle" in status
     assert indexed_ids(env) == {r.identifier for r in records}
 
 
@@ -481,3 +481,85 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
     for secret in (redis_password, oai_password):
         at = everything.find(secret)
         assert at < 0, f"a password leaked: ...{everything[max(at - 300, 0) : at + 60]!r}"
+
+
+# -- coherent time limits ----------------------------------------------------------------------
+
+
+def test_a_slow_page_fits_the_derived_time_limits(
+    redis_url: str, tmp_path: Path, processes: Processes
+) -> None:
+    """Small HTTP timeouts and retries, limits derived from them: a page that times out once
+    and one answered with Retry-After are both fetched, and nothing is dead-lettered. (Before,
+    the fixed soft limit sat below one read timeout plus retries, and a slow page failed.)"""
+    small = {
+        **FAST,
+        "ERNTE_CONNECT_TIMEOUT": "1",
+        "ERNTE_READ_TIMEOUT": "1",
+        "ERNTE_MAX_RETRIES": "1",
+        "ERNTE_RETRY_AFTER_CAP": "1",
+        "ERNTE_TASK_MARGIN": "1",
+    }
+    from harvester.settings import Settings
+    from harvester.time_limits import time_limits
+
+    limits = time_limits(
+        Settings(
+            connect_timeout=1,
+            read_timeout=1,
+            max_retries=1,
+            retry_after_cap=1,
+            backoff_max=0.2,
+            task_margin=1,
+        )
+    )
+    assert (limits.page, limits.soft, limits.hard) == (5.0, 6, 7)
+    data_dir = tmp_path / "data"
+    records = list(generate_records(150, seed=17, deleted_share=0.0))
+    faults = {3: Fault.delay(1.6), 5: Fault.retry_after(1)}
+    with serve(records, batch_size=50) as upstream, fault_proxy(upstream, faults) as proxy:
+        small["ERNTE_SOURCES_FILE"] = str(sources_file(tmp_path / "sources.yaml", proxy.url))
+        command, env = shipped_service("worker", redis_url, data_dir, **small)
+        processes.start("worker", command, env)
+        ernte_cli(env, "harvest", "t", "--queue")
+        client = redis.Redis.from_url(redis_url)
+        wait_until(lambda: run_finished(env, client), 60, "the harvest to finish")
+    seen = [request.fault for request in proxy.requests]
+    assert seen[2:5] == [FaultKind.DELAY, None, FaultKind.RETRY_AFTER], seen
+    assert proxy.requests[3].params == proxy.requests[2].params, "the timed-out page was retried"
+    assert client.llen("ernte:dlq") == 0
+    (state,) = harvests(env)
+    assert state["run"]["records"] == 150 and state["last_error"] is None
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_incoherent_time_limits_are_refused_at_start(
+    name: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Yesterday's defaults (soft limit 120 s, one read timeout 120 s) no longer start."""
+    command, env = shipped_service(
+        name,
+        redis_url,
+        tmp_path / "data",
+        ERNTE_TASK_SOFT_TIME_LIMIT="120",
+        ERNTE_READ_TIMEOUT="120",
+    )
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "ERNTE_TASK_SOFT_TIME_LIMIT=120 s is not above one page's worst case" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_time_limits_are_derived_from_one_another() -> None:
+    from harvester.settings import Settings
+    from harvester.time_limits import TimeLimitError, time_limits
+
+    defaults = time_limits(Settings())
+    assert defaults.page == 6 * (10 + 120) + 5 * 300
+    assert defaults.page < defaults.soft < defaults.hard < defaults.visibility
+    assert not defaults.problems
+    defaults.check()
+    with pytest.raises(TimeLimitError, match="ERNTE_TASK_TIME_LIMIT=10 s is not above"):
+        time_limits(Settings(task_soft_time_limit=2500, task_time_limit=10)).check()
+    with pytest.raises(TimeLimitError, match="ERNTE_VISIBILITY_TIMEOUT=600 s"):
+        time_limits(Settings(visibility_timeout=600)).check()
