@@ -236,6 +236,7 @@ def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
 # -- with an in-process worker -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_worker_harvests_multi_page_provider_into_embedded_index(
     data_dir: Path, worker: Any
 ) -> None:
@@ -354,6 +355,7 @@ def _start_worker_process(
         return subprocess.Popen(command, cwd=data_dir.parent, env=env, stdout=log, stderr=log)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
     data_dir: Path, cluster_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -299,6 +299,7 @@ def sources_file(path: Path, url: str, schedule: str | None = None) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_dockerfile_cmd_harvests_and_indexes_a_multi_page_provider(
     redis_url: str, tmp_path: Path, processes: Processes
 ) -> None:
@@ -486,6 +487,7 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
 # -- coherent time limits ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_slow_page_fits_the_derived_time_limits(
     redis_url: str, tmp_path: Path, processes: Processes
 ) -> None:
