@@ -204,19 +204,12 @@ def harvest(
         if queue and reconcile:
             raise click.UsageError("--reconcile runs in-process only; drop --queue")
         if queue:
-            from harvester.tasks import enqueue_harvest
+            from harvester.cluster.runs import request_harvest
+            from harvester.redis_state import RunSpec
 
+            ref = src.key if src.key in _configured_sources() else source
             for spec in set_specs:
-                click.echo(
-                    enqueue_harvest(
-                        src.key if src.key in _configured_sources() else source,
-                        spec,
-                        prefix,
-                        from_,
-                        until,
-                        full,
-                    )
-                )
+                click.echo(request_harvest(RunSpec(ref, spec, prefix or "", from_, until, full)))
             return
         with ExitStack() as held:
             # Refuse at once if any of these harvests is running elsewhere; then hold the host's
@@ -331,9 +324,9 @@ def status(as_json: bool) -> None:
 def _cluster_status(settings: Settings) -> dict[str, Any]:
     if not settings.redis_url:
         return {}
-    from harvester.tasks import dead_letters
+    from harvester.cluster.dead_letters import entries
 
-    return {"dead_letters": dead_letters()}
+    return {"dead_letters": entries()}
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -559,7 +552,7 @@ def demo(port: int, query: str) -> None:
 )
 def worker(queues: str, concurrency: int, pool: str, hostname: str | None) -> None:
     """Start a Celery worker (needs REDIS_URL)."""
-    from harvester.tasks import run_worker
+    from harvester.cluster.worker import run_worker
 
     run_worker(queues, concurrency, pool, hostname)
 
@@ -567,7 +560,7 @@ def worker(queues: str, concurrency: int, pool: str, hostname: str | None) -> No
 @main.command()
 def beat() -> None:
     """Start Celery beat with the schedules of config/sources.yaml (one active per cluster)."""
-    from harvester.tasks import run_beat
+    from harvester.cluster.worker import run_beat
 
     run_beat()
 
@@ -581,7 +574,7 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dlq_list(as_json: bool) -> None:
     """Show dead letters (needs REDIS_URL)."""
-    from harvester.tasks import dead_letters
+    from harvester.cluster.dead_letters import entries as dead_letters
 
     entries = dead_letters()
     if as_json:
@@ -604,7 +597,7 @@ def dlq_list(as_json: bool) -> None:
 @click.argument("ids", nargs=-1)
 def dlq_replay(ids: tuple[str, ...]) -> None:
     """Re-enqueue dead letters (all, or the given ids)."""
-    from harvester.tasks import replay_dead_letters
+    from harvester.cluster.runs import replay_dead_letters
 
     for line in replay_dead_letters(list(ids) or None):
         click.echo(line)
@@ -616,8 +609,8 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
 
-    from harvester.metrics import serve
-    from harvester.tasks import cluster
+    from harvester.cluster.connection import cluster
+    from harvester.cluster.metrics import serve
 
     serve(cluster().client, port, host)
     click.echo(f"serving metrics on http://{host}:{port}/metrics")

@@ -3,8 +3,8 @@
 
 Applied where text leaves the process: every log handler (`install_log_filter`, also on the
 handlers Celery sets up), the dead-letter list, `ernte status` and error lines. Task arguments
-never carry a password in the first place (`harvester.tasks` passes the redacted source URL;
-fetching reads the real one from the run ledger in Redis).
+never carry a password in the first place (`harvester.cluster.payloads.IndexBatch` holds the
+redacted source URL; fetching reads the real one from the run ledger in Redis).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("KIBANA_URL", "ERNTE_KIBANA_URL")
     )
 
-    # Cluster mode (Celery workers, harvester/celery_app.py); defaults suit ORLIS-sized runs.
+    # Cluster mode (Celery workers, harvester/cluster/app.py); defaults suit ORLIS-sized runs.
     # Lifetime of a harvest lease, renewed every third of it while a task works; after a worker
     # dies, recovery starts within lease + sweep_interval seconds.
     lease_seconds: float = 60.0
@@ -76,12 +76,12 @@ class Settings(BaseSettings):
     backpressure_delay: float = 2.0
     # Seconds before Redis re-delivers an unacknowledged message: must exceed the longest task
     # plus any countdown, else running tasks are delivered twice; how often kombu looks for them.
-    # Unset: derived from the task time limits (harvester/time_limits.py).
+    # Unset: derived from the task time limits (harvester/cluster/time_limits.py).
     visibility_timeout: int | None = None
     unacked_restore_interval: int = 10
     # A page task that hangs is interrupted, then killed. Unset: derived from the HTTP timeouts,
     # retries and Retry-After cap above, so that one slow page is never cut short; set, they
-    # are checked against those at worker start (harvester/time_limits.py).
+    # are checked against those at worker start (harvester/cluster/time_limits.py).
     task_soft_time_limit: int | None = None
     task_time_limit: int | None = None
     # Time a page task needs besides HTTP (parse, archive, hand off), added to the derived limits.

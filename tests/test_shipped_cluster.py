@@ -474,9 +474,9 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
         outputs.append(ernte_cli(env, "status", "--json"))
     outputs.append(json.dumps(events, default=str))
     outputs.append(processes.output())
-    assert any(e.get("type") == "task-received" and e.get("args") for e in events), (
-        "the event stream shows task arguments (so the check below means something)"
-    )
+    assert any(
+        e.get("type") == "task-received" and "payload" in e.get("kwargs", "") for e in events
+    ), "the event stream shows task arguments (so the check below means something)"
     everything = "\n".join(outputs)
     assert secret_url.replace(oai_password, "***") in everything or "harvester:***@" in everything
     for secret in (redis_password, oai_password):
@@ -502,8 +502,8 @@ def test_a_slow_page_fits_the_derived_time_limits(
         "ERNTE_RETRY_AFTER_CAP": "1",
         "ERNTE_TASK_MARGIN": "1",
     }
+    from harvester.cluster.time_limits import time_limits
     from harvester.settings import Settings
-    from harvester.time_limits import time_limits
 
     limits = time_limits(
         Settings(
@@ -553,8 +553,8 @@ def test_incoherent_time_limits_are_refused_at_start(
 
 
 def test_time_limits_are_derived_from_one_another() -> None:
+    from harvester.cluster.time_limits import TimeLimitError, time_limits
     from harvester.settings import Settings
-    from harvester.time_limits import TimeLimitError, time_limits
 
     defaults = time_limits(Settings())
     assert defaults.page == 6 * (10 + 120) + 5 * 300

@@ -1,7 +1,7 @@
 """The Celery app of cluster mode: Redis broker, queues `harvest` and `index`, every setting that
 matters set on purpose (see shared research `celery_pipeline.md` §2 for the sources).
 
-The tasks (`harvester.tasks`) are page-sized and idempotent, and their correctness comes from
+The tasks (`harvester.cluster.tasks`) are page-sized and idempotent, and their correctness comes from
 our own records in Redis (leases with fencing, checkpoints, the run ledger, a sweeper), not from
 broker redelivery; the settings below make redelivery a working backup rather than a hazard.
 
@@ -12,33 +12,21 @@ explained there.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
+from harvester.cluster.connection import cluster_settings, redis_url, reset
+from harvester.cluster.time_limits import TimeLimits, time_limits
 from harvester.redact import install_log_filter
 from harvester.settings import Settings, get_settings
-from harvester.time_limits import TimeLimits, time_limits
 
 log = logging.getLogger(__name__)
 
 HARVEST_QUEUE = "harvest"
 INDEX_QUEUE = "index"
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-
-
-@lru_cache(maxsize=1)
-def cluster_settings() -> Settings:
-    """The settings as Celery uses them, read once per `configure` (which clears this cache,
-    so tests that change the environment see their values)."""
-    return Settings()
-
-
-def redis_url() -> str:
-    return get_settings().redis_url or DEFAULT_REDIS_URL
 
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
@@ -86,7 +74,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
         # Longer than one page's HTTP worst case (timeouts, retries, Retry-After), so that only
-        # a hung task is interrupted (harvester/time_limits.py derives or checks them).
+        # a hung task is interrupted (harvester/cluster/time_limits.py derives or checks them).
         "task_soft_time_limit": limits.soft,
         "task_time_limit": limits.hard,
         # Contain memory growth of long-lived children (lxml/tantivy high-water marks).
@@ -136,7 +124,7 @@ def configure(target: Celery | None = None) -> Settings:
 
     Called at import; tests call it again after pointing REDIS_URL at their own redis-server."""
     get_settings.cache_clear()
-    cluster_settings.cache_clear()
+    reset()
     settings = cluster_settings()
     celery = target or app
     celery.conf.update(celery_config(settings, redis_url()))
@@ -152,7 +140,7 @@ def configure(target: Celery | None = None) -> Settings:
 
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    from harvester.schedule import build_beat_schedule
+    from harvester.cluster.schedule import build_beat_schedule
     from harvester.sources import SourceError, load_sources
 
     try:
@@ -170,5 +158,5 @@ def _redact_celery_logs(logger: logging.Logger, **kwargs: Any) -> None:
     install_log_filter(logger)
 
 
-app = Celery("ernte", include=["harvester.tasks"])
+app = Celery("ernte", include=["harvester.cluster.tasks", "harvester.cluster.worker"])
 configure(app)
