@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from harvester.demo.sample import SampleRecord
 from harvester.settings import get_settings
 from harvester.sources import resolve_source
 from harvester.state import HarvestKey, HarvestState
+from tests.conftest import wait_until
 from tests.redis_server import redis_server
 from tests.shipped import shipped_service
 
@@ -67,15 +68,6 @@ def enqueue_harvest(base_url: str) -> str:
     from harvester.redis_state import RunSpec
 
     return request_harvest(RunSpec(base_url, "", PREFIX))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` every 50 ms; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def live_ids(records: list[SampleRecord]) -> set[str]:

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ import redis
 from harvester.cli import main
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
+from tests.conftest import wait_until
 from tests.faults import Fault, FaultKind, fault_proxy
 from tests.redis_server import _free_port, redis_server
 from tests.shipped import (
@@ -77,14 +78,6 @@ FAST = {
 }
 
 ERNTE_SERVICES = ("worker", "beat", "metrics")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 # -- docker-compose.yml as a file --------------------------------------------------------------

@@ -13,7 +13,8 @@ Retries, delivery counting and dead letters come from the base class (`task_base
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from celery import Task
 
@@ -37,25 +38,23 @@ from harvester.redis_state import RunSpec
 
 log = logging.getLogger(__name__)
 
-
-@app.task(bind=True, base=ErnteTask, name=START_HARVEST)
-def start_harvest(self: Task, payload: dict[str, Any]) -> str:
-    return work.start_harvest(RunStep.from_json(payload))
+P = TypeVar("P")
 
 
-@app.task(bind=True, base=ErnteTask, name=FETCH_PAGE)
-def fetch_page(self: Task, payload: dict[str, Any]) -> str:
-    return work.fetch_page(PageFetch.from_json(payload))
+def _shell(name: str, read: Callable[[dict[str, Any]], P], do: Callable[[P], str]) -> Task:
+    """A task named `name` that reads its payload with `read` and hands it to `do`."""
+
+    @app.task(bind=True, base=ErnteTask, name=name)
+    def task(self: Task, payload: dict[str, Any]) -> str:
+        return do(read(payload))
+
+    return cast(Task, task)
 
 
-@app.task(bind=True, base=ErnteTask, name=INDEX_PAGE)
-def index_page(self: Task, payload: dict[str, Any]) -> str:
-    return work.index_page(IndexBatch.from_json(payload))
-
-
-@app.task(bind=True, base=ErnteTask, name=FINALIZE_RUN)
-def finalize_run(self: Task, payload: dict[str, Any]) -> str:
-    return work.finalize_run(RunStep.from_json(payload))
+start_harvest = _shell(START_HARVEST, RunStep.from_json, work.start_harvest)
+fetch_page = _shell(FETCH_PAGE, PageFetch.from_json, work.fetch_page)
+index_page = _shell(INDEX_PAGE, IndexBatch.from_json, work.index_page)
+finalize_run = _shell(FINALIZE_RUN, RunStep.from_json, work.finalize_run)
 
 
 @app.task(bind=True, base=ErnteTask, name=SCHEDULED_HARVEST)
