@@ -558,3 +558,25 @@ def test_time_limits_are_derived_from_one_another() -> None:
         time_limits(Settings(task_soft_time_limit=2500, task_time_limit=10)).check()
     with pytest.raises(TimeLimitError, match="ERNTE_VISIBILITY_TIMEOUT=600 s"):
         time_limits(Settings(visibility_timeout=600)).check()
+
+
+def test_compose_file_is_valid_for_docker_compose(tmp_path: Path) -> None:
+    """`docker compose config` with a filled-in .env; no Docker engine runs on the CI machine,
+    so there the test is skipped and says so."""
+    import shutil
+
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker is not installed here: `docker compose config` cannot run")
+    plugin = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+    if plugin.returncode != 0:
+        pytest.skip("the docker compose plugin is not installed here: `docker compose config`")
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in dotenv().items()))
+    done = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
