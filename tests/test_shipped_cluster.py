@@ -580,3 +580,16 @@ def test_compose_file_is_valid_for_docker_compose(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_shipped_settings_pass_the_time_limit_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cp .env.example .env` gives a worker that starts: its limits fit together."""
+    from harvester.cluster.time_limits import time_limits
+    from harvester.settings import Settings
+
+    for name, value in env_example().items():
+        if name.startswith("ERNTE_"):
+            monkeypatch.setenv(name, value)
+    limits = time_limits(Settings())
+    limits.check()
+    assert limits.soft > limits.page
