@@ -611,7 +611,9 @@ def metrics(port: int, host: str) -> None:
 
     from harvester.cluster.connection import cluster
     from harvester.cluster.metrics import serve
+    from harvester.cluster.worker import require_redis
 
+    require_redis()
     serve(cluster().client, port, host)
     click.echo(f"serving metrics on http://{host}:{port}/metrics")
     while True:

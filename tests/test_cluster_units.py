@@ -75,3 +75,16 @@ def test_log_filter_redacts_message_fields_and_traceback() -> None:
     formatted = logging.Formatter("%(message)s %(url)s").format(record)
     assert "secret" not in formatted
     assert "u:***@h" in formatted and "RuntimeError" in formatted
+
+
+@pytest.mark.parametrize("command", [["worker"], ["beat"], ["metrics", "--port", "0"]])
+def test_cluster_commands_without_redis_say_so_in_one_line(
+    command: list[str], data_dir: object
+) -> None:
+    from click.testing import CliRunner
+
+    from harvester.cli import main
+
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code != 0
+    assert "REDIS_URL is not set" in str(result.exception) + result.output

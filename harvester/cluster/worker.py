@@ -58,10 +58,15 @@ def _stop_worker_services(sender: Any = None, **kwargs: Any) -> None:
     _sweeper_stop.set()
 
 
-def _require_redis() -> None:
-    """What `ernte worker` and `ernte beat` check before starting: a broker, coherent limits."""
+def require_redis() -> None:
+    """Exit with one line when REDIS_URL is not set (worker, beat, `ernte metrics`)."""
     if not get_settings().redis_url:
         raise SystemExit("error: REDIS_URL is not set; cluster mode needs a Redis broker")
+
+
+def _check_start() -> None:
+    """What `ernte worker` and `ernte beat` check before starting: a broker, coherent limits."""
+    require_redis()
     try:
         task_limits().check()
     except TimeLimitError as exc:
@@ -79,7 +84,7 @@ def worker_hostname(name: str | None = None) -> str:
 
 def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = None) -> None:
     """`ernte worker`: a Celery worker on the given queues, with task events for Flower."""
-    _require_redis()
+    _check_start()
     settings = get_settings()
     if settings.embedded and "index" in queues.split(",") and concurrency > 1:
         log.info("embedded index: index writes on this host are serialized by a file lock")
@@ -97,5 +102,5 @@ def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = 
 
 def run_beat() -> None:
     """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules."""
-    _require_redis()
+    _check_start()
     app.start(["beat", f"--loglevel={get_settings().log_level}"])
