@@ -92,6 +92,20 @@ def dockerfile_cmd() -> list[str]:
     return [str(part) for part in json.loads(lines[0].removeprefix("CMD").strip())]
 
 
+def dockerfile_env() -> dict[str, str]:
+    """The variables the Dockerfile's ENV instructions set in the image."""
+    import shlex
+
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            for pair in shlex.split(line.removeprefix("ENV ")):
+                name, _, value = pair.partition("=")
+                values[name] = value
+    return values
+
+
 def executable(argv: list[str]) -> list[str]:
     """argv with its program found in this virtualenv first (`ernte` is installed there)."""
     program = Path(sys.executable).parent / argv[0]

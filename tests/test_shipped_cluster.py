@@ -44,6 +44,7 @@ from tests.shipped import (
     compose,
     compose_command,
     dockerfile_cmd,
+    dockerfile_env,
     dotenv,
     env_example,
     executable,
@@ -299,11 +300,13 @@ def test_dockerfile_cmd_harvests_and_indexes_a_multi_page_provider(
     """`ernte worker` with the image's environment (Dockerfile ENV), pointed at loopback."""
     data_dir = tmp_path / "data"
     records = list(generate_records(150, seed=7, deleted_share=0.1))
-    image_env = {"ERNTE_DATA_DIR": str(data_dir), "ERNTE_LOG_FORMAT": "json"}
+    image_env = dockerfile_env()
+    assert image_env["ERNTE_DATA_DIR"] == "/data"
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("ES_URL", "ERNTE_ES_URL")},
+        **{k: v for k, v in image_env.items() if k != "PYTHONPATH"},  # /app is not here
         **FAST,
-        **image_env,
+        "ERNTE_DATA_DIR": str(data_dir),  # the image's /data volume
         "REDIS_URL": redis_url,
     }
     with serve(records, batch_size=50) as base_url:
