@@ -35,6 +35,8 @@ from tests.conftest import wait_until
 from tests.redis_server import redis_server
 from tests.shipped import shipped_service
 
+pytestmark = pytest.mark.slow  # Celery workers on a real redis-server
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "dim"
 
@@ -236,7 +238,6 @@ def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
 # -- with an in-process worker -----------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_worker_harvests_multi_page_provider_into_embedded_index(
     data_dir: Path, worker: Any
 ) -> None:
@@ -353,7 +354,6 @@ def _start_worker_process(
         return subprocess.Popen(command, cwd=data_dir.parent, env=env, stdout=log, stderr=log)
 
 
-@pytest.mark.slow
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
     data_dir: Path, cluster_env: dict[str, str], tmp_path: Path
 ) -> None:
