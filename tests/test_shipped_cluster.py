@@ -322,7 +322,7 @@ def test_dockerfile_cmd_harvests_and_indexes_a_multi_page_provider(
 
 @pytest.mark.slow
 def test_beat_fires_the_schedule_and_a_standby_beat_takes_over(
-    redis_url: str, tmp_path: Path, processes: Processes
+    redis_url: str, redis_password: str, tmp_path: Path, processes: Processes
 ) -> None:
     """Two `ernte beat` and one `ernte worker` from docker-compose.yml; a source scheduled every
     minute is harvested with no manual command; killing the active beat hands the schedule to
@@ -366,6 +366,7 @@ def test_beat_fires_the_schedule_and_a_standby_beat_takes_over(
     status = ernte_cli(env, "status")
     assert "t|*|dim" in status and "idle" in status
     assert indexed_ids(env) == {r.identifier for r in records}
+    assert redis_password not in processes.output() + status, "beat or worker logged a password"
 
 
 # -- a full cluster run: dead letters, metrics, and no password anywhere -----------------------
