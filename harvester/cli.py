@@ -37,6 +37,7 @@ from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.progress import PeriodicLog, progress_for
+from harvester.redact import redact, redact_data
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.state import HarvestState, harvest_run_id
@@ -106,7 +107,7 @@ def _clear_errors() -> Iterator[None]:
             import traceback
 
             traceback.print_exception(exc, file=sys.stderr)
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
 
 
@@ -240,19 +241,12 @@ def harvest(
         if queue and reconcile:
             raise click.UsageError("--reconcile runs in-process only; drop --queue")
         if queue:
-            from harvester.tasks import enqueue_harvest
+            from harvester.cluster.runs import request_harvest
+            from harvester.redis_state import RunSpec
 
+            ref = src.key if src.key in _configured_sources() else source
             for spec in set_specs:
-                click.echo(
-                    enqueue_harvest(
-                        src.key if src.key in _configured_sources() else source,
-                        spec,
-                        prefix,
-                        from_,
-                        until,
-                        full,
-                    )
-                )
+                click.echo(request_harvest(RunSpec(ref, spec, prefix or "", from_, until, full)))
             return
         with ExitStack() as held:
             # Refuse at once if any of these harvests is running elsewhere; then hold the host's
@@ -325,7 +319,7 @@ def status(as_json: bool) -> None:
     states = services.state_store(settings).all()
     extra = _cluster_status(settings)
     if as_json:
-        _print_json({"harvests": [s.to_dict() for s in states], **extra})
+        _print_json(redact_data({"harvests": [s.to_dict() for s in states], **extra}))
         return
     if not states:
         click.echo("no harvests yet")
@@ -356,7 +350,7 @@ def status(as_json: bool) -> None:
             str(s.run.repaired_chars),
             str(s.run.warnings),
             f"{s.rate}/s",
-            escape(s.last_error or ""),
+            escape(redact(s.last_error or "")),
         )
     if states:
         console.print(table)
@@ -367,9 +361,9 @@ def status(as_json: bool) -> None:
 def _cluster_status(settings: Settings) -> dict[str, Any]:
     if not settings.redis_url:
         return {}
-    from harvester.tasks import dead_letters
+    from harvester.cluster.dead_letters import entries
 
-    return {"dead_letters": dead_letters()}
+    return {"dead_letters": entries()}
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -603,17 +597,20 @@ def demo(port: int, query: str) -> None:
 @click.option("-Q", "--queues", default="harvest,index", show_default=True)
 @click.option("-c", "--concurrency", default=2, show_default=True)
 @click.option("--pool", default="prefork", show_default=True)
-def worker(queues: str, concurrency: int, pool: str) -> None:
+@click.option(
+    "-n", "--hostname", default=None, help="Node name before the @ (default: ernte-<pid>)."
+)
+def worker(queues: str, concurrency: int, pool: str, hostname: str | None) -> None:
     """Start a Celery worker (needs REDIS_URL)."""
-    from harvester.tasks import run_worker
+    from harvester.cluster.worker import run_worker
 
-    run_worker(queues, concurrency, pool)
+    run_worker(queues, concurrency, pool, hostname)
 
 
 @main.command()
 def beat() -> None:
     """Start Celery beat with the schedules of config/sources.yaml (one active per cluster)."""
-    from harvester.tasks import run_beat
+    from harvester.cluster.worker import run_beat
 
     run_beat()
 
@@ -627,7 +624,7 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dlq_list(as_json: bool) -> None:
     """Show dead letters (needs REDIS_URL)."""
-    from harvester.tasks import dead_letters
+    from harvester.cluster.dead_letters import entries as dead_letters
 
     entries = dead_letters()
     if as_json:
@@ -650,7 +647,7 @@ def dlq_list(as_json: bool) -> None:
 @click.argument("ids", nargs=-1)
 def dlq_replay(ids: tuple[str, ...]) -> None:
     """Re-enqueue dead letters (all, or the given ids)."""
-    from harvester.tasks import replay_dead_letters
+    from harvester.cluster.runs import replay_dead_letters
 
     for line in replay_dead_letters(list(ids) or None):
         click.echo(line)
@@ -662,9 +659,11 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
 
-    from harvester.metrics import serve
-    from harvester.tasks import cluster
+    from harvester.cluster.connection import cluster
+    from harvester.cluster.metrics import serve
+    from harvester.cluster.worker import require_redis
 
+    require_redis()
     serve(cluster().client, port, host)
     click.echo(f"serving metrics on http://{host}:{port}/metrics")
     while True:

@@ -118,8 +118,8 @@ def harvest_lock(
         with file_lock(_lock_path(settings, run_id), wait=False, what=f"harvest {run_id}"):
             yield None
         return
+    from harvester.cluster.connection import cluster
     from harvester.redis_state import HarvestLease
-    from harvester.tasks import cluster
 
     lease = HarvestLease(cluster().client, settings.lease_seconds)
     fence = lease.acquire(run_id)

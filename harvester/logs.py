@@ -11,6 +11,8 @@ import logging
 import sys
 from typing import Any
 
+from harvester.redact import install_log_filter
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -27,7 +29,9 @@ class JSONFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_context(record),
         }
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted) by harvester.redact
+            data["exception"] = record.exc_text
+        elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str, ensure_ascii=False)
 
@@ -45,6 +49,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler.setFormatter(JSONFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    install_log_filter(root)
     root.setLevel(level.upper())
     for noisy in ("urllib3", "elastic_transport", "sickle"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("KIBANA_URL", "ERNTE_KIBANA_URL")
     )
 
-    # Cluster mode (Celery workers, harvester/celery_app.py); defaults suit ORLIS-sized runs.
+    # Cluster mode (Celery workers, harvester/cluster/app.py); defaults suit ORLIS-sized runs.
     # Lifetime of a harvest lease, renewed every third of it while a task works; after a worker
     # dies, recovery starts within lease + sweep_interval seconds.
     lease_seconds: float = 60.0
@@ -83,11 +83,16 @@ class Settings(BaseSettings):
     backpressure_delay: float = 2.0
     # Seconds before Redis re-delivers an unacknowledged message: must exceed the longest task
     # plus any countdown, else running tasks are delivered twice; how often kombu looks for them.
-    visibility_timeout: int = 600
+    # Unset: derived from the task time limits (harvester/cluster/time_limits.py).
+    visibility_timeout: int | None = None
     unacked_restore_interval: int = 10
-    # A page task that hangs is interrupted, then killed.
-    task_soft_time_limit: int = 120
-    task_time_limit: int = 180
+    # A page task that hangs is interrupted, then killed. Unset: derived from the HTTP timeouts,
+    # retries and Retry-After cap above, so that one slow page is never cut short; set, they
+    # are checked against those at worker start (harvester/cluster/time_limits.py).
+    task_soft_time_limit: int | None = None
+    task_time_limit: int | None = None
+    # Time a page task needs besides HTTP (parse, archive, hand off), added to the derived limits.
+    task_margin: float = 30.0
     # Retries of transient failures (backoff capped) before the dead-letter list.
     task_max_retries: int = 5
     retry_backoff_max: int = 300
@@ -95,8 +100,10 @@ class Settings(BaseSettings):
     max_deliveries: int = 5
     # How often each worker looks for runs whose lease expired.
     sweep_interval: float = 30.0
-    # Workers serve Prometheus metrics on this port (0: off; see `ernte metrics`).
+    # Workers serve Prometheus metrics on this port (0: off; see `ernte metrics`), on this
+    # address (loopback unless configured: in a container, 0.0.0.0 behind a published port).
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     # RedBeat's lock lifetime and tick: a standby beat takes over within about the lock timeout.
     beat_lock_timeout: int = 60
     beat_max_loop_interval: int = 10

@@ -60,9 +60,11 @@ def load_sources(path: Path) -> dict[str, Source]:
 
 def adhoc_key(base_url: str) -> str:
     """The source key of a bare base URL: host, port and path, so that two endpoints on one
-    host (`/oai/request`, `/oai/dd`) keep separate state, archives and locks."""
+    host (`/oai/request`, `/oai/dd`) keep separate state, archives and locks; credentials in
+    the URL are not part of it."""
     parts = urlparse(base_url)
-    slug = f"{parts.netloc}{parts.path}".replace(":", "_").replace("/", "_").strip("_")
+    host = parts.netloc.rpartition("@")[2]  # never user:password, which would land in logs
+    slug = f"{host}{parts.path}".replace(":", "_").replace("/", "_").strip("_")
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in slug) or "adhoc"
 
 

@@ -108,3 +108,12 @@ def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` every 50 ms; fail the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

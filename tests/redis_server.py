@@ -26,8 +26,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def redis_server(startup_timeout: float = 10.0) -> Iterator[str]:
-    """Start `redis-server` without persistence on 127.0.0.1; yields its URL; kills it after."""
+def redis_server(startup_timeout: float = 10.0, password: str | None = None) -> Iterator[str]:
+    """Start `redis-server` without persistence on 127.0.0.1; yields its URL (with the password,
+    when one is required: `--requirepass`, as the compose file runs it); kills it after."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; make test does)")
@@ -50,11 +51,12 @@ def redis_server(startup_timeout: float = 10.0) -> Iterator[str]:
             workdir,
             "--maxmemory-policy",
             "noeviction",
+            *(["--requirepass", password] if password else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)
         deadline = time.monotonic() + startup_timeout

@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ from harvester.demo.sample import SampleRecord
 from harvester.settings import get_settings
 from harvester.sources import resolve_source
 from harvester.state import HarvestKey, HarvestState
+from tests.conftest import wait_until
 from tests.redis_server import redis_server
+from tests.shipped import shipped_service
 
 pytestmark = pytest.mark.slow  # Celery workers on a real redis-server
 
@@ -43,8 +46,11 @@ CLUSTER_ENV = {
     "ERNTE_SWEEP_INTERVAL": "1",
     "ERNTE_VISIBILITY_TIMEOUT": "30",
     "ERNTE_UNACKED_RESTORE_INTERVAL": "1",
-    "ERNTE_TASK_SOFT_TIME_LIMIT": "20",
-    "ERNTE_TASK_TIME_LIMIT": "25",
+    # task time limits derived from these (harvester/cluster/time_limits.py): soft 18 s, hard 21 s
+    "ERNTE_TASK_MARGIN": "3",
+    "ERNTE_MAX_RETRIES": "1",
+    "ERNTE_CONNECT_TIMEOUT": "2",
+    "ERNTE_RETRY_AFTER_CAP": "1",
     # a failing batch reaches the dead-letter list after two quick retries
     "ERNTE_TASK_MAX_RETRIES": "2",
     "ERNTE_RETRY_BACKOFF_MAX": "1",
@@ -53,18 +59,17 @@ CLUSTER_ENV = {
     "ERNTE_PAGE_DELAY": "0",
     "ERNTE_BACKOFF_BASE": "0.05",
     "ERNTE_BACKOFF_MAX": "0.2",
-    "ERNTE_READ_TIMEOUT": "10",
+    "ERNTE_READ_TIMEOUT": "5",
     "ERNTE_LOG_LEVEL": "INFO",
 }
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` every 50 ms; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+def enqueue_harvest(base_url: str) -> str:
+    """What `ernte harvest BASE_URL --prefix dim --queue` requests."""
+    from harvester.cluster.runs import request_harvest
+    from harvester.redis_state import RunSpec
+
+    return request_harvest(RunSpec(base_url, "", PREFIX))
 
 
 def live_ids(records: list[SampleRecord]) -> set[str]:
@@ -92,7 +97,8 @@ def indexed_ids(index_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    with redis_server() as url:
+    """A password-protected redis-server, as docker-compose.yml runs it."""
+    with redis_server(password=f"pw-{uuid.uuid4().hex}") as url:
         yield url
 
 
@@ -106,13 +112,12 @@ def cluster_env(redis_url: str) -> Iterator[dict[str, str]]:
             patch.delenv(name, raising=False)
         for name, value in CLUSTER_ENV.items():
             patch.setenv(name, value)
-        from harvester import celery_app, tasks
+        from harvester.cluster import app as celery_app
 
         celery_app.configure()
-        tasks._cluster_for.cache_clear()
         yield {**CLUSTER_ENV, "REDIS_URL": redis_url}
     get_settings.cache_clear()
-    celery_app.cluster_settings.cache_clear()
+    celery_app.reset()
 
 
 @pytest.fixture
@@ -133,7 +138,7 @@ def worker(cluster_env: dict[str, str]) -> Iterator[Any]:
     so that no worker is left consuming when the fault test runs its own processes."""
     from celery.contrib.testing.worker import start_worker
 
-    from harvester.celery_app import app
+    from harvester.cluster.app import app
 
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=15
@@ -142,14 +147,14 @@ def worker(cluster_env: dict[str, str]) -> Iterator[Any]:
 
 
 def _state(base_url: str) -> HarvestState:
-    from harvester.tasks import cluster
+    from harvester.cluster.connection import cluster
 
     source = resolve_source(base_url, get_settings().sources_file, PREFIX)
     return cluster().store.load(HarvestKey(source.key, "", PREFIX))
 
 
 def _run_finished(base_url: str) -> bool:
-    from harvester.tasks import cluster
+    from harvester.cluster.connection import cluster
 
     return not cluster().ledger.run_ids() and _state(base_url).state == "idle"
 
@@ -158,8 +163,8 @@ def _run_finished(base_url: str) -> bool:
 
 
 def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
+    from harvester.cluster.connection import cluster
     from harvester.redis_state import FencedStateStore, RunSpec, StaleRun
-    from harvester.tasks import cluster
 
     c = cluster()
     run_id = "src|*|dim"
@@ -187,8 +192,8 @@ def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
 
 
 def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir: Path) -> None:
+    from harvester.cluster.connection import cluster
     from harvester.redis_state import RunSpec
-    from harvester.tasks import cluster
 
     c = cluster()
     run_id = "late|*|dim"
@@ -206,8 +211,8 @@ def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir:
 
 
 def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
+    from harvester.cluster.connection import cluster
     from harvester.redis_state import HarvestLease
-    from harvester.tasks import cluster
 
     lease = HarvestLease(cluster().client, ttl_seconds=0.3)
     fence = lease.acquire("hb|*|dim")
@@ -220,11 +225,12 @@ def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
 
 
 def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
-    from harvester.tasks import cluster, fetch_page, index_page
+    from harvester.cluster.connection import cluster
+    from harvester.cluster.payloads import FETCH_PAGE, INDEX_PAGE, IndexBatch, PageFetch, send
 
     client = cluster().client
-    index_page.apply_async(("r|*|dim", "https://x.example/oai", "dim", ["oai:x:1"], 0))
-    fetch_page.apply_async(("r|*|dim", 0, 1))
+    send(INDEX_PAGE, IndexBatch("r|*|dim", "https://x.example/oai", "dim", 0, ["oai:x:1"]))
+    send(FETCH_PAGE, PageFetch("r|*|dim", 0, 1))
     assert (client.llen("index"), client.llen("harvest")) == (1, 1)
     client.delete("index", "harvest")
 
@@ -235,11 +241,11 @@ def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
 def test_worker_harvests_multi_page_provider_into_embedded_index(
     data_dir: Path, worker: Any
 ) -> None:
-    from harvester.tasks import cluster, enqueue_harvest
+    from harvester.cluster.connection import cluster
 
     records = list(generate_records(300, seed=11, deleted_share=0.1))
     with serve(records, batch_size=50) as base_url:
-        line = enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        line = enqueue_harvest(base_url)
         assert "queued" in line
         wait_until(lambda: _run_finished(base_url), 60, "the harvest to finish")
     state = _state(base_url)
@@ -256,7 +262,7 @@ def test_worker_harvests_multi_page_provider_into_embedded_index(
 
     from prometheus_client import generate_latest
 
-    from harvester.metrics import registry_for
+    from harvester.cluster.metrics import registry_for
 
     scrape = generate_latest(registry_for(cluster().client)).decode()
     assert f'ernte_records_harvested_total{{source="{state.source}"}} 300.0' in scrape
@@ -266,7 +272,6 @@ def test_worker_harvests_multi_page_provider_into_embedded_index(
 
 
 def test_two_concurrent_requests_one_runs_one_is_refused(data_dir: Path, worker: Any) -> None:
-    from harvester.tasks import enqueue_harvest
 
     records = list(generate_records(60, seed=5, deleted_share=0.0))
     with serve(records, batch_size=50) as base_url:
@@ -275,7 +280,7 @@ def test_two_concurrent_requests_one_runs_one_is_refused(data_dir: Path, worker:
 
         def request() -> None:
             barrier.wait(timeout=5)
-            answers.append(enqueue_harvest(base_url, "", PREFIX, None, None, False))
+            answers.append(enqueue_harvest(base_url))
 
         threads = [threading.Thread(target=request) for _ in range(2)]
         for thread in threads:
@@ -289,33 +294,45 @@ def test_two_concurrent_requests_one_runs_one_is_refused(data_dir: Path, worker:
         refused = next(a for a in answers if "already running" in a)
         assert "already running (fence 1" in refused and "refused" in refused
         wait_until(lambda: _run_finished(base_url), 30, "the accepted harvest to finish")
-        assert "queued" in enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        assert "queued" in enqueue_harvest(base_url)
         wait_until(lambda: _run_finished(base_url), 30, "the second harvest to finish")
     assert set(indexed_ids(data_dir / "index")) == live_ids(records)
 
 
+def _ernte(*args: str) -> str:
+    """`ernte ARGS` in-process, with this module's cluster environment."""
+    from click.testing import CliRunner
+
+    from harvester.cli import main
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, list(args), env=dict(os.environ), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worker: Any) -> None:
-    from harvester.tasks import dead_letters, enqueue_harvest, replay_dead_letters
 
     data_dir.mkdir(parents=True)
     (data_dir / "index").write_text("not a directory")  # every index write fails
     records = list(generate_records(100, seed=3, deleted_share=0.05))
     with serve(records, batch_size=50) as base_url:
-        enqueue_harvest(base_url, "", PREFIX, None, None, False)
+        enqueue_harvest(base_url)
         wait_until(lambda: _run_finished(base_url), 45, "the run to finish despite failures")
-    letters = dead_letters()
+    letters = json.loads(_ernte("dlq", "list", "--json"))
+    assert "2 dead letters" in _ernte("dlq", "list")
     assert [letter["task"] for letter in letters] == ["ernte.index_page"] * 2
     assert all(letter["error"].startswith("FileExistsError") for letter in letters)
     assert all(letter["attempts"] == 3 for letter in letters)  # first try + 2 retries
-    assert sorted(letter["args"][4] for letter in letters) == [0, 1]
+    assert sorted(letter["kwargs"]["payload"]["page_no"] for letter in letters) == [0, 1]
     state = _state(base_url)
     assert state.state == "idle"
     assert state.last_error is not None and "dead-letter" in state.last_error
 
     (data_dir / "index").unlink()  # the index is fixed
-    lines = replay_dead_letters()
+    lines = _ernte("dlq", "replay").splitlines()
     assert len(lines) == 2 and all("re-queued" in line for line in lines)
-    assert dead_letters() == []
+    assert json.loads(_ernte("dlq", "list", "--json")) == []
 
     def all_indexed() -> bool:
         return (data_dir / "index").is_dir() and set(indexed_ids(data_dir / "index")) == live_ids(
@@ -329,45 +346,33 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
 
 
 def _start_worker_process(
-    env: dict[str, str], name: str, log_file: Path
+    redis_url: str, data_dir: Path, log_file: Path, **extra: str
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "harvester.celery_app",
-        "worker",
-        "--queues=harvest,index",
-        "--concurrency=2",
-        "--pool=prefork",
-        "--loglevel=INFO",
-        f"--hostname={name}@%h",
-    ]
+    """`ernte worker` exactly as docker-compose.yml's `worker` service runs it."""
+    command, env = shipped_service("worker", redis_url, data_dir, **{**CLUSTER_ENV, **extra})
     with log_file.open("ab") as log:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+        return subprocess.Popen(command, cwd=data_dir.parent, env=env, stdout=log, stderr=log)
 
 
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
     data_dir: Path, cluster_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from harvester.tasks import enqueue_harvest
 
     records = list(generate_records(600, seed=23, deleted_share=0.05))
-    env = {**os.environ, **cluster_env, "ERNTE_DATA_DIR": str(data_dir), "ERNTE_PAGE_DELAY": "0.3"}
+    url = cluster_env["REDIS_URL"]
     log_file = tmp_path / "workers.log"
     started: list[subprocess.Popen[bytes]] = []
     try:
         with serve(records, batch_size=50) as base_url:
-            first = _start_worker_process(env, "first", log_file)
+            first = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
             started.append(first)
-            run_id = enqueue_harvest(base_url, "", PREFIX, None, None, False).split(": ")[0]
+            run_id = enqueue_harvest(base_url).split(": ")[0]
             wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
             assert not _run_finished(base_url), "killed before the end of the list"
 
-            second = _start_worker_process(env, "second", log_file)
+            second = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
             started.append(second)
             wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
         fences = redis.Redis.from_url(cluster_env["REDIS_URL"]).get(f"ernte:fence:{run_id}")

@@ -13,7 +13,7 @@ import pytest
 import redis
 from celery.schedules import crontab
 
-from harvester.schedule import SWEEP_ENTRY, build_beat_schedule, entry_name, parse_cron
+from harvester.cluster.schedule import SWEEP_ENTRY, build_beat_schedule, entry_name, parse_cron
 from harvester.settings import get_settings
 from harvester.sources import SourceError, load_sources
 from tests.redis_server import redis_server
@@ -62,7 +62,7 @@ def test_entries_per_scheduled_source_and_set(sources_file: Path) -> None:
     }
     orlis = schedule["harvest orlis *"]
     assert orlis["task"] == "ernte.scheduled_harvest"
-    assert orlis["args"] == ("orlis", "")
+    assert orlis["kwargs"] == {"payload": {"source": "orlis", "set_spec": ""}}
     assert orlis["options"] == {"queue": "harvest"}
     cron = orlis["schedule"]
     assert isinstance(cron, crontab)
@@ -113,7 +113,7 @@ def beat_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object
         monkeypatch.setenv("REDIS_URL", url)
         monkeypatch.setenv("ERNTE_BEAT_LOCK_TIMEOUT", "30")
         monkeypatch.setenv("ERNTE_BEAT_MAX_LOOP_INTERVAL", "1")
-        from harvester import celery_app
+        from harvester.cluster import app as celery_app
 
         celery_app.configure()
         yield celery_app.app

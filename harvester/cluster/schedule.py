@@ -1,6 +1,6 @@
 """Scheduled harvests: the cron expressions of `config/sources.yaml` as Celery beat entries.
 
-Beat runs with RedBeat (`harvester.celery_app`): the schedule and each entry's last run live in
+Beat runs with RedBeat (`harvester.cluster.app`): the schedule and each entry's last run live in
 Redis behind a lock, so however many `ernte beat` processes run, one is active and the others
 wait as standby. Each entry enqueues `ernte.scheduled_harvest(source, set)`, which takes the
 harvest's lease like `ernte harvest --queue` does, so a tick that finds the previous run still
@@ -62,7 +62,7 @@ def build_beat_schedule(
             schedule[entry_name(source, set_spec)] = {
                 "task": "ernte.scheduled_harvest",
                 "schedule": cron,
-                "args": (source.key, set_spec),
+                "kwargs": {"payload": {"source": source.key, "set_spec": set_spec}},
                 "options": {"queue": "harvest"},
             }
     if sweep_every:

@@ -100,6 +100,6 @@ def registry_for(client: redis.Redis) -> CollectorRegistry:
     return registry
 
 
-def serve(client: redis.Redis, port: int, host: str = "0.0.0.0") -> None:
+def serve(client: redis.Redis, port: int, host: str = "127.0.0.1") -> None:
     """Serve /metrics on a background thread (worker process or `ernte metrics`)."""
     start_http_server(port, addr=host, registry=registry_for(client))

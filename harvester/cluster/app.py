@@ -1,7 +1,7 @@
 """The Celery app of cluster mode: Redis broker, queues `harvest` and `index`, every setting that
 matters set on purpose (see shared research `celery_pipeline.md` §2 for the sources).
 
-The tasks (`harvester.tasks`) are page-sized and idempotent, and their correctness comes from
+The tasks (`harvester.cluster.tasks`) are page-sized and idempotent, and their correctness comes from
 our own records in Redis (leases with fencing, checkpoints, the run ledger, a sweeper), not from
 broker redelivery; the settings below make redelivery a working backup rather than a hazard.
 
@@ -12,39 +12,31 @@ explained there.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
+from harvester.cluster.connection import cluster_settings, redis_url, reset
+from harvester.cluster.time_limits import TimeLimits, time_limits
+from harvester.redact import install_log_filter
 from harvester.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 HARVEST_QUEUE = "harvest"
 INDEX_QUEUE = "index"
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-
-
-@lru_cache(maxsize=1)
-def cluster_settings() -> Settings:
-    """The settings as Celery uses them, read once per `configure` (which clears this cache,
-    so tests that change the environment see their values)."""
-    return Settings()
-
-
-def redis_url() -> str:
-    return get_settings().redis_url or DEFAULT_REDIS_URL
 
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     """Every Celery setting ernte depends on, each with the reason it is set."""
+    limits = time_limits(settings)
     transport = {
         # Redis has no acks: an unacked message comes back after this many seconds. It must
         # exceed the longest task (time limit) plus any countdown, or a running task is
         # delivered a second time. Set on broker AND result backend (shortest one wins).
-        "visibility_timeout": settings.visibility_timeout,
+        "visibility_timeout": limits.visibility,
         # kombu >= 5.7: look for unacked messages to restore this often (was ~100 s fixed).
         "unacked_restore_interval": settings.unacked_restore_interval,
         "unacked_restore_throttle": 1,
@@ -55,8 +47,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     return {
         "broker_url": url,
         "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
-        "visibility_timeout": settings.visibility_timeout,
+        "result_backend_transport_options": {"visibility_timeout": limits.visibility},
+        "visibility_timeout": limits.visibility,
         # Keep retrying the broker at start-up (compose starts workers next to Redis).
         "broker_connection_retry_on_startup": True,
         # Status lives in our run ledger and HarvestState, not in task results; no chords.
@@ -81,9 +73,10 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # A stopping worker finishes or re-queues what it holds (incl. ETA/countdown messages).
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
-        # Page tasks take seconds; anything far longer is hung (HTTP has its own timeouts).
-        "task_soft_time_limit": settings.task_soft_time_limit,
-        "task_time_limit": settings.task_time_limit,
+        # Longer than one page's HTTP worst case (timeouts, retries, Retry-After), so that only
+        # a hung task is interrupted (harvester/cluster/time_limits.py derives or checks them).
+        "task_soft_time_limit": limits.soft,
+        "task_time_limit": limits.hard,
         # Contain memory growth of long-lived children (lxml/tantivy high-water marks).
         "worker_max_tasks_per_child": 1000,
         "worker_max_memory_per_child": 512_000,
@@ -121,15 +114,9 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     }
 
 
-def _check(settings: Settings) -> None:
-    longest = settings.task_time_limit + max(settings.backpressure_delay, 1.0)
-    if settings.visibility_timeout <= longest:
-        log.warning(
-            "visibility timeout %ss is not above the task time limit plus countdowns (%ss): "
-            "Redis may deliver a running task twice",
-            settings.visibility_timeout,
-            longest,
-        )
+def task_limits() -> TimeLimits:
+    """The time limits Celery runs with (derived, or as configured; `check()` says if they fit)."""
+    return time_limits(cluster_settings())
 
 
 def configure(target: Celery | None = None) -> Settings:
@@ -137,7 +124,7 @@ def configure(target: Celery | None = None) -> Settings:
 
     Called at import; tests call it again after pointing REDIS_URL at their own redis-server."""
     get_settings.cache_clear()
-    cluster_settings.cache_clear()
+    reset()
     settings = cluster_settings()
     celery = target or app
     celery.conf.update(celery_config(settings, redis_url()))
@@ -146,12 +133,14 @@ def configure(target: Celery | None = None) -> Settings:
     for cached in ("redbeat_redis", "redbeat_conf"):  # RedBeat caches both on the app
         if hasattr(celery, cached):
             delattr(celery, cached)
-    _check(settings)
+    limits = time_limits(settings)
+    if limits.problems:  # `ernte worker`/`ernte beat` refuse to start; say so early, too
+        log.warning("%s", "; ".join(limits.problems))
     return settings
 
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    from harvester.schedule import build_beat_schedule
+    from harvester.cluster.schedule import build_beat_schedule
     from harvester.sources import SourceError, load_sources
 
     try:
@@ -162,5 +151,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return build_beat_schedule(sources.values(), sweep_every=settings.sweep_interval)
 
 
-app = Celery("ernte", include=["harvester.tasks"])
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_celery_logs(logger: logging.Logger, **kwargs: Any) -> None:
+    """Celery replaces the log handlers of worker and beat: redact passwords on its handlers too."""
+    install_log_filter(logger)
+
+
+app = Celery("ernte", include=["harvester.cluster.tasks", "harvester.cluster.worker"])
 configure(app)

@@ -1,0 +1,228 @@
+"""Harvest runs on the cluster: request one, recover it after a worker died, finish it, give up.
+
+A run is one harvest of (source, set, prefix) under a lease with a fencing number; its request
+(`RunSpec`) is stored in the run ledger in Redis, and its tasks carry only the run id and fence
+(`harvester.cluster.payloads`). Everything here is a plain function over Redis: the tasks call
+it, and so do the command line (`ernte harvest --queue`, `ernte dlq replay`) and the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+
+from harvester import services
+from harvester.cluster.connection import cluster
+from harvester.cluster.dead_letters import raw_entries, remove
+from harvester.cluster.payloads import (
+    FETCH_PAGE,
+    FINALIZE_RUN,
+    INDEX_PAGE,
+    RUN_TASKS,
+    START_HARVEST,
+    IndexBatch,
+    PageFetch,
+    RunStep,
+    payload_of,
+    send,
+)
+from harvester.harvest import Harvester, HarvestRequest
+from harvester.progress import LogProgress
+from harvester.redact import redact_url
+from harvester.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
+from harvester.settings import get_settings
+from harvester.sources import Source, resolve_source
+from harvester.state import StateStore, harvest_run_id
+
+log = logging.getLogger(__name__)
+
+
+def resolve(spec: RunSpec) -> Source:
+    """The source a request names (configured key or base URL)."""
+    return resolve_source(
+        spec.source_ref, get_settings().sources_file, spec.requested_prefix or None
+    )
+
+
+def harvest_request(spec: RunSpec, source: Source) -> HarvestRequest:
+    """The in-process harvest request of a cluster run (the one place the two meet)."""
+    return HarvestRequest(
+        source, spec.set_spec, spec.requested_prefix or None, spec.from_, spec.until, spec.full
+    )
+
+
+def harvester_for(source: Source, store: StateStore) -> Harvester:
+    """A Harvester whose sink is passed per step (the sink factory of services is not used)."""
+    return services.harvester(get_settings(), source, LogProgress(), None, store=store)
+
+
+def context(run_id: str, **extra: object) -> dict[str, object]:
+    return {"run": run_id, **extra}
+
+
+def current(run_id: str, fence: int) -> RunInfo:
+    """The run, if `fence` is still its fence; else StaleRun (the task is a duplicate/zombie)."""
+    run = cluster().ledger.get(run_id)
+    if run is None or run.fence != fence:
+        raise StaleRun(f"run {run_id}: fence {fence} is not current")
+    return run
+
+
+# -- requesting -----------------------------------------------------------------------------
+
+
+def request_harvest(spec: RunSpec) -> str:
+    """Request a harvest on the cluster; one human-readable line.
+
+    Takes the harvest's lease here, so of two concurrent requests exactly one is queued and the
+    other is told the harvest is already running."""
+    source = resolve(spec)
+    run_id = harvest_run_id(source.key, spec.set_spec)
+    c = cluster()
+    fence = c.lease.acquire(run_id)
+    if fence is None:
+        run = c.ledger.get(run_id)
+        detail = f", {run.status}, {run.done}/{run.pages} pages indexed" if run else ""
+        return (
+            f"{run_id}: already running (fence {c.lease.holder(run_id)}{detail}); request refused"
+        )
+    existing = c.ledger.get(run_id)
+    if existing is not None:  # its worker died and no sweeper got to it yet: take it over
+        resume(existing)
+        return f"{run_id}: resumed an interrupted run (fence {fence})"
+    c.ledger.open(run_id, fence, spec, time.time())
+    send(START_HARVEST, RunStep(run_id, fence))
+    return f"{run_id}: queued (fence {fence})"
+
+
+# -- recovering -----------------------------------------------------------------------------
+
+
+def sweep_stale_runs() -> list[str]:
+    """Take over every run whose lease expired (its worker died) and re-enqueue what it lacks."""
+    c = cluster()
+    recovered = []
+    for run_id in c.ledger.run_ids():
+        if c.lease.holder(run_id) is not None:
+            continue
+        fence = c.lease.acquire(run_id)
+        if fence is None:
+            continue
+        run = c.ledger.get(run_id)
+        if run is None:  # finished between the two reads
+            c.lease.release(run_id, fence)
+            continue
+        log.warning("recovering a run whose lease expired", extra=context(run_id, fence=fence))
+        resume(run)
+        recovered.append(run_id)
+    return recovered
+
+
+def resume(run: RunInfo) -> None:
+    """Re-enqueue a run under its (new) fence: start, or pending index pages plus the next page."""
+    c = cluster()
+    if run.status == "queued":
+        send(START_HARVEST, RunStep(run.run_id, run.fence))
+        return
+    for page_no, identifiers in c.ledger.pending_pages(run.run_id):
+        send(
+            INDEX_PAGE,
+            IndexBatch(
+                run.run_id,
+                redact_url(run.spec.source_ref),
+                run.state_prefix,
+                page_no,
+                identifiers,
+                run.instance,
+            ),
+        )
+    if run.status == "fetched":
+        maybe_finalize(run.run_id)
+        return
+    source = resolve(run.spec)
+    state = c.store.load(run.state_key(source.key))
+    if state.state != "running":
+        log.warning("run has no running harvest state; closing it", extra=context(run.run_id))
+        c.ledger.close(run.run_id, run.fence)
+        return
+    if state.list_complete:  # the worker died between the last page and "fetched"
+        c.ledger.set_status(run.run_id, run.fence, "fetched")
+        maybe_finalize(run.run_id)
+        return
+    send(FETCH_PAGE, PageFetch(run.run_id, state.next_page, run.fence))
+
+
+def maybe_finalize(run_id: str) -> None:
+    """Queue finalize_run once every handed-off page is indexed (a set comparison: counts
+    could match by accident)."""
+    run = cluster().ledger.get(run_id)
+    if run is not None and run.status == "fetched" and not cluster().ledger.pending_pages(run_id):
+        send(FINALIZE_RUN, RunStep(run_id, run.fence))
+
+
+# -- giving up and replaying ------------------------------------------------------------------
+
+
+def run_request(task: str, payload: dict[str, object]) -> dict[str, object] | None:
+    """The stored request of the run a fetch-chain task belongs to (for its dead letter)."""
+    if task not in RUN_TASKS or "run_id" not in payload:
+        return None
+    run = cluster().ledger.get(str(payload["run_id"]))
+    return asdict(run.spec) if run is not None else None
+
+
+def give_up(task: str, payload: dict[str, object], reason: str) -> None:
+    """What a dead-lettered task leaves behind: a failed harvest releases its run (checkpoint
+    kept, state `failed`); a failed index page counts as done so the run can still complete."""
+    if "run_id" not in payload:
+        return
+    c = cluster()
+    if task == INDEX_PAGE:
+        batch = IndexBatch.from_json(payload)
+        c.ledger.page_done(batch.run_id, batch.instance, batch.page_no, {"dead_lettered": 1})
+        maybe_finalize(batch.run_id)
+        return
+    if task not in RUN_TASKS:
+        return
+    run_id, fence = str(payload["run_id"]), int(str(payload["fence"]))
+    run = c.ledger.get(run_id)
+    if run is None or run.fence != fence:  # a superseded task must not end the current run
+        return
+    source = resolve(run.spec)
+    if run.state_prefix:
+        store = FencedStateStore(c.store, run_id, run.fence, None)
+        state = store.load(run.state_key(source.key))
+        try:
+            harvester_for(source, store).fail(state, RuntimeError(reason))
+        except StaleRun:
+            return
+    c.ledger.close(run_id, run.fence)
+
+
+def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
+    """Re-enqueue dead letters (all, or those with the given ids); returns one line per entry.
+
+    An index page is simply indexed again (from the archive). A failed harvest is requested
+    again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease."""
+    wanted = set(ids) if ids is not None else None
+    lines = []
+    for raw, entry in raw_entries():
+        if wanted is not None and entry["id"] not in wanted:
+            continue
+        payload = payload_of(entry.get("kwargs"))
+        if entry["task"] == INDEX_PAGE:
+            batch = IndexBatch.from_json(payload)
+            send(INDEX_PAGE, batch)
+            line = f"index page {batch.page_no} of {batch.run_id} re-queued"
+        elif "harvest" in entry:
+            line = request_harvest(RunSpec(**entry["harvest"]))
+        else:
+            from harvester.cluster.app import app
+
+            app.send_task(entry["task"], kwargs=entry.get("kwargs") or {})
+            line = f"{entry['task']} re-queued"
+        remove(raw)
+        lines.append(f"{entry['id']}: {line}")
+    return lines

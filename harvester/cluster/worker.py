@@ -1,0 +1,106 @@
+"""The `ernte worker` and `ernte beat` processes: start-up checks, node name, the sweeper.
+
+A worker sweeps for runs whose lease expired (their worker died) at start and every
+`ERNTE_SWEEP_INTERVAL` seconds, and serves /metrics when `ERNTE_METRICS_PORT` is set. Both
+processes refuse to start without REDIS_URL or with time limits that do not fit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from harvester.cluster import metrics
+from harvester.cluster.app import app, task_limits
+from harvester.cluster.connection import cluster, cluster_settings
+from harvester.cluster.runs import sweep_stale_runs
+from harvester.cluster.time_limits import TimeLimitError
+from harvester.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+_sweeper_stop = threading.Event()
+
+
+def _sweep_forever(interval: float, stop: threading.Event) -> None:
+    """Sweep at worker start, then every `interval` seconds until the worker stops."""
+    while True:
+        try:
+            recovered = sweep_stale_runs()
+            if recovered:
+                log.warning("sweeper re-enqueued %d run(s)", len(recovered))
+        except Exception:  # a Redis blip must not end the sweeper
+            log.exception("sweep failed")
+        if stop.wait(interval):
+            return
+
+
+@worker_ready.connect
+def _start_worker_services(sender: Any = None, **kwargs: Any) -> None:
+    settings = cluster_settings()
+    _sweeper_stop.clear()
+    threading.Thread(
+        target=_sweep_forever,
+        args=(settings.sweep_interval, _sweeper_stop),
+        name="ernte-sweeper",
+        daemon=True,
+    ).start()
+    if settings.metrics_port:
+        metrics.serve(cluster().client, settings.metrics_port, settings.metrics_host)
+
+
+@worker_shutdown.connect
+def _stop_worker_services(sender: Any = None, **kwargs: Any) -> None:
+    _sweeper_stop.set()
+
+
+def require_redis() -> None:
+    """Exit with one line when REDIS_URL is not set (worker, beat, `ernte metrics`)."""
+    if not get_settings().redis_url:
+        raise SystemExit("error: REDIS_URL is not set; cluster mode needs a Redis broker")
+
+
+def _check_start() -> None:
+    """What `ernte worker` and `ernte beat` check before starting: a broker, coherent limits."""
+    require_redis()
+    try:
+        task_limits().check()
+    except TimeLimitError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def worker_hostname(name: str | None = None) -> str:
+    """The Celery node name of `ernte worker`: unique per process, so that several workers on
+    one host (or `--scale worker=N` in compose) never share a mailbox.
+
+    Celery expands only `%h` (host), `%n` (host name) and `%d` (domain) in a node name (and
+    `%i`/`%I` in file names); the process id is filled in here, since `%p` is not one of them."""
+    return f"{name}@%h" if name else f"ernte-{os.getpid()}@%h"
+
+
+def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = None) -> None:
+    """`ernte worker`: a Celery worker on the given queues, with task events for Flower."""
+    _check_start()
+    settings = get_settings()
+    if settings.embedded and "index" in queues.split(",") and concurrency > 1:
+        log.info("embedded index: index writes on this host are serialized by a file lock")
+    argv = [
+        "worker",
+        f"--queues={queues}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--loglevel={settings.log_level}",
+        f"--hostname={worker_hostname(hostname)}",
+        "--task-events",
+    ]
+    app.worker_main(argv)
+
+
+def run_beat() -> None:
+    """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules."""
+    _check_start()
+    app.start(["beat", f"--loglevel={get_settings().log_level}"])

@@ -1,0 +1,90 @@
+"""Unit tests of cluster-mode pieces that need no server: node names, payloads, redaction."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from celery.utils.nodenames import host_format
+
+from harvester.cluster.payloads import IndexBatch, PageFetch, RunStep, payload_of
+from harvester.redact import RedactingFilter, redact, redact_data, redact_url
+from harvester.sources import adhoc_key
+
+
+def test_worker_node_name_is_one_celery_can_expand() -> None:
+    from harvester.cluster.worker import worker_hostname
+
+    with pytest.raises(ValueError, match="%p"):
+        host_format("ernte-%p@%h")  # what `ernte worker` used to pass: Celery refuses it
+    name = host_format(worker_hostname())
+    assert name.startswith("ernte-") and "@" in name and "%" not in name
+    assert host_format(worker_hostname("indexer")).startswith("indexer@")
+
+
+def test_payloads_are_read_by_name() -> None:
+    batch = IndexBatch("r|*|dim", "https://x.example/oai", "dim", 3, ["oai:x:1"], "i1")
+    data = batch.to_json()
+    assert data["page_no"] == 3 and data["identifiers"] == ["oai:x:1"]
+    assert IndexBatch.from_json({**data, "unknown": 1}) == batch
+    assert PageFetch.from_json({"fence": 2, "page_no": 5, "run_id": "r"}) == PageFetch("r", 5, 2)
+    assert RunStep.from_json(RunStep("r", 1).to_json()) == RunStep("r", 1)
+    assert payload_of({"payload": data}) == data and payload_of(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+        (
+            "GET https://user:pa55@host/oai?verb=Identify",
+            "GET https://user:***@host/oai?verb=Identify",
+        ),
+        ("HTTP 500 from http://h:1/oai", "HTTP 500 from http://h:1/oai"),
+        ("no url here", "no url here"),
+    ],
+)
+def test_redact_masks_passwords_in_urls(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+def test_redact_url_and_data() -> None:
+    assert redact_url("https://u:p@h:8080/oai") == "https://u:***@h:8080/oai"
+    assert redact_url("https://h/oai") == "https://h/oai"
+    data = {"a": ["redis://:x@r/0", 1], "b": {"c": "http://u:y@h/"}}
+    assert redact_data(data) == {"a": ["redis://:***@r/0", 1], "b": {"c": "http://u:***@h/"}}
+
+
+def test_adhoc_source_key_leaves_credentials_out() -> None:
+    assert adhoc_key("https://u:secret@example.org/oai") == adhoc_key("https://example.org/oai")
+    assert "secret" not in adhoc_key("https://u:secret@example.org:8443/oai")
+
+
+def test_log_filter_redacts_message_fields_and_traceback() -> None:
+    try:
+        raise RuntimeError("failed: http://u:tb-secret@h/oai")
+    except RuntimeError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "t", logging.ERROR, __file__, 1, "GET %s", ("http://u:msg-secret@h/",), exc_info
+    )
+    record.url = "http://u:extra-secret@h/oai"
+    assert RedactingFilter().filter(record)
+    formatted = logging.Formatter("%(message)s %(url)s").format(record)
+    assert "secret" not in formatted
+    assert "u:***@h" in formatted and "RuntimeError" in formatted
+
+
+@pytest.mark.parametrize("command", [["worker"], ["beat"], ["metrics", "--port", "0"]])
+def test_cluster_commands_without_redis_say_so_in_one_line(
+    command: list[str], data_dir: object
+) -> None:
+    from click.testing import CliRunner
+
+    from harvester.cli import main
+
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code != 0
+    assert "REDIS_URL is not set" in str(result.exception) + result.output
