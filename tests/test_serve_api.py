@@ -4,14 +4,16 @@ asked over HTTP, its answers compared with the command line's on the same data."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.conftest import CLIResult
 from tests.web_server import (
     ERNTE,
     HOSTILE,
@@ -26,6 +28,11 @@ from tests.web_server import (
 )
 
 pytestmark = pytest.mark.slow
+
+README_API_EXAMPLE = (
+    "/api/search?q=Stadtteile&filter=type:Zeitschriftenaufsatz&facet=subject&limit=1"
+)
+"""The API example of README.md ("Search in the browser")."""
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +255,32 @@ def test_hostile_record_text_is_shown_inert(server: RunningServer) -> None:
         HOSTILE_LINK
         not in requests.get(f"{server.url}/api/records/{HOSTILE}", timeout=30).json()["links"]
     )
+
+
+def test_demo_ends_with_how_to_open_the_page_and_that_command_serves_it(
+    ernte: Callable[..., CLIResult], data_dir: Path
+) -> None:
+    """`make demo`'s last line names the command; run as printed (on a free port, 8080 may be
+    taken here) it serves the demo's data, and the README's API example answers."""
+    result = ernte("demo")
+    assert result.exit_code == 0, result.stderr + result.output
+    last = result.output.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"Search in the browser: ERNTE_DATA_DIR=(\S+) \.venv/bin/ernte serve , then open "
+        r"http://127\.0\.0\.1:8080/ \(Ctrl-C stops it\)",
+        last,
+    )
+    assert match, last
+    assert Path(match[1]) == data_dir / "demo"
+    with ernte_serve(Path(match[1]), data_dir.parent / "demo-serve.log") as running:
+        example = requests.get(f"{running.url}{README_API_EXAMPLE}", timeout=30)
+        page = requests.get(f"{running.url}/?q=Stadtteile", timeout=30)
+    assert example.status_code == 200
+    assert page.status_code == 200 and SEED in page.text
+    # the README shows this very call and (abridged) its answer on the demo data
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert f"curl 'http://127.0.0.1:8080{README_API_EXAMPLE}'" in readme
+    assert "ERNTE_DATA_DIR=data/demo .venv/bin/ernte serve" in readme
+    shown = readme.split(README_API_EXAMPLE, 1)[1]
+    assert f'{{"total": {example.json()["total"]},' in shown.split("```json", 1)[1][:30]
+    assert f'"id": "{example.json()["hits"][0]["id"]}"' in shown.split("```\n", 2)[1]
