@@ -518,7 +518,14 @@ def search(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (one per core serves the most searches at once).",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Serve the search page and the JSON API (read-only) until interrupted."""
     from harvester.web.server import serve as run_server
 
@@ -529,7 +536,7 @@ def serve(host: str, port: int) -> None:
         err=True,
     )
     with _clear_errors():
-        run_server(settings, host, port)
+        run_server(settings, host, port, workers)
 
 
 # -- vocabulary, demo, cluster ----------------------------------------------------------------

@@ -284,3 +284,19 @@ def test_demo_ends_with_how_to_open_the_page_and_that_command_serves_it(
     shown = readme.split(README_API_EXAMPLE, 1)[1]
     assert f'{{"total": {example.json()["total"]},' in shown.split("```json", 1)[1][:30]
     assert f'"id": "{example.json()["hits"][0]["id"]}"' in shown.split("```\n", 2)[1]
+
+
+def test_several_worker_processes_serve_the_same_answers(
+    server: RunningServer, sample_dir: Path
+) -> None:
+    """`ernte serve --workers 2`: two processes on one port; stops on SIGTERM like one."""
+    params = {"q": "Stadtteile", "facet": "subject", "limit": "20"}
+    single = requests.get(f"{server.url}/api/search", params=params, timeout=30).json()
+    with ernte_serve(sample_dir, sample_dir.parent / "workers.log", "--workers", "2") as pair:
+        answers = [
+            requests.get(f"{pair.url}/api/search", params=params, timeout=30).json()
+            for _ in range(4)
+        ]
+        process = pair.process
+    assert process.returncode == 0  # stopped cleanly on SIGTERM, not killed
+    assert all(without_timing(a) == without_timing(single) for a in answers)

@@ -104,12 +104,15 @@ class RunningServer:
 
 
 @contextmanager
-def ernte_serve(data_dir: Path, log: Path, timeout: float = 60.0) -> Iterator[RunningServer]:
-    """`ernte serve --port N` as its own process; yields once /healthz answers; SIGTERM after."""
+def ernte_serve(
+    data_dir: Path, log: Path, *options: str, timeout: float = 60.0
+) -> Iterator[RunningServer]:
+    """`ernte serve --port N [OPTIONS]` as its own process; yields once /healthz answers;
+    SIGTERM after (and checks that it stopped on it)."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(ERNTE), "serve", "--port", str(port)],
+            [str(ERNTE), "serve", "--port", str(port), *options],
             env=sample_environment(data_dir),
             cwd=PROJECT_ROOT,
             stdout=out,
