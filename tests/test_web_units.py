@@ -15,6 +15,7 @@ from harvester.web import formatting
 from harvester.web.app import create_app
 from harvester.web.pages import SearchState, templates, year_bars
 from harvester.web.search import cli_filter, parse_after, search_request
+from indexer.embedded import EmbeddedBackend
 from indexer.search_model import FacetValue, Filter, QuerySyntaxError
 
 
@@ -150,3 +151,14 @@ def test_before_the_first_harvest_search_is_503_and_health_is_ok(tmp_path: Path)
     assert client.get("/api/status").json() == {"harvests": []}
     assert "content-security-policy" in answer.headers
     assert client.get("/docs").status_code == 404  # Swagger UI would load from a CDN
+
+
+def test_a_query_syntax_error_on_the_page_keeps_the_form(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    EmbeddedBackend(settings.index_dir).create()  # an empty index
+    client = TestClient(create_app(settings))
+    assert client.get("/").status_code == 200
+    page = client.get("/", params={"q": '"soziale Stadt'})
+    assert page.status_code == 400
+    assert "unbalanced quote" in page.text and 'role="alert"' in page.text
+    assert 'value="&#34;soziale Stadt"' in page.text  # what was typed, to correct it

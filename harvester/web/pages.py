@@ -19,7 +19,7 @@ from harvester.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web import formatting
 from harvester.web.search import OpenIndex, search_request
-from indexer.search_model import FacetValue, SearchResponse
+from indexer.search_model import FacetValue, QuerySyntaxError, SearchResponse
 
 router = APIRouter()
 
@@ -174,21 +174,28 @@ def search_page(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     state = SearchState(q.strip(), [f for f in filters if f.strip()], sort, page)
-    search = search_request(
-        state.query,
-        state.filters,
-        formatting.PAGE_FACETS,
-        facet_size=FACET_SIZE,
-        sort=state.sort,
-        limit=PAGE_SIZE,
-        offset=(state.page - 1) * PAGE_SIZE,
-        year_histogram=True,
-    )
-    response: SearchResponse = _index(request).search(search)
+    error = ""
+    try:
+        search = search_request(
+            state.query,
+            state.filters,
+            formatting.PAGE_FACETS,
+            facet_size=FACET_SIZE,
+            sort=state.sort,
+            limit=PAGE_SIZE,
+            offset=(state.page - 1) * PAGE_SIZE,
+            year_histogram=True,
+        )
+        response: SearchResponse = _index(request).search(search)
+    except QuerySyntaxError as exc:  # shown above the form, which keeps what was typed
+        error = str(exc)
+        response = SearchResponse(total=0)
     pages = max(1, math.ceil(response.total / PAGE_SIZE))
     bars, chart_width = year_bars(response.year_histogram, state)
     return render(
         "search.html",
+        400 if error else 200,
+        error=error,
         state=state,
         response=response,
         facets=[
