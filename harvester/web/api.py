@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -98,21 +98,9 @@ def api_record(
     return JSONResponse(record.to_dict())
 
 
-def status_report(settings: Settings) -> dict[str, Any]:
-    """What `ernte status --json` prints: every harvest, and in cluster mode the dead letters."""
-    report: dict[str, Any] = {
-        "harvests": [s.to_dict() for s in services.state_store(settings).all()]
-    }
-    if settings.redis_url:
-        from harvester.tasks import dead_letters
-
-        report["dead_letters"] = dead_letters()
-    return report
-
-
 @router.get("/api/status", summary="Every harvest, as `ernte status --json`")
 def api_status(request: Request) -> Response:
-    return JSONResponse(status_report(_settings(request)))
+    return JSONResponse(services.status_report(_settings(request)))
 
 
 @router.get("/healthz", summary="Liveness and the backend searched")
