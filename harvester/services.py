@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from harvester.archive import RawArchive
+from harvester.errors import ErnteError
 from harvester.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.http import HTTPClient, RetryPolicy
 from harvester.oai import OAIClient
@@ -17,7 +18,7 @@ from harvester.state import SQLiteStateStore, StateStore
 from indexer.backend import IndexBackend
 
 
-class NoIndexYet(ValueError):
+class NoIndexYet(ErnteError, ValueError):
     """A search before anything was indexed."""
 
 

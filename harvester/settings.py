@@ -11,8 +11,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from harvester.errors import ErnteError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
@@ -112,7 +114,29 @@ class Settings(BaseSettings):
         return self.data_dir / "state.sqlite"
 
 
+class SettingsError(ErnteError, ValueError):
+    """A setting (environment variable or `.env` line) whose value cannot be used."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; SettingsError names each unusable variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe_invalid(exc)) from exc
+
+
+def _describe_invalid(exc: ValidationError) -> str:
+    """One line naming every unusable variable, its value and what was wrong with it."""
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        variable = name if name in _UNPREFIXED else f"ERNTE_{name}"
+        problems.append(f"{variable}={error.get('input')!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(problems)
+
+
+_UNPREFIXED = frozenset(
+    {"REDIS_URL", "ES_URL", "ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "KIBANA_URL"}
+)

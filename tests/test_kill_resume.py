@@ -21,6 +21,8 @@ from indexer.embedded import EmbeddedBackend
 from indexer.search_model import SearchRequest
 from tests.conftest import CLIResult, harvest_process, wait_for_page
 
+pytestmark = pytest.mark.slow  # harvest processes killed and resumed
+
 RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
 LIVE = {r.identifier for r in RECORDS if not r.deleted}
 ALL = {r.identifier for r in RECORDS}
