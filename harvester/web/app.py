@@ -137,9 +137,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        from harvester.cli import _expected_errors
+        from harvester.cli import is_user_error
 
-        if isinstance(exc, _expected_errors()):  # ES unreachable, deep paging, ...
+        if is_user_error(exc):  # ES unreachable, deep paging, a full disk, ...
             log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})
             status = 400 if isinstance(exc, ValueError) else 503
             return _error(request, status, str(exc))
