@@ -128,6 +128,7 @@ def test_search_tick_a_facet_open_the_record(
         By.CSS_SELECTOR, 'input[type=checkbox][value="subject:Soziale Stadt"]'
     )
     assert ticked.is_selected()
+    assert driver.switch_to.active_element == ticked  # the keyboard focus stayed on the facet
     assert driver.find_elements(By.CSS_SELECTOR, ".timeline svg rect")
     assert driver.find_elements(By.CSS_SELECTOR, "li.hit mark")
     driver.save_screenshot(str(tmp_path / "2-facet.png"))
