@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck redis-server clean bench constraints
+.PHONY: demo test lint typecheck redis-server chromium clean bench constraints
 
 # The project with its `dev` (lint, types, tests) and `demo` (the demo's OAI-PMH provider)
 # extras, at the versions pinned in constraints.txt, which the Docker image installs too.
@@ -32,6 +32,14 @@ redis-server:
 	  echo "installing Debian's redis-server (tests start their own on loopback)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
+# The browser test of `ernte serve` drives Debian's headless Chromium; where it cannot be
+# installed, that test skips and prints why (the rest of the suite still runs).
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo "installing Debian's chromium + chromium-driver (for the browser test of ernte serve)"; \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "could not install chromium: the browser test will be skipped"; }
+
 demo: $(STAMP)
 	$(BIN)/ernte demo
 
@@ -42,7 +50,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) redis-server lint typecheck
+test: $(STAMP) redis-server chromium lint typecheck
 	$(BIN)/pytest -rs
 
 bench: $(STAMP)

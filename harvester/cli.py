@@ -370,13 +370,9 @@ def _cluster_status(settings: Settings) -> dict[str, Any]:
 
 
 def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive] | None:
-    settings = _settings()
-    for src, _prefix, path in archives_of(settings.archive_dir, source):
-        archive = RawArchive(path)
-        if archive.get(identifier) is not None:
-            return src, archive
-        archive.close()
-    return None
+    from harvester.records import find_archived
+
+    return find_archived(_settings(), identifier, source)
 
 
 @main.command()
@@ -555,6 +551,30 @@ def search(
         _print_json(response.to_dict())
     else:
         print_response(console, request, response)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (one per core serves the most searches at once).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the search page and the JSON API (read-only) until interrupted."""
+    from harvester.web.server import serve as run_server
+
+    settings = _settings()
+    click.echo(
+        f"ernte serve: search page http://{host}:{port}/ , API http://{host}:{port}/api/search"
+        f" ({'Elasticsearch at ES_URL' if settings.es_url else settings.index_dir})",
+        err=True,
+    )
+    with _clear_errors():
+        run_server(settings, host, port, workers)
 
 
 # -- vocabulary, demo, cluster ----------------------------------------------------------------

@@ -85,3 +85,8 @@ def run_demo(settings: Settings, console: Console, port: int, query: str) -> Non
         raise SystemExit(
             "demo check failed: the seed record or the 'Soziale Stadt' facet is missing"
         )
+    console.print(
+        f"Search in the browser: ERNTE_DATA_DIR={demo_settings.data_dir} .venv/bin/ernte serve"
+        " , then open http://127.0.0.1:8080/ (Ctrl-C stops it)",
+        soft_wrap=True,
+    )

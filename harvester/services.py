@@ -4,6 +4,7 @@ by hand: HTTP client, OAI client, state store, index backend, harvester."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from harvester.archive import RawArchive
 from harvester.errors import ErnteError
@@ -103,3 +104,14 @@ def harvester(
             reconcile_max_share=settings.reconcile_max_share,
         ),
     )
+
+
+def status_report(settings: Settings) -> dict[str, Any]:
+    """What `ernte status --json` prints and `/api/status` answers: every harvest, and in
+    cluster mode the dead letters."""
+    report: dict[str, Any] = {"harvests": [s.to_dict() for s in state_store(settings).all()]}
+    if settings.redis_url:
+        from harvester.tasks import dead_letters
+
+        report["dead_letters"] = dead_letters()
+    return report

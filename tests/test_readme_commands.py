@@ -20,12 +20,16 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import requests
 
 from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
@@ -330,9 +334,49 @@ ERNTE_CHECKS: dict[str, Callable[[Ran, World], None]] = {
 not here fails the test: add its check (and, for a server, how to start and stop it)."""
 
 
+def _run_serve(command: ReadmeCommand, world: World) -> None:
+    """A server: start the command as written, search it over HTTP, stop it with Ctrl-C."""
+    words = shlex.split(command.text)
+    host = words[words.index("--host") + 1] if "--host" in words else "127.0.0.1"
+    port = int(words[words.index("--port") + 1]) if "--port" in words else 8080
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            pytest.skip(f"`{command.text}`: port {port} is already taken on this machine")
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command.text}"],
+        cwd=PROJECT_ROOT,
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            try:
+                if requests.get(f"http://{host}:{port}/healthz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, f"`{command.text}` did not answer in 60 s"
+            time.sleep(0.2)
+        found = requests.get(
+            f"http://{host}:{port}/api/search", params={"q": "Stadtteile"}, timeout=30
+        )
+        assert found.status_code == 200 and found.json()["total"] > 0, found.text[:2000]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err, err[-3000:]
+
+
 def _run_ernte(command: ReadmeCommand, world: World) -> None:
     words = shlex.split(command.text)
     subcommand = words[1] if len(words) > 1 else ""
+    if subcommand == "serve":
+        _run_serve(command, world)
+        return
     check = ERNTE_CHECKS.get(subcommand)
     if check is None:
         pytest.fail(

@@ -1,0 +1,149 @@
+"""The `ernte serve` application: the JSON API, the German search page, security headers and
+one error shape (a JSON object with one line, or a German error page; never a traceback)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from harvester.services import NoIndexYet
+from harvester.settings import Settings
+from harvester.web import api, pages
+from harvester.web.search import OpenIndex
+from indexer.search_model import QuerySyntaxError
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""Only our own scripts and styles run: an injected inline script or handler does nothing."""
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: security headers on every response, and a `Server-Timing` header with
+    the time the server spent on the request (what bench/bench_serve.py measures)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                took = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", f"app;dur={took:.2f}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/healthz", "/openapi"))
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_html(request):
+        return pages.error_page(request, status, message)
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The server for the index `settings` point at (embedded, or Elasticsearch with ES_URL)."""
+    index = OpenIndex(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        index.close()
+
+    app = FastAPI(
+        title="ernte",
+        summary="Suche in geernteten bibliografischen Daten (OAI-PMH)",
+        description=(
+            "Read-only JSON API over the ernte index. `/api/search` takes and returns the "
+            "model of `ernte search --json` (README, 'Search'); `/api/records/{identifier}` "
+            "the normalized record of `ernte show --json` (`?raw=1`: the archived XML); "
+            "`/api/status` the harvests of `ernte status --json`."
+        ),
+        version="1",
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the page loads nothing external
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(SecurityHeaders)
+    app.state.settings = settings
+    app.state.index = index
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("harvester.web", "static")]), name="static")
+
+    @app.exception_handler(QuerySyntaxError)
+    async def syntax_error(request: Request, exc: QuerySyntaxError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return _error(request, 400, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(NoIndexYet)
+    async def no_index(request: Request, exc: NoIndexYet) -> Response:
+        return _error(request, 503, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        from harvester.cli import is_user_error
+
+        if is_user_error(exc):  # ES unreachable, deep paging, a full disk, ...
+            log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})
+            status = 400 if isinstance(exc, ValueError) else 503
+            return _error(request, status, str(exc))
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return _error(request, 500, "internal error (the server log has the details)")
+
+    return app

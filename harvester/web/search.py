@@ -1,0 +1,129 @@
+"""The web's side of a search: query parameters into the one `SearchRequest` (built by the same
+`build_request` as `ernte search`), and the index the server keeps open between requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Sequence
+
+from harvester import services
+from harvester.search_cli import build_request, parse_filter
+from harvester.settings import Settings
+from indexer.backend import IndexBackend
+from indexer.search_model import QuerySyntaxError, SearchRequest, SearchResponse
+
+_FILTER = re.compile(r"^\s*([A-Za-z_]+)\s*[:=](.*)$", re.DOTALL)
+
+MAX_LIMIT = 100
+"""Most hits one API request may ask for (deeper: page with `after` or `offset`)."""
+
+
+def cli_filter(text: str) -> str:
+    """`field:value` (the API's and the page's spelling, like the query syntax) as the
+    command line's `field=value`; `field=value` is accepted as it is."""
+    match = _FILTER.match(text)
+    if match is None:
+        raise QuerySyntaxError(
+            f"filter {text!r}: write field:value (e.g. type:Zeitschriftenaufsatz)"
+        )
+    rewritten = f"{match[1]}={match[2]}"
+    try:
+        parse_filter(rewritten)
+    except QuerySyntaxError as exc:  # the command line's message, about what the user wrote
+        raise QuerySyntaxError(str(exc).replace(repr(rewritten), repr(text), 1)) from None
+    return rewritten
+
+
+def parse_after(text: str | None) -> list[object] | None:
+    """The `after` cursor: `next_search_after` of the previous response, as JSON (`[10]`)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not value:
+        raise QuerySyntaxError(
+            f"after {text!r}: pass next_search_after of the previous response as JSON, e.g. [10]"
+        )
+    return value
+
+
+def search_request(
+    query: str,
+    filters: Sequence[str],
+    facets: Sequence[str],
+    *,
+    facet_size: int = 10,
+    sort: str = "relevance",
+    limit: int = 10,
+    offset: int = 0,
+    after: str | None = None,
+    year_histogram: bool = False,
+) -> SearchRequest:
+    """A SearchRequest exactly as `ernte search` builds it; errors are QuerySyntaxError with the
+    command line's message."""
+    if sort not in ("relevance", "year_desc", "year_asc"):
+        raise QuerySyntaxError(f"sort {sort!r}: use relevance, year_desc or year_asc")
+    request = build_request(
+        query,
+        [cli_filter(f) for f in filters],
+        facets,
+        facet_size,
+        sort,
+        limit,
+        offset,
+        year_histogram=year_histogram,
+    )
+    request.search_after = parse_after(after)
+    return request
+
+
+class OpenIndex:
+    """The index backend a server searches, opened once and shared by all requests.
+
+    The embedded index is reopened when its directory is replaced (`ernte index rebuild`
+    swaps in a new one), so a long-running server never searches a removed index. Searches
+    never create an index: before the first harvest they raise `services.NoIndexYet`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._backend: IndexBackend | None = None
+        self._identity: tuple[int, int] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "elasticsearch" if self.settings.es_url else "embedded"
+
+    def _directory_identity(self) -> tuple[int, int] | None:
+        if self.settings.es_url:
+            return None
+        try:
+            info = os.stat(self.settings.index_dir)
+        except FileNotFoundError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def backend(self) -> IndexBackend:
+        identity = self._directory_identity()
+        with self._lock:
+            if self._backend is None or identity != self._identity:
+                old, self._backend = self._backend, None
+                if old is not None:
+                    old.close()
+                self._backend = services.index_backend(self.settings, create=False)
+                self._identity = identity
+            return self._backend
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        return self.backend().search(request)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None

@@ -1,0 +1,46 @@
+"""Run the `ernte serve` application under uvicorn: one process by default (searches run in its
+thread pool, the index is opened once), or `workers` processes sharing the port. The embedded
+backend's facet counting holds Python's GIL, so a second process is what uses a second core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from harvester.settings import Settings, get_settings
+from harvester.web.app import create_app
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,  # ernte's logging (text or JSON) stays in charge
+    "access_log": False,
+    "server_header": False,
+    "proxy_headers": False,
+}
+
+
+def app_from_environment() -> FastAPI:
+    """The application of a worker process: settings read from the environment it inherited
+    (where the parent's settings came from)."""
+    return create_app(get_settings())
+
+
+def serve(
+    settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1
+) -> None:
+    """Serve until Ctrl-C or SIGTERM (uvicorn finishes the requests under way, then stops)."""
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
+    else:
+        uvicorn.run(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            **UVICORN_OPTIONS,
+        )

@@ -1,0 +1,302 @@
+"""`ernte serve` as a user runs it: a real server process on loopback over a harvested sample,
+asked over HTTP, its answers compared with the command line's on the same data."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import CLIResult
+from tests.web_server import (
+    ERNTE,
+    HOSTILE,
+    HOSTILE_LINK,
+    HOSTILE_TITLE,
+    PROJECT_ROOT,
+    SEED,
+    RunningServer,
+    ernte_serve,
+    harvest_sample,
+    sample_environment,
+)
+
+pytestmark = pytest.mark.slow
+
+README_API_EXAMPLE = (
+    "/api/search?q=Stadtteile&filter=type:Zeitschriftenaufsatz&facet=subject&limit=1"
+)
+"""The API example of README.md ("Search in the browser")."""
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("serve") / "data"
+    harvest_sample(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def server(sample_dir: Path) -> Iterator[RunningServer]:
+    with ernte_serve(sample_dir, sample_dir.parent / "serve.log") as running:
+        yield running
+
+
+def cli(sample_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ERNTE), *args],
+        env=sample_environment(sample_dir),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def without_timing(response: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "took_ms"}
+
+
+def test_search_answers_exactly_what_ernte_search_json_prints(
+    server: RunningServer, sample_dir: Path
+) -> None:
+    api = requests.get(
+        f"{server.url}/api/search",
+        params={
+            "q": "Stadtteile",
+            "facet": ["subject", "year", "type"],
+            "year_histogram": "1",
+            "limit": "50",
+        },
+        timeout=30,
+    )
+    shown = cli(
+        sample_dir,
+        *("search", "Stadtteile", "--facet", "subject", "--facet", "year", "--facet", "type"),
+        *("--year-histogram", "--limit", "50", "--json"),
+    )
+    assert api.status_code == 200 and api.headers["content-type"] == "application/json"
+    assert shown.returncode == 0, shown.stderr
+    body = api.json()
+    assert without_timing(body) == without_timing(json.loads(shown.stdout))
+    assert SEED in [hit["id"] for hit in body["hits"]]
+    assert any(v["value"] == "Soziale Stadt" for v in body["facets"]["subject"])
+    assert body["year_histogram"] and body["took_ms"] >= 0
+
+
+def test_filters_are_multi_select_like_the_cli(server: RunningServer, sample_dir: Path) -> None:
+    plain = requests.get(
+        f"{server.url}/api/search", params={"q": "Stadtteile", "facet": "subject"}, timeout=30
+    ).json()
+    narrowed = requests.get(
+        f"{server.url}/api/search",
+        params={"q": "Stadtteile", "facet": "subject", "filter": "subject:Soziale Stadt"},
+        timeout=30,
+    ).json()
+    shown = cli(
+        sample_dir,
+        *("search", "Stadtteile", "--facet", "subject", "--filter", "subject=Soziale Stadt"),
+        "--json",
+    )
+    assert without_timing(narrowed) == without_timing(json.loads(shown.stdout))
+    assert 0 < narrowed["total"] < plain["total"]
+    # the facet of the filtered field still counts its siblings (multi-select)
+    assert narrowed["facets"]["subject"] == plain["facets"]["subject"]
+    two_years = requests.get(
+        f"{server.url}/api/search",
+        params=[("filter", "year:2005..2007"), ("filter", "type:Zeitschriftenaufsatz")],
+        timeout=30,
+    ).json()
+    assert two_years["total"] > 0
+    assert all(2005 <= h["year"] <= 2007 for h in two_years["hits"])
+    assert all(h["type"] == "Zeitschriftenaufsatz" for h in two_years["hits"])
+
+
+def test_paging_with_the_after_cursor_continues_where_offset_would(
+    server: RunningServer,
+) -> None:
+    first = requests.get(
+        f"{server.url}/api/search", params={"q": "Stadt", "limit": "5"}, timeout=30
+    ).json()
+    assert first["next_search_after"] is not None
+    after = requests.get(
+        f"{server.url}/api/search",
+        params={"q": "Stadt", "limit": "5", "after": json.dumps(first["next_search_after"])},
+        timeout=30,
+    ).json()
+    offset = requests.get(
+        f"{server.url}/api/search", params={"q": "Stadt", "limit": "5", "offset": "5"}, timeout=30
+    ).json()
+    assert [h["id"] for h in after["hits"]] == [h["id"] for h in offset["hits"]]
+    assert not {h["id"] for h in after["hits"]} & {h["id"] for h in first["hits"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "cli_args"),
+    [
+        ({"q": '"soziale Stadt'}, ['"soziale Stadt']),
+        ({"q": "Stadt OR Land"}, ["Stadt OR Land"]),
+        ({"facet": "colour"}, ["--facet", "colour"]),
+        ({"filter": "colour:blau"}, ["--filter", "colour=blau"]),
+    ],
+)
+def test_a_bad_query_is_a_400_with_the_cli_message(
+    server: RunningServer, sample_dir: Path, params: dict[str, str], cli_args: list[str]
+) -> None:
+    answer = requests.get(f"{server.url}/api/search", params=params, timeout=30)
+    shown = cli(sample_dir, "search", *cli_args)
+    assert answer.status_code == 400
+    message = answer.json()["error"]
+    assert shown.returncode == 1
+    expected = shown.stderr.strip().removeprefix("error: ")
+    # filters are written field:value on the web, field=value on the command line
+    assert message == expected.replace("'colour=blau'", "'colour:blau'")
+    assert "\n" not in message and "Traceback" not in answer.text
+
+
+def test_bad_parameters_are_400_and_nothing_answers_with_a_traceback(
+    server: RunningServer,
+) -> None:
+    for params in ({"limit": "many"}, {"limit": "100000"}, {"after": "not json"}, {"sort": "x"}):
+        answer = requests.get(f"{server.url}/api/search", params=params, timeout=30)
+        assert answer.status_code == 400, params
+        assert set(answer.json()) == {"error"} and "Traceback" not in answer.text
+    assert requests.post(f"{server.url}/api/search", timeout=30).status_code == 405
+    assert requests.get(f"{server.url}/api/nothing", timeout=30).status_code == 404
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_records_normalized_and_raw_as_ernte_show(server: RunningServer, sample_dir: Path) -> None:
+    record = requests.get(f"{server.url}/api/records/{SEED}", timeout=30)
+    raw = requests.get(f"{server.url}/api/records/{SEED}", params={"raw": "1"}, timeout=30)
+    assert record.status_code == 200
+    assert record.json() == json.loads(cli(sample_dir, "show", SEED, "--json").stdout)
+    assert record.json()["title"] == "Städte in sozialer Verantwortung"
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("application/xml")
+    assert "sandbox" in raw.headers["content-security-policy"]
+    assert raw.text.strip() == cli(sample_dir, "show", SEED, "--raw").stdout.strip()
+    assert "Kocks, Martina" in raw.text
+
+
+def test_an_unknown_record_is_a_404(server: RunningServer) -> None:
+    answer = requests.get(f"{server.url}/api/records/oai:nowhere:1", timeout=30)
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "'oai:nowhere:1' is not in the archive"}
+    page = requests.get(f"{server.url}/records/oai:nowhere:1", timeout=30)
+    assert page.status_code == 404 and "Nicht gefunden" in page.text
+
+
+def test_status_is_ernte_status_json(server: RunningServer, sample_dir: Path) -> None:
+    answer = requests.get(f"{server.url}/api/status", timeout=30)
+    assert answer.status_code == 200
+    shown = json.loads(cli(sample_dir, "status", "--json").stdout)
+    assert answer.json() == shown
+    assert answer.json()["harvests"][0]["source"] == "orlis"
+
+
+def test_health_and_openapi(server: RunningServer) -> None:
+    health = requests.get(f"{server.url}/healthz", timeout=30)
+    assert health.json() == {"status": "ok", "backend": "embedded"}
+    spec = requests.get(f"{server.url}/openapi.json", timeout=30).json()
+    assert {"/api/search", "/api/records/{identifier}", "/api/status", "/healthz"} <= set(
+        spec["paths"]
+    )
+    parameters = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert {"q", "filter", "facet", "limit", "after", "year_histogram"} <= parameters
+    assert "SearchResponse" in json.dumps(spec["components"])
+
+
+def test_the_server_listens_on_loopback_only(server: RunningServer) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True)
+    if listening.returncode != 0:
+        pytest.skip("`ss` is not available to list listening sockets")
+    lines = [line for line in listening.stdout.splitlines() if f":{port} " in line]
+    assert lines and all(f"127.0.0.1:{port}" in line for line in lines), lines
+
+
+def test_pages_are_german_and_send_a_content_security_policy(server: RunningServer) -> None:
+    page = requests.get(
+        f"{server.url}/", params={"q": "Stadtteile", "filter": "subject:Soziale Stadt"}, timeout=30
+    )
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert '<html lang="de">' in page.text and "Treffer" in page.text
+    assert 'value="subject:Soziale Stadt"' in page.text and " checked" in page.text
+    assert "Treffer pro Jahr" in page.text and "<svg" in page.text
+    assert "<mark>" in page.text
+    css = requests.get(f"{server.url}/static/ernte.css", timeout=30)
+    assert css.status_code == 200 and "http" not in css.text.replace("https://", "")
+    for asset in ("/", "/static/ernte.js", "/static/ernte.css"):
+        text = requests.get(f"{server.url}{asset}", timeout=30).text
+        assert "//cdn" not in text and "googleapis" not in text
+
+
+def test_hostile_record_text_is_shown_inert(server: RunningServer) -> None:
+    page = requests.get(f"{server.url}/records/{HOSTILE}", timeout=30)
+    assert page.status_code == 200
+    html = page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b onmouseover" not in html
+    assert 'href="javascript:' not in html.lower()
+    assert "javascript:alert(document.domain)" in html  # the link is shown, as text only
+    hits = requests.get(f"{server.url}/", params={"q": "eingeschleusten"}, timeout=30).text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in hits and "<script>alert" not in hits
+    assert HOSTILE_TITLE in requests.get(f"{server.url}/api/records/{HOSTILE}", timeout=30).text
+    assert (
+        HOSTILE_LINK
+        not in requests.get(f"{server.url}/api/records/{HOSTILE}", timeout=30).json()["links"]
+    )
+
+
+def test_demo_ends_with_how_to_open_the_page_and_that_command_serves_it(
+    ernte: Callable[..., CLIResult], data_dir: Path
+) -> None:
+    """`make demo`'s last line names the command; run as printed (on a free port, 8080 may be
+    taken here) it serves the demo's data, and the README's API example answers."""
+    result = ernte("demo")
+    assert result.exit_code == 0, result.stderr + result.output
+    last = result.output.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"Search in the browser: ERNTE_DATA_DIR=(\S+) \.venv/bin/ernte serve , then open "
+        r"http://127\.0\.0\.1:8080/ \(Ctrl-C stops it\)",
+        last,
+    )
+    assert match, last
+    assert Path(match[1]) == data_dir / "demo"
+    with ernte_serve(Path(match[1]), data_dir.parent / "demo-serve.log") as running:
+        example = requests.get(f"{running.url}{README_API_EXAMPLE}", timeout=30)
+        page = requests.get(f"{running.url}/?q=Stadtteile", timeout=30)
+    assert example.status_code == 200
+    assert page.status_code == 200 and SEED in page.text
+    # the README shows this very call and (abridged) its answer on the demo data
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert f"curl 'http://127.0.0.1:8080{README_API_EXAMPLE}'" in readme
+    assert "ERNTE_DATA_DIR=data/demo .venv/bin/ernte serve" in readme
+    shown = readme.split(README_API_EXAMPLE, 1)[1]
+    assert f'{{"total": {example.json()["total"]},' in shown.split("```json", 1)[1][:30]
+    assert f'"id": "{example.json()["hits"][0]["id"]}"' in shown.split("```\n", 2)[1]
+
+
+def test_several_worker_processes_serve_the_same_answers(
+    server: RunningServer, sample_dir: Path
+) -> None:
+    """`ernte serve --workers 2`: two processes on one port; stops on SIGTERM like one."""
+    params = {"q": "Stadtteile", "facet": "subject", "limit": "20"}
+    single = requests.get(f"{server.url}/api/search", params=params, timeout=30).json()
+    with ernte_serve(sample_dir, sample_dir.parent / "workers.log", "--workers", "2") as pair:
+        answers = [
+            requests.get(f"{pair.url}/api/search", params=params, timeout=30).json()
+            for _ in range(4)
+        ]
+        process = pair.process
+    assert process.returncode == 0  # stopped cleanly on SIGTERM, not killed
+    assert all(without_timing(a) == without_timing(single) for a in answers)
