@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harvester import services
+from harvester import interrupt, services
 from harvester.archive import RawArchive, archives_for, archives_of
 from harvester.harvest import HarvestError, HarvestRequest
 from harvester.http import HTTPFailure
@@ -67,11 +67,37 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 
 @contextmanager
 def _clear_errors() -> Iterator[None]:
-    """Turn the errors a user can meet into one readable line and exit status 1."""
+    """Turn the errors a user can meet into one readable line and exit status 1 (the
+    traceback goes to the debug log: `ernte -v ...`)."""
+    import redis
+
     try:
         yield
     except _expected_errors() as exc:
+        log.debug("command failed", exc_info=True)
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except redis.RedisError as exc:
+        log.debug("command failed", exc_info=True)
+        url = _settings().redis_url or "REDIS_URL"
+        click.echo(f"error: Redis at {_redacted(url)} is unreachable or failing: {exc}", err=True)
+        sys.exit(1)
+
+
+def _redacted(url: str) -> str:
+    """A URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _require_redis_url(what: str) -> None:
+    """Cluster-only commands refuse at once, in one line, when REDIS_URL is not set."""
+    if not _settings().redis_url:
+        click.echo(f"error: {what} needs cluster mode: set REDIS_URL", err=True)
         sys.exit(1)
 
 
@@ -94,10 +120,18 @@ def _print_json(data: Any) -> None:
     default=None,
     help="Log line format (default: ERNTE_LOG_FORMAT or text).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "-v", "--verbose", "--debug", is_flag=True, help="Debug logging (with tracebacks of errors)."
+)
 def main(log_format: str | None, verbose: bool) -> None:
     """ernte: harvest OAI-PMH repositories into a German faceted search index."""
-    settings = _settings()
+    from harvester.settings import SettingsError
+
+    try:
+        settings = _settings()
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     configure_logging(log_format or settings.log_format, "DEBUG" if verbose else settings.log_level)
 
 
@@ -195,9 +229,37 @@ def harvest(
     no_index: bool,
     queue: bool,
 ) -> None:
-    """Harvest a repository incrementally (SOURCE is a configured name or an OAI-PMH base URL)."""
+    """Harvest a repository incrementally (SOURCE is a configured name or an OAI-PMH base URL).
+
+    Ctrl-C or SIGTERM stops after the page being stored, saves the checkpoint and exits 130
+    (143); the next `ernte harvest SOURCE` continues from there."""
+    try:
+        with interrupt.stop_on_signals():
+            _harvest(source, set_spec, prefix, from_, until, full, reconcile, no_index, queue)
+    except interrupt.Interrupted as exc:
+        again = f"ernte harvest {source}" + (f" --set {set_spec}" if set_spec else "")
+        where = f"at page {exc.page}" if exc.page is not None else "before the first page"
+        click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _harvest(
+    source: str,
+    set_spec: str | None,
+    prefix: str | None,
+    from_: str | None,
+    until: str | None,
+    full: bool,
+    reconcile: bool,
+    no_index: bool,
+    queue: bool,
+) -> None:
     settings = _settings()
     with _clear_errors():
+        if queue:
+            _require_redis_url("`ernte harvest --queue`")
+        else:
+            _require_writable_data_dir(settings)
         src = _source(source, prefix)
         set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
         if queue and reconcile:
@@ -244,6 +306,23 @@ def harvest(
                     _warn_if_unknown_set(settings, src, spec)
 
 
+def _require_writable_data_dir(settings: Settings) -> None:
+    """Refuse at once, in one line, when the data directory cannot be created or written."""
+    from harvester.storage import from_os_error
+
+    directory = settings.data_dir
+    probe = directory / ".ernte-write-test"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"ERNTE_DATA_DIR {directory} cannot be used: {from_os_error(exc, probe)} "
+            "(set ERNTE_DATA_DIR to a writable directory)"
+        ) from exc
+
+
 def _configured_sources() -> dict[str, Source]:
     """The configured sources, or none when the sources file is unreadable (for messages that
     only name a source)."""
@@ -283,10 +362,15 @@ def _print_run_summary(state: HarvestState) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in README).")
 def status(as_json: bool) -> None:
-    """Every harvest: state, watermark, last run, counts, last error."""
+    """Every harvest: state, watermark, last run, counts, last error.
+
+    A run whose process is gone (killed, power loss) shows as `died`; reads only (works on a
+    read-only data directory)."""
     settings = _settings()
-    states = services.state_store(settings).all()
-    extra = _cluster_status(settings)
+    with _clear_errors():
+        states = services.state_store(settings, readonly=True).all()
+        _mark_dead_runs(settings, states)
+        extra = _cluster_status(settings)
     if as_json:
         _print_json({"harvests": [s.to_dict() for s in states], **extra})
         return
@@ -325,6 +409,16 @@ def status(as_json: bool) -> None:
         console.print(table)
     for name, value in extra.items():
         click.echo(f"{name}: {value if not isinstance(value, list) else len(value)}")
+
+
+def _mark_dead_runs(settings: Settings, states: list[HarvestState]) -> None:
+    """A state saved as `running` whose lock (embedded) or lease (cluster) nobody holds belongs
+    to a process that died: show it as `died` (the next harvest resumes its checkpoint)."""
+    from harvester.locks import run_is_held
+
+    for s in states:
+        if s.state == "running" and not run_is_held(settings, harvest_run_id(s.source, s.set_spec)):
+            s.state = "died"
 
 
 def _cluster_status(settings: Settings) -> dict[str, Any]:
@@ -577,9 +671,11 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dlq_list(as_json: bool) -> None:
     """Show dead letters (needs REDIS_URL)."""
+    _require_redis_url("`ernte dlq`")
     from harvester.tasks import dead_letters
 
-    entries = dead_letters()
+    with _clear_errors():
+        entries = dead_letters()
     if as_json:
         _print_json(entries)
         return
@@ -600,10 +696,12 @@ def dlq_list(as_json: bool) -> None:
 @click.argument("ids", nargs=-1)
 def dlq_replay(ids: tuple[str, ...]) -> None:
     """Re-enqueue dead letters (all, or the given ids)."""
+    _require_redis_url("`ernte dlq`")
     from harvester.tasks import replay_dead_letters
 
-    for line in replay_dead_letters(list(ids) or None):
-        click.echo(line)
+    with _clear_errors():
+        for line in replay_dead_letters(list(ids) or None):
+            click.echo(line)
 
 
 @main.command()
@@ -612,10 +710,15 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
 
+    _require_redis_url("`ernte metrics`")
     from harvester.metrics import serve
     from harvester.tasks import cluster
 
-    serve(cluster().client, port, host)
+    try:
+        serve(cluster().client, port, host)
+    except OSError as exc:
+        click.echo(f"error: cannot serve metrics on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     click.echo(f"serving metrics on http://{host}:{port}/metrics")
     while True:
         time.sleep(3600)

@@ -85,6 +85,28 @@ def index_write_lock(settings: Settings, timeout: float | None = None) -> Iterat
         yield
 
 
+def run_is_held(settings: Settings, run_id: str) -> bool:
+    """Whether a live process holds the harvest `run_id` (its file lock, or its cluster lease).
+    Reads only: a lock file that does not exist is not held."""
+    if settings.redis_url:
+        from harvester.redis_state import HarvestLease
+        from harvester.tasks import cluster
+
+        return HarvestLease(cluster().client, settings.lease_seconds).holder(run_id) is not None
+    path = _lock_path(settings, run_id)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 class LeaseGuardedStore:
     """A state store that refuses to save once the harvest's cluster lease was lost (Redis
     unreachable for longer than the lease): another run may own the harvest by then."""

@@ -31,6 +31,7 @@ def http_client(settings: Settings) -> HTTPClient:
             backoff_max=settings.backoff_max,
             retry_after_cap=settings.retry_after_cap,
         ),
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
@@ -38,13 +39,14 @@ def oai_client(settings: Settings, base_url: str) -> OAIClient:
     return OAIClient(base_url, http_client(settings))
 
 
-def state_store(settings: Settings) -> StateStore:
-    """Redis when REDIS_URL is set (cluster mode), else the local SQLite file."""
+def state_store(settings: Settings, *, readonly: bool = False) -> StateStore:
+    """Redis when REDIS_URL is set (cluster mode), else the local SQLite file (`readonly`:
+    for reading only, also in a read-only data directory)."""
     if settings.redis_url:
         from harvester.redis_state import RedisStateStore
 
         return RedisStateStore.from_url(settings.redis_url)
-    return SQLiteStateStore(settings.state_file)
+    return SQLiteStateStore(settings.state_file, readonly=readonly)
 
 
 def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
