@@ -429,7 +429,49 @@ def _cluster_status(settings: Settings) -> dict[str, Any]:
     return {"dead_letters": dead_letters()}
 
 
+@main.command()
+@click.argument("source", required=False)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-index live archived records the index lacks; remove documents it should not hold.",
+)
+def check(source: str | None, repair: bool) -> None:
+    """Verify archive, state and index against each other (SQLite integrity, archived counts,
+    index documents vs live archived records). Exits 1 when a problem remains."""
+    from harvester.check import run_check
+
+    settings = _settings()
+    with _clear_errors():
+        report = run_check(settings, source, repair)
+        for line in report.ok:
+            click.echo(f"ok: {line}")
+        for line in report.problems:
+            click.echo(f"problem: {line}")
+        for line in report.repaired:
+            click.echo(f"repaired: {line}")
+        if repair and report.repaired:
+            report = run_check(settings, source, repair=False)
+            for line in report.problems:
+                click.echo(f"still a problem: {line}")
+    if not report.healthy:
+        sys.exit(1)
+
+
 # -- records ----------------------------------------------------------------------------------
+
+
+def _lost_archives(source: str | None) -> list[str]:
+    """Problems of archives that hold less than the state says was archived (for messages
+    that would otherwise say only 'not found')."""
+    from harvester.check import run_check
+
+    try:
+        report = run_check(_settings(), source, repair=False, index=False)
+    except Exception:  # a second opinion only; the caller's own message stands
+        log.debug("archive check failed", exc_info=True)
+        return []
+    return [p for p in report.problems if p.startswith("archive ")]
 
 
 def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive] | None:
@@ -452,9 +494,14 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     from harvester.normalize import QuarantineError, normalize
     from harvester.pipeline import crosswalk_for
 
-    found = _find_archived(identifier, source)
+    with _clear_errors():
+        found = _find_archived(identifier, source)
     if found is None:
-        click.echo(f"error: {identifier!r} is not in the archive", err=True)
+        lost = _lost_archives(source)
+        if lost:
+            click.echo(f"error: {identifier!r} is not in the archive, and {lost[0]}", err=True)
+        else:
+            click.echo(f"error: {identifier!r} is not in the archive", err=True)
         sys.exit(1)
     src_key, archive = found
     raw = archive.get(identifier)
@@ -484,9 +531,12 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
 def quarantine(source: str | None, as_json: bool) -> None:
     """List quarantined records with their reasons."""
     rows = []
-    for src, prefix, path in archives_of(_settings().archive_dir, source):
-        with RawArchive(path) as archive:
-            rows += [{"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()]
+    with _clear_errors():
+        for src, prefix, path in archives_of(_settings().archive_dir, source):
+            with RawArchive(path) as archive:
+                rows += [
+                    {"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()
+                ]
     if as_json:
         _print_json(rows)
         return

@@ -327,7 +327,14 @@ class Harvester:
                 state.state = "failed"
                 state.last_error = f"{type(exc).__name__}: {exc}"
             state.run_ended = iso_now()
-            self.store.save(state)
+            try:
+                self.store.save(state)
+            except Exception as save_error:  # a full disk: the stored checkpoint stays as it was
+                log.error(
+                    "could not record the stop (%s); the last checkpoint stays",
+                    save_error,
+                    extra=self._ctx(state),
+                )
         if state.state == "interrupted":
             log.warning("harvest interrupted; checkpoint saved", extra=self._ctx(state))
         else:

@@ -70,7 +70,9 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
                 f"no index at {settings.index_dir} yet: run `ernte harvest SOURCE` "
                 "or `ernte index SOURCE` first"
             )
-        backend = EmbeddedBackend(settings.index_dir)
+        from harvester.storage import GuardedIndex
+
+        backend = GuardedIndex(EmbeddedBackend(settings.index_dir), settings.index_dir)
     if create:
         backend.create()
     return backend

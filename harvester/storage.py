@@ -10,11 +10,22 @@ All are OSErrors, which the command line prints as one line.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from indexer.backend import IndexBackend, SearchDocument, WriteResult
+    from indexer.search_model import SearchRequest, SearchResponse
+
+log = logging.getLogger(__name__)
+
+LOW_SPACE_BYTES = 32 * 1024 * 1024
+"""Below this much free space, an index writer that died is taken to have run out of it."""
 
 
 class StorageError(OSError):
@@ -175,3 +186,66 @@ def connect(
     assert isinstance(db, GuardedConnection)
     db.translate = _Translate(path, what, remedy)
     return db
+
+
+class GuardedIndex:
+    """The embedded index backend, with write failures in one line naming the index directory.
+
+    tantivy reports a full disk as `IoError{StorageFull}` or as 'An index writer was killed';
+    either becomes StorageFull (with what to free) or StorageUnwritable. After a failed write
+    `close()` only logs: its commit would fail the same way and hide the first error.
+    """
+
+    def __init__(self, inner: IndexBackend, path: Path) -> None:
+        self.inner = inner
+        self.path = path
+        self._failed = False
+
+    def _translate(self, exc: Exception) -> StorageError:
+        self._failed = True
+        message = str(exc)
+        try:
+            low = shutil.disk_usage(_mount_point(self.path)).free < LOW_SPACE_BYTES
+        except OSError:
+            low = False
+        if is_storage_full(message) or (low and "writer was killed" in message):
+            return StorageFull(full_message(self.path), self.path)
+        return StorageUnwritable(f"cannot write the index at {self.path}: {message}", self.path)
+
+    def create(self, *, recreate: bool = False) -> None:
+        try:
+            self.inner.create(recreate=recreate)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise self._translate(exc) from exc
+
+    def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
+        try:
+            return self.inner.upsert(documents)
+        except (OSError, ValueError) as exc:
+            raise self._translate(exc) from exc
+
+    def delete(
+        self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
+    ) -> WriteResult:
+        try:
+            return self.inner.delete(identifiers, datestamps)
+        except (OSError, ValueError) as exc:
+            raise self._translate(exc) from exc
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        return self.inner.search(request)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        except (OSError, ValueError) as exc:
+            if self._failed:
+                log.warning("index not committed after a failed write: %s", exc)
+                return
+            raise self._translate(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
