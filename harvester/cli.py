@@ -368,9 +368,13 @@ def status(as_json: bool) -> None:
     read-only data directory)."""
     settings = _settings()
     with _clear_errors():
-        states = services.state_store(settings, readonly=True).all()
+        store = services.state_store(settings, readonly=True)
+        states = store.all()
         _mark_dead_runs(settings, states)
         extra = _cluster_status(settings)
+        vanished = _vanished_runs(store)
+        if vanished:
+            extra["vanished"] = vanished
     if as_json:
         _print_json({"harvests": [s.to_dict() for s in states], **extra})
         return
@@ -407,6 +411,8 @@ def status(as_json: bool) -> None:
         )
     if states:
         console.print(table)
+    for line in extra.pop("vanished", []):
+        click.echo(f"warning: {line}", err=True)
     for name, value in extra.items():
         click.echo(f"{name}: {value if not isinstance(value, list) else len(value)}")
 
@@ -419,6 +425,21 @@ def _mark_dead_runs(settings: Settings, states: list[HarvestState]) -> None:
     for s in states:
         if s.state == "running" and not run_is_held(settings, harvest_run_id(s.source, s.set_spec)):
             s.state = "died"
+
+
+def _vanished_runs(store: object) -> list[str]:
+    """Harvests whose state Redis lost (restarted without persistence) but the data directory
+    kept: reported, and resumed by the next harvest."""
+    from harvester.redis_state import RedisStateStore
+
+    if not isinstance(store, RedisStateStore):
+        return []
+    return [
+        f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is gone from "
+        f"Redis (restarted without persistence?); its last checkpoint is kept in {path}, and "
+        f"`ernte harvest {s.source}` continues from it"
+        for s, path in store.vanished()
+    ]
 
 
 def _cluster_status(settings: Settings) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def state_store(settings: Settings, *, readonly: bool = False) -> StateStore:
     if settings.redis_url:
         from harvester.redis_state import RedisStateStore
 
-        return RedisStateStore.from_url(settings.redis_url)
+        return RedisStateStore.from_url(settings.redis_url, mirror=True)
     return SQLiteStateStore(settings.state_file, readonly=readonly)
 
 

@@ -50,6 +50,7 @@ from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse
 from harvester.pipeline import process_batch
 from harvester.progress import LogProgress
+from harvester.redis_persistence import warn_if_redis_not_persistent
 from harvester.redis_state import (
     FencedStateStore,
     HarvestLease,
@@ -89,7 +90,7 @@ def _cluster_for(url: str, lease_seconds: float) -> Cluster:
     client = redis_client(url)
     return Cluster(
         client=client,
-        store=RedisStateStore(client),
+        store=RedisStateStore(client, mirror=True),
         lease=HarvestLease(client, lease_seconds),
         ledger=RunLedger(client),
     )
@@ -653,6 +654,7 @@ def _require_redis() -> None:
 def run_worker(queues: str, concurrency: int, pool: str) -> None:
     """`ernte worker`: a Celery worker on the given queues, with task events for Flower."""
     _require_redis()
+    warn_if_redis_not_persistent(redis_url())
     settings = get_settings()
     if settings.embedded and "index" in queues.split(",") and concurrency > 1:
         log.info("embedded index: index writes on this host are serialized by a file lock")
@@ -671,4 +673,5 @@ def run_worker(queues: str, concurrency: int, pool: str) -> None:
 def run_beat() -> None:
     """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules."""
     _require_redis()
+    warn_if_redis_not_persistent(redis_url())
     app.start(["beat", f"--loglevel={get_settings().log_level}"])
