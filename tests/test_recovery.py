@@ -402,3 +402,26 @@ def test_cluster_commands_without_redis_url_are_one_line(ernte: Ernte, provider:
     for command in (("harvest", provider, "--queue"), ("dlq", "list"), ("dlq", "replay")):
         line = one_line_error(ernte(*command))
         assert "REDIS_URL" in line, command
+
+
+def test_a_harvest_whose_process_died_shows_as_died_not_running(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")
+    with serve(RECORDS, batch_size=BATCH) as url:
+        process = harvest_process(source(url, "dim"))
+        try:
+            wait_for_page(data_dir / "state.sqlite", 2, process)
+            alive = json.loads(ernte("status", "--json").output)["harvests"][0]
+            assert alive["state"] == "running"  # its process holds the lock
+            process.kill()  # a power loss, the OOM killer: no handler runs
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        status = ernte("status")
+        assert status.exit_code == 0 and " died " in status.output
+        assert json.loads(ernte("status", "--json").output)["harvests"][0]["state"] == "died"
+        resumed = ernte("harvest", "t")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert_exact(data_dir)

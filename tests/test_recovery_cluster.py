@@ -122,3 +122,14 @@ def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
             except subprocess.TimeoutExpired:
                 process.kill()
     assert "WARNING: Redis persists nothing" in output
+
+
+def test_a_busy_metrics_port_is_one_line(ernte: Ernte, cluster_mode: int) -> None:
+    import socket
+
+    with redis_server(port=cluster_mode), socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_line_error(ernte("metrics", "--port", str(port)))
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in line and "in use" in line
