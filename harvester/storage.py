@@ -14,7 +14,8 @@ import logging
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,8 +202,10 @@ class GuardedIndex:
         self.path = path
         self._failed = False
 
-    def _translate(self, exc: Exception) -> StorageError:
+    def _translate(self, exc: Exception) -> Exception:
         self._failed = True
+        if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return exc  # it names its file already (a path that is not a directory, ...)
         message = str(exc)
         try:
             low = shutil.disk_usage(_mount_point(self.path)).free < LOW_SPACE_BYTES
@@ -212,25 +215,29 @@ class GuardedIndex:
             return StorageFull(full_message(self.path), self.path)
         return StorageUnwritable(f"cannot write the index at {self.path}: {message}", self.path)
 
-    def create(self, *, recreate: bool = False) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
         try:
+            yield
+        except (OSError, ValueError) as exc:
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def create(self, *, recreate: bool = False) -> None:
+        with self._writing():
             self.inner.create(recreate=recreate)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise self._translate(exc) from exc
 
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
-        try:
+        with self._writing():
             return self.inner.upsert(documents)
-        except (OSError, ValueError) as exc:
-            raise self._translate(exc) from exc
 
     def delete(
         self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
     ) -> WriteResult:
-        try:
+        with self._writing():
             return self.inner.delete(identifiers, datestamps)
-        except (OSError, ValueError) as exc:
-            raise self._translate(exc) from exc
 
     def count(self) -> int:
         return self.inner.count()
@@ -239,13 +246,14 @@ class GuardedIndex:
         return self.inner.search(request)
 
     def close(self) -> None:
+        if not self._failed:
+            with self._writing():
+                self.inner.close()
+            return
         try:
             self.inner.close()
         except (OSError, ValueError) as exc:
-            if self._failed:
-                log.warning("index not committed after a failed write: %s", exc)
-                return
-            raise self._translate(exc) from exc
+            log.warning("index not committed after a failed write: %s", exc)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -252,12 +252,16 @@ def test_damaged_state_file_is_one_line_naming_it_and_moving_it_aside_recovers(
     assert_exact(data_dir)
 
 
-def test_archive_truncated_to_zero_stops_the_run_and_full_reharvest_recovers(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+@pytest.mark.parametrize("loss", ["truncated to 0 bytes", "deleted"])
+def test_a_lost_archive_stops_the_run_and_full_reharvest_recovers(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str], loss: str
 ) -> None:
     assert ernte("harvest", source(provider, "dim")).exit_code == 0
     [(_, _, path)] = archives_of(data_dir / "archive")
-    path.write_bytes(b"")
+    if loss == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
     line = one_line_error(ernte("harvest", "t"))
     assert str(path) in line and f"{len(ALL)} were archived" in line and "--full" in line
     shown = ernte("show", sorted(LIVE)[0])
