@@ -233,29 +233,8 @@ def harvest(
 
     Ctrl-C or SIGTERM stops after the page being stored, saves the checkpoint and exits 130
     (143); the next `ernte harvest SOURCE` continues from there."""
-    try:
-        with interrupt.stop_on_signals():
-            _harvest(source, set_spec, prefix, from_, until, full, reconcile, no_index, queue)
-    except interrupt.Interrupted as exc:
-        again = f"ernte harvest {source}" + (f" --set {set_spec}" if set_spec else "")
-        where = f"at page {exc.page}" if exc.page is not None else "before the first page"
-        click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
-        sys.exit(exc.exit_code)
-
-
-def _harvest(
-    source: str,
-    set_spec: str | None,
-    prefix: str | None,
-    from_: str | None,
-    until: str | None,
-    full: bool,
-    reconcile: bool,
-    no_index: bool,
-    queue: bool,
-) -> None:
     settings = _settings()
-    with _clear_errors():
+    with _stops_cleanly(source, set_spec), _clear_errors():
         if queue:
             _require_redis_url("`ernte harvest --queue`")
         else:
@@ -304,6 +283,20 @@ def _harvest(
                 _print_run_summary(state)
                 if spec and not state.run.records:
                     _warn_if_unknown_set(settings, src, spec)
+
+
+@contextmanager
+def _stops_cleanly(source: str, set_spec: str | None) -> Iterator[None]:
+    """Ctrl-C and SIGTERM: the harvest saves its checkpoint (state `interrupted`), then one
+    line says where it stopped and how to go on; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    try:
+        with interrupt.stop_on_signals():
+            yield
+    except interrupt.Interrupted as exc:
+        again = f"ernte harvest {source}" + (f" --set {set_spec}" if set_spec else "")
+        where = f"at page {exc.page}" if exc.page is not None else "before the first page"
+        click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
+        sys.exit(exc.exit_code)
 
 
 def _require_writable_data_dir(settings: Settings) -> None:

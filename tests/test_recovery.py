@@ -27,8 +27,13 @@ from harvester.state import SQLiteStateStore
 from indexer.backend import SearchDocument
 from indexer.document import build_document
 from indexer.embedded import EmbeddedBackend
-from indexer.search_model import SearchRequest
-from tests.conftest import PROJECT_ROOT, CLIResult, harvest_process, wait_for_page
+from tests.conftest import (
+    PROJECT_ROOT,
+    CLIResult,
+    assert_exactly,
+    harvest_process,
+    wait_for_page,
+)
 
 Ernte = Callable[..., CLIResult]
 
@@ -44,34 +49,9 @@ def provider() -> Iterator[str]:
         yield url
 
 
-def indexed_ids(index_dir: Path) -> list[str]:
-    backend = EmbeddedBackend(index_dir)
-    try:
-        ids: list[str] = []
-        offset = 0
-        while True:
-            page = backend.search(
-                SearchRequest(query="", limit=200, offset=offset, highlight=False)
-            )
-            ids += [hit.id for hit in page.hits]
-            offset += 200
-            if offset >= page.total:
-                return ids
-    finally:
-        backend.close()
-
-
 def assert_exact(data_dir: Path) -> None:
     """The archive holds every record once, the index exactly the live ones."""
-    [(_, _, path)] = archives_of(data_dir / "archive")
-    with RawArchive(path) as archive:
-        latest = {r.identifier: r.deleted for r in archive.iter_latest()}
-        assert set(latest) == ALL
-        assert {i for i, deleted in latest.items() if not deleted} == LIVE
-        assert all(archive.versions(i) == 1 for i in ALL), "a record was archived twice"
-    indexed = indexed_ids(data_dir / "index")
-    assert len(indexed) == len(set(indexed)), "a record is in the index twice"
-    assert set(indexed) == LIVE
+    assert_exactly(data_dir, ALL, LIVE)
 
 
 def one_line_error(result: CLIResult) -> str:
