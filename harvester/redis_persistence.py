@@ -34,10 +34,13 @@ def persistence_problem(client: redis.Redis) -> str | None:
 
 
 def warn_if_redis_not_persistent(url: str) -> str | None:
-    """Log and print a warning when the Redis at `url` does not persist; returns it."""
+    """Log and print a warning when the Redis at `url` does not persist; returns it. An
+    unreachable Redis ends the process with one line (workers and beat need it)."""
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         problem = persistence_problem(client)
+    except redis.ConnectionError as exc:
+        raise SystemExit(f"error: Redis at {url} is unreachable: {exc}") from None
     finally:
         client.close()
     if problem:

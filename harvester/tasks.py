@@ -638,7 +638,10 @@ def _start_worker_services(sender: Any = None, **kwargs: Any) -> None:
         daemon=True,
     ).start()
     if settings.metrics_port:
-        metrics.serve(cluster().client, settings.metrics_port)
+        try:
+            metrics.serve(cluster().client, settings.metrics_port)
+        except OSError as exc:  # a busy port: say so, keep working without metrics
+            log.error("cannot serve metrics on port %s: %s", settings.metrics_port, exc.strerror)
 
 
 @worker_shutdown.connect

@@ -133,3 +133,19 @@ def test_a_busy_metrics_port_is_one_line(ernte: Ernte, cluster_mode: int) -> Non
         port = busy.getsockname()[1]
         line = one_line_error(ernte("metrics", "--port", str(port)))
     assert f"cannot serve metrics on 127.0.0.1:{port}" in line and "in use" in line
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_worker_and_beat_with_redis_down_say_so_in_one_line(
+    data_dir: object, cluster_mode: int, command: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester.cli", command],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
