@@ -7,8 +7,9 @@ the page is stored; a page whose storing failed or was interrupted leaves the pr
 checkpoint exactly as it was, so the next run asks for that page again and accepts the
 server's own next token. A run killed or stopped anywhere resumes from its last checkpoint;
 a page fetched twice changes nothing (the archive skips identical versions, index writes are
-upserts), and its new versions still count as new. An expired token (`badResumptionToken`) restarts the run's window instead of
-the whole repository. The watermark moves only when a run completes.
+upserts), and its new versions still count as new. An expired token (`badResumptionToken`)
+restarts the run's window instead of the whole repository. The watermark moves only when a run
+completes. Before a run, the archive must hold at least what the state says was archived.
 """
 
 from __future__ import annotations
