@@ -59,10 +59,13 @@ def file_lock(path: Path, *, wait: bool, what: str, timeout: float | None = None
                 if deadline is not None and time.monotonic() >= deadline:
                     raise IndexBusy(f"{what}: lock held by {holder} for over {timeout} s") from None
                 time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        try:  # who holds it, for the messages of others; a full disk must not stop the run here
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+        except OSError:
+            pass
         try:
             yield
         finally:

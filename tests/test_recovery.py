@@ -195,6 +195,8 @@ def test_data_disk_full_then_freed_ends_exact(
         assert "no space left" in line and str(data_dir) in line
         status = json.loads(ernte("status", "--json").output)["harvests"][0]
         assert status["state"] in ("failed", "died")  # never `running` with nobody running it
+        retried = ernte_process("harvest", "t")  # still full: the same clear line
+        assert "no space left" in one_line_error(retried)
         remount(data_dir, "size=64m")
         resumed = ernte_process("harvest", "t")
         assert resumed.exit_code == 0, resumed.stderr
