@@ -149,3 +149,11 @@ def test_worker_and_beat_with_redis_down_say_so_in_one_line(
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
+
+
+def test_harvest_and_queue_with_redis_down_are_one_line(
+    ernte: Ernte, provider: str, cluster_mode: int
+) -> None:
+    for command in (("harvest", provider, "--prefix", "dim"), ("harvest", provider, "--queue")):
+        line = one_line_error(ernte(*command))
+        assert f"Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in line, command
