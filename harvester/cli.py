@@ -1,8 +1,13 @@
-"""The `ernte` command line. Each command is thin: it reads settings, builds what it needs through
-`harvester.services`, and prints. Expected failures print one clear line and exit non-zero."""
+"""The `ernte` command line: each command reads settings, builds what it needs through
+`harvester.services`, and prints.
+
+Errors a user can meet (ernte's own types, see `harvester.errors`) print one clear line and exit 1;
+any other exception is a bug and keeps its traceback. `--debug` shows the traceback of every
+error."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -18,12 +23,19 @@ from rich.table import Table
 
 from harvester import interrupt, services
 from harvester.archive import RawArchive, archives_for, archives_of
-from harvester.harvest import HarvestError, HarvestRequest
+from harvester.errors import ErnteError, UsageError
+from harvester.harvest import HarvestRequest
 from harvester.http import HTTPFailure
-from harvester.locks import AlreadyRunning, LeaseGuardedStore, harvest_lock, index_write_lock
+from harvester.locks import (
+    AlreadyRunning,
+    IndexBusy,
+    LeaseGuardedStore,
+    harvest_lock,
+    index_write_lock,
+)
 from harvester.logs import configure_logging
 from harvester.model import RawRecord
-from harvester.oai import NotOAIResponse, OAIError
+from harvester.oai import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.progress import PeriodicLog, progress_for
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
@@ -35,19 +47,20 @@ log = logging.getLogger(__name__)
 # 80 characters, so tables are printed wide there.
 console = Console() if sys.stdout.isatty() else Console(width=200)
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    ErnteError,  # bad input, settings, sources; servers that fail or break the protocol
     AlreadyRunning,
-    OSError,  # a read-only data directory, a full disk: one line, not a traceback
-    HarvestError,
-    HTTPFailure,
-    NotOAIResponse,
-    OAIError,
-    SourceError,
-    ValueError,
+    IndexBusy,
 )
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+)
+"""OS errors an operator meets and fixes (a full disk, a read-only or foreign data directory):
+one line naming the path. Any other OSError (a missing file ernte itself should have made) is a
+bug and keeps its traceback."""
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
-    """Errors a user can meet (bad input, unreachable servers), printed as one line.
+    """ernte's own error types a user can meet, printed as one line.
 
     Evaluated only when an exception propagates, so the imports cost nothing on success.
     """
@@ -55,6 +68,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from indexer.elastic.kibana import KibanaImportError
     from indexer.elastic.queries import DeepPagingError
     from indexer.elastic.rebuild import RebuildError
+    from indexer.search_model import QuerySyntaxError
 
     return (
         *EXPECTED_ERRORS,
@@ -62,26 +76,52 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         KibanaImportError,
         RebuildError,
         DeepPagingError,
+        QuerySyntaxError,
     )
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """True for an error a user can meet and act on; False for a bug (which keeps its traceback)."""
+    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+        return True
+    return isinstance(exc, _expected_errors()) or _unreachable_redis(exc)
+
+
+def _debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
 
 
 @contextmanager
 def _clear_errors() -> Iterator[None]:
-    """Turn the errors a user can meet into one readable line and exit status 1 (the
-    traceback goes to the debug log: `ernte -v ...`)."""
-    import redis
-
+    """Turn the errors a user can meet into one readable line and exit status 1 (with `--debug`,
+    after their traceback); any other exception propagates with its traceback."""
     try:
         yield
-    except _expected_errors() as exc:
-        log.debug("command failed", exc_info=True)
-        click.echo(f"error: {exc}", err=True)
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        log.debug("user-facing error", exc_info=True)
+        if _debugging():
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        click.echo(f"error: {_user_message(exc)}", err=True)
         sys.exit(1)
-    except redis.RedisError as exc:
-        log.debug("command failed", exc_info=True)
+
+
+def _unreachable_redis(exc: BaseException) -> bool:
+    """Redis down or not answering (cluster mode): the operator's to fix, one line."""
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def _user_message(exc: BaseException) -> str:
+    if _unreachable_redis(exc):
         url = _settings().redis_url or "REDIS_URL"
-        click.echo(f"error: Redis at {_redacted(url)} is unreachable or failing: {exc}", err=True)
-        sys.exit(1)
+        return f"Redis at {_redacted(url)} is unreachable: {exc}"
+    return str(exc)
 
 
 def _redacted(url: str) -> str:
@@ -120,18 +160,12 @@ def _print_json(data: Any) -> None:
     default=None,
     help="Log line format (default: ERNTE_LOG_FORMAT or text).",
 )
-@click.option(
-    "-v", "--verbose", "--debug", is_flag=True, help="Debug logging (with tracebacks of errors)."
-)
-def main(log_format: str | None, verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--debug", is_flag=True, help="Show the traceback of every error, expected or not.")
+def main(log_format: str | None, verbose: bool, debug: bool) -> None:
     """ernte: harvest OAI-PMH repositories into a German faceted search index."""
-    from harvester.settings import SettingsError
-
-    try:
+    with _clear_errors():
         settings = _settings()
-    except SettingsError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     configure_logging(log_format or settings.log_format, "DEBUG" if verbose else settings.log_level)
 
 
@@ -310,7 +344,7 @@ def _require_writable_data_dir(settings: Settings) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ValueError(
+        raise UsageError(
             f"ERNTE_DATA_DIR {directory} cannot be used: {from_os_error(exc, probe)} "
             "(set ERNTE_DATA_DIR to a writable directory)"
         ) from exc
@@ -330,7 +364,7 @@ def _warn_if_unknown_set(settings: Settings, source: Source, spec: str) -> None:
     (servers answer a misspelt set with noRecordsMatch, which looks like 'nothing new')."""
     try:
         offered = {s.spec for s in services.oai_client(settings, source.base_url).list_sets()}
-    except (OAIError, HTTPFailure, NotOAIResponse):
+    except (OAIError, OAIProtocolError, HTTPFailure, NotOAIResponse):
         return
     if spec not in offered:
         click.echo(
@@ -605,10 +639,10 @@ def index(target: str) -> None:
     """Index a source from the raw archive (`ernte index SOURCE`), or build a fresh index from
     every archive and switch to it atomically (`ernte index rebuild`)."""
     if target == "rebuild":
-        from harvester.rebuild import rebuild_index
+        from harvester.rebuild import rebuild_from_archives
 
         with _clear_errors():
-            click.echo(rebuild_index(_settings()))
+            click.echo(rebuild_from_archives(_settings()))
         return
     from harvester.pipeline import process_batch
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from harvester.errors import DamagedData, UsageError
+
 DAY = "YYYY-MM-DD"
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
 _EXTENDED_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -42,7 +44,7 @@ def coerce_to_granularity(value: str, granularity: str, *, end_of_day: bool = Fa
     """
     parsed = parse_datestamp(value)
     if parsed is None:
-        raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
+        raise UsageError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
     if end_of_day and len(value.strip()) == 10:
         parsed += timedelta(days=1, seconds=-1)
     return format_datestamp(parsed, granularity)
@@ -54,7 +56,7 @@ def window_start(
     """Where an incremental run starts: the watermark minus an overlap, never before earliest."""
     moment = parse_datestamp(watermark)
     if moment is None:
-        raise ValueError(f"stored watermark {watermark!r} is not a datestamp")
+        raise DamagedData(f"stored watermark {watermark!r} is not a datestamp")
     start = moment - overlap
     earliest_moment = parse_datestamp(earliest) if earliest else None
     if earliest_moment is not None and start < earliest_moment:

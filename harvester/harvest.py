@@ -29,8 +29,17 @@ from lxml import etree
 from harvester import interrupt
 from harvester.archive import RawArchive, archive_path, damaged_remedy
 from harvester.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
+from harvester.errors import ErnteError, UsageError
 from harvester.model import RawRecord
-from harvester.oai import OAI_NS, OAIClient, OAIError, Page
+from harvester.oai import (
+    OAI_NS,
+    BadResumptionToken,
+    OAIClient,
+    OAIProtocolError,
+    Page,
+    RepeatedResumptionToken,
+    TooManyEmptyPages,
+)
 from harvester.sources import Source
 from harvester.state import HarvestKey, HarvestState, RunCounts, StateStore
 from harvester.storage import DamagedFile
@@ -38,7 +47,7 @@ from harvester.storage import DamagedFile
 log = logging.getLogger(__name__)
 
 
-class HarvestError(RuntimeError):
+class HarvestError(ErnteError, RuntimeError):
     """A harvest that had to stop; the message names source, set, page and URL."""
 
 
@@ -340,7 +349,7 @@ class Harvester:
             log.warning("harvest interrupted; checkpoint saved", extra=self._ctx(state))
         else:
             log.error("harvest failed", extra=self._ctx(state, error=state.last_error))
-        if isinstance(exc, Exception) and not isinstance(exc, HarvestError):
+        if isinstance(exc, Exception) and not isinstance(exc, (HarvestError, OAIProtocolError)):
             return HarvestError(f"harvest of {state.key} stopped at page {state.next_page}: {exc}")
         return exc
 
@@ -370,14 +379,14 @@ class Harvester:
             else None
         )
         if request.reconcile and (window_from or until):
-            raise ValueError(
+            raise UsageError(
                 "--reconcile needs a full list: use it with --full (and no --from/--until)"
             )
         start, end = parse_datestamp(window_from or ""), parse_datestamp(until or "")
         if start is not None and end is not None and start > end:
             if request.from_:
-                raise ValueError(f"--from {request.from_} is after --until {request.until}")
-            raise ValueError(
+                raise UsageError(f"--from {request.from_} is after --until {request.until}")
+            raise UsageError(
                 f"the window would start at the watermark ({window_from}), after --until "
                 f"{request.until}; add --from (or --full) to harvest an older window"
             )
@@ -424,8 +433,8 @@ class Harvester:
         retries_before = self.client.http.retries
         try:
             page = prefetched.result() if prefetched is not None else self._fetch(state)
-        except OAIError as exc:
-            if exc.code != "badResumptionToken" or state.token is None:
+        except BadResumptionToken as exc:
+            if state.token is None:
                 raise
             self._restart_window(state, exc)
             return True
@@ -441,13 +450,13 @@ class Harvester:
         elif server_now and _later(server_now, pending) != server_now:
             pending = server_now  # an --until in the future covers only up to now
         if page.token is not None and page.token in state.recent_tokens:
-            raise HarvestError(
+            raise RepeatedResumptionToken(
                 f"{state.key}: server repeated resumption token {page.token!r} at page "
                 f"{state.next_page} ({page.url}); stopping to avoid a loop"
             )
         empty_streak = 0 if page.records or page.token is None else state.empty_streak + 1
         if empty_streak >= self.options.max_empty_pages:
-            raise HarvestError(
+            raise TooManyEmptyPages(
                 f"{state.key}: {empty_streak} empty pages in a row that still carry a "
                 f"resumption token (last {page.url}); stopping"
             )
@@ -498,7 +507,7 @@ class Harvester:
             )
         archive.forget_seen(run)
 
-    def _restart_window(self, state: HarvestState, exc: OAIError) -> None:
+    def _restart_window(self, state: HarvestState, exc: BadResumptionToken) -> None:
         """An expired token: ask for the run's window again (idempotent writes make it safe)."""
         state.token_restarts += 1
         if state.token_restarts > self.options.max_token_restarts:

@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from harvester.errors import ErnteError
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 507, 509})
 
 
-class HTTPFailure(RuntimeError):
+class HTTPFailure(ErnteError, RuntimeError):
     """A request that still failed after all retries; names the URL and what went wrong."""
 
     def __init__(self, url: str, reason: str, status: int | None = None) -> None:

@@ -8,6 +8,11 @@ drops data from damaged pages.
 What an answer means is decided by its body, not its HTTP status: an OAI `<error>` element is an
 OAI error (`noRecordsMatch` is an empty result, whatever the status); anything that is not an
 `<OAI-PMH>` document is a `NotOAIResponse` naming what came back instead.
+
+Each error code of the protocol has its own `OAIError` subclass (`BadResumptionToken`,
+`NoRecordsMatch`, ...), so callers catch the one they handle. What ernte's own checks find wrong
+with a list the server sent without complaint (a token sent twice, a list without end) is an
+`OAIProtocolError` instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sickle import Sickle
 from sickle.models import Header, Identify
 from sickle.response import OAIResponse
 
+from harvester.errors import ErnteError
 from harvester.http import HTTPClient, HTTPFailure, HTTPResponse
 from harvester.model import RawRecord
 from harvester.xmlsafe import XMLSyntaxError, local_name, parse_xml, repair_xml_bytes
@@ -30,8 +36,14 @@ OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ISO_DATESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$")
 
 
-class OAIError(RuntimeError):
-    """An OAI-PMH error the server reported in the body (badArgument, badResumptionToken, ...)."""
+class OAIError(ErnteError, RuntimeError):
+    """An OAI-PMH error the server reported in the body; one subclass per code of the protocol.
+
+    `OAIError.from_body` picks the subclass for a code; a code the protocol does not define
+    stays a plain OAIError that carries it.
+    """
+
+    code = ""
 
     def __init__(
         self, code: str, message: str, url: str, status: int, response_date: str = ""
@@ -43,8 +55,80 @@ class OAIError(RuntimeError):
         self.response_date = response_date
         super().__init__(f"OAI error {code}: {message or '(no message)'} [HTTP {status}, {url}]")
 
+    @staticmethod
+    def from_body(
+        code: str, message: str, url: str, status: int, response_date: str = ""
+    ) -> OAIError:
+        """The exception for an `<error code="...">` element: its own type for each known code."""
+        kind = OAI_ERROR_TYPES.get(code, OAIError)
+        return kind(code, message, url, status, response_date)
 
-class NotOAIResponse(RuntimeError):
+
+class BadArgument(OAIError):
+    """badArgument: the request has an illegal, missing or repeated argument."""
+
+    code = "badArgument"
+
+
+class BadResumptionToken(OAIError):
+    """badResumptionToken: the token is invalid or expired (a harvest restarts its window)."""
+
+    code = "badResumptionToken"
+
+
+class BadVerb(OAIError):
+    """badVerb: the verb is missing, illegal or repeated."""
+
+    code = "badVerb"
+
+
+class CannotDisseminateFormat(OAIError):
+    """cannotDisseminateFormat: the repository does not offer the metadata prefix asked for."""
+
+    code = "cannotDisseminateFormat"
+
+
+class IdDoesNotExist(OAIError):
+    """idDoesNotExist: no record with that identifier."""
+
+    code = "idDoesNotExist"
+
+
+class NoRecordsMatch(OAIError):
+    """noRecordsMatch: the list asked for is empty (ernte reads it as an empty result)."""
+
+    code = "noRecordsMatch"
+
+
+class NoMetadataFormats(OAIError):
+    """noMetadataFormats: no metadata format is available for the item."""
+
+    code = "noMetadataFormats"
+
+
+class NoSetHierarchy(OAIError):
+    """noSetHierarchy: the repository has no sets."""
+
+    code = "noSetHierarchy"
+
+
+OAI_ERROR_TYPES: dict[str, type[OAIError]] = {
+    kind.code: kind
+    for kind in (
+        BadArgument,
+        BadResumptionToken,
+        BadVerb,
+        CannotDisseminateFormat,
+        IdDoesNotExist,
+        NoRecordsMatch,
+        NoMetadataFormats,
+        NoSetHierarchy,
+    )
+}
+"""Every error code of OAI-PMH 2.0 (section 3.6) -> its exception type."""
+
+
+class NotOAIResponse(ErnteError, RuntimeError):
     """The server answered with something that is not an OAI-PMH response."""
 
     def __init__(self, url: str, what: str, status: int) -> None:
@@ -52,6 +136,23 @@ class NotOAIResponse(RuntimeError):
         self.what = what
         self.status = status
         super().__init__(f"not an OAI-PMH response from {url} (HTTP {status}): {what}")
+
+
+class OAIProtocolError(ErnteError, RuntimeError):
+    """A list that breaks the protocol as ernte's own checks see it (the server sent no error):
+    a resumption token sent twice, a list that never ends. The message names the request."""
+
+
+class RepeatedResumptionToken(OAIProtocolError):
+    """The server sent a resumption token it had already sent in this list: following it loops."""
+
+
+class TooManyPages(OAIProtocolError):
+    """A list still going after more pages than any repository needs."""
+
+
+class TooManyEmptyPages(OAIProtocolError):
+    """Page after page without records, each with a new token: a list that does not advance."""
 
 
 @dataclass(slots=True)
@@ -199,12 +300,12 @@ class OAIClient:
         self._sickle = _SickleOverErnteHTTP(base_url, http)
 
     def request(self, **params: str) -> _CheckedResponse:
-        """One verb; raises OAIError for an error in the body (noRecordsMatch included)."""
+        """One verb; raises the OAIError subclass of an error in the body (NoRecordsMatch too)."""
         response = self._sickle.harvest(**params)
         errors = response.xml.findall(f"{_ns(response.xml)}error")
         if errors:
             first = errors[0]
-            raise OAIError(
+            raise OAIError.from_body(
                 first.get("code", "unknown"),
                 " ".join((first.text or "").split()),
                 response.response.url,
@@ -248,11 +349,15 @@ class OAIClient:
         ]
 
     def _follow(
-        self, verb: str, params: dict[str, str], max_pages: int, empty_codes: tuple[str, ...]
+        self,
+        verb: str,
+        params: dict[str, str],
+        max_pages: int,
+        empty_errors: tuple[type[OAIError], ...],
     ) -> Iterator[etree._Element]:
         """The `verb` element of every page of a list, following resumption tokens.
 
-        The list ends at a missing or empty token (or an OAI error in `empty_codes`); a token
+        The list ends at a missing or empty token (or an OAI error in `empty_errors`); a token
         the server already sent is a loop and an error, and so is a list longer than
         `max_pages`, rather than a silently truncated answer.
         """
@@ -261,10 +366,8 @@ class OAIClient:
         for _ in range(max_pages):
             try:
                 response = self.request(**request)
-            except OAIError as exc:
-                if exc.code in empty_codes:
-                    return
-                raise
+            except empty_errors:
+                return
             found = _expect_verb(response, verb)
             yield found
             token_el = found.find(f"{_ns(response.xml)}resumptionToken")
@@ -272,21 +375,16 @@ class OAIClient:
             if not token:
                 return
             if token in seen:
-                raise OAIError(
-                    "loop",
-                    f"server repeated resumption token {token!r}",
-                    response.response.url,
-                    response.response.status,
+                raise RepeatedResumptionToken(
+                    f"server repeated resumption token {token!r} [{response.response.url}]"
                 )
             seen.add(token)
             request = {"verb": verb, "resumptionToken": token}
-        raise OAIError(
-            "tooManyPages", f"{verb} still going after {max_pages} pages", self.base_url, 200
-        )
+        raise TooManyPages(f"{verb} still going after {max_pages} pages [{self.base_url}]")
 
     def list_sets(self, max_pages: int = 10_000) -> Iterator[SetInfo]:
         """All sets, over every page of ListSets (MIT DSpace pages them)."""
-        for sets_el in self._follow("ListSets", {}, max_pages, ("noSetHierarchy",)):
+        for sets_el in self._follow("ListSets", {}, max_pages, (NoSetHierarchy,)):
             ns = _ns(sets_el)
             for el in sets_el.iterfind(f"{ns}set"):
                 yield SetInfo(
@@ -305,7 +403,7 @@ class OAIClient:
         params = {"metadataPrefix": metadata_prefix}
         if set_spec:
             params["set"] = set_spec
-        for list_el in self._follow("ListIdentifiers", params, max_pages, ("noRecordsMatch",)):
+        for list_el in self._follow("ListIdentifiers", params, max_pages, (NoRecordsMatch,)):
             ns = _ns(list_el)
             for header_el in list_el.iterfind(f"{ns}header"):
                 header = Header(header_el)
@@ -339,20 +437,18 @@ class OAIClient:
                 params["until"] = until
         try:
             response = self.request(**params)
-        except OAIError as exc:
-            if exc.code == "noRecordsMatch":
-                return Page(
-                    url=exc.url,
-                    records=[],
-                    token=None,
-                    response_date=exc.response_date,
-                    no_records_match=True,
-                )
-            raise
+        except NoRecordsMatch as exc:
+            return Page(
+                url=exc.url,
+                records=[],
+                token=None,
+                response_date=exc.response_date,
+                no_records_match=True,
+            )
         return _read_page(response, metadata_prefix)
 
     def get_record(self, identifier: str, metadata_prefix: str) -> Page:
-        """GetRecord: a one-record page (live or deleted); idDoesNotExist is an OAIError."""
+        """GetRecord: a one-record page (live or deleted); idDoesNotExist raises IdDoesNotExist."""
         response = self.request(
             verb="GetRecord", identifier=identifier, metadataPrefix=metadata_prefix
         )

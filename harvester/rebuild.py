@@ -105,7 +105,7 @@ class _Archives:
         return counts
 
 
-def rebuild_index(settings: Settings) -> str:
+def rebuild_from_archives(settings: Settings) -> str:
     """Rebuild the configured backend's index; returns a one-line report."""
     if settings.es_url:
         archives = _Archives.open(settings)
@@ -125,11 +125,11 @@ def rebuild_index(settings: Settings) -> str:
 
 def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
     from indexer.elastic.backend import ElasticBackend
-    from indexer.elastic.rebuild import rebuild_index as es_rebuild
+    from indexer.elastic.rebuild import build_index_and_switch_alias
 
     backend = ElasticBackend.from_settings(settings)
     try:
-        report = es_rebuild(backend, archives.documents())
+        report = build_index_and_switch_alias(backend, archives.documents())
         archives.quarantine_refused([(e.identifier, e.reason) for e in report.errors])
         late = archives.catch_up(backend)
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from harvester.archive import RawArchive
+from harvester.errors import ErnteError
 from harvester.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.http import HTTPClient, RetryPolicy
 from harvester.oai import OAIClient
@@ -16,7 +17,7 @@ from harvester.state import SQLiteStateStore, StateStore
 from indexer.backend import IndexBackend
 
 
-class NoIndexYet(ValueError):
+class NoIndexYet(ErnteError, ValueError):
     """A search before anything was indexed."""
 
 

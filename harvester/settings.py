@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from harvester.errors import ErnteError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 
@@ -121,28 +123,29 @@ class Settings(BaseSettings):
         return self.data_dir / "state.sqlite"
 
 
-class SettingsError(ValueError):
-    """Settings that cannot be used; one line naming each variable, its value and why."""
-
-
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return f"ERNTE_{field.upper()}"
+class SettingsError(ErnteError, ValueError):
+    """A setting (environment variable or `.env` line) whose value cannot be used."""
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once; SettingsError (one line) when any is invalid."""
+    """The process-wide settings, read once; SettingsError names each unusable variable."""
     try:
         return Settings()
     except ValidationError as exc:
-        problems = [
-            f"{_env_name(str(e['loc'][0]))}={e.get('input')!r}: {e['msg']}"
-            if e.get("loc")
-            else e["msg"]
-            for e in exc.errors()
-        ]
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+        raise SettingsError(_describe_invalid(exc)) from exc
+
+
+def _describe_invalid(exc: ValidationError) -> str:
+    """One line naming every unusable variable, its value and what was wrong with it."""
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        variable = name if name in _UNPREFIXED else f"ERNTE_{name}"
+        problems.append(f"{variable}={error.get('input')!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(problems)
+
+
+_UNPREFIXED = frozenset(
+    {"REDIS_URL", "ES_URL", "ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "KIBANA_URL"}
+)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
+from harvester.errors import ErnteError
 
-class SourceError(ValueError):
+
+class SourceError(ErnteError, ValueError):
     """A source name that is not configured, or a malformed sources file."""
 
 
@@ -27,11 +29,6 @@ class Source:
     crosswalk: str | None = None
     name: str = ""
     page_delay: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def crosswalk_name(self) -> str:
-        return self.crosswalk or self.metadata_prefix
 
 
 def load_sources(path: Path) -> dict[str, Source]:
@@ -72,6 +69,9 @@ def adhoc_key(base_url: str) -> str:
 def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
     """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
     if name_or_url.startswith(("http://", "https://")):
+        parts = urlparse(name_or_url)
+        if not parts.hostname or any(c.isspace() for c in name_or_url):
+            raise SourceError(f"{name_or_url!r} is not an OAI-PMH base URL (no host, or a space)")
         key = adhoc_key(name_or_url)
         return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
     sources = load_sources(path)

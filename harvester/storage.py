@@ -4,7 +4,7 @@ A full disk, a read-only volume or a damaged SQLite file (the harvest state, an 
 otherwise surface as `database disk image is malformed` or a tantivy `IoError{StorageFull}`
 naming no file. `connect()` opens a SQLite file whose every statement turns such errors into
 `StorageFull`, `StorageUnwritable` or `DamagedFile`: one line naming the file and the way out.
-All are OSErrors, which the command line prints as one line.
+All are ErnteErrors (and OSErrors), which the command line prints as one line.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester.errors import ErnteError
+
 if TYPE_CHECKING:
     from indexer.backend import IndexBackend, SearchDocument, WriteResult
     from indexer.search_model import SearchRequest, SearchResponse
@@ -29,7 +31,7 @@ LOW_SPACE_BYTES = 32 * 1024 * 1024
 """Below this much free space, an index writer that died is taken to have run out of it."""
 
 
-class StorageError(OSError):
+class StorageError(ErnteError, OSError):
     """A file of the data directory could not be used; the message names it."""
 
     def __init__(self, message: str, path: Path) -> None:

@@ -80,8 +80,8 @@ def parse_xml(data: bytes) -> etree._Element:
 
 
 def local_name(element: etree._Element) -> str:
-    """An element's tag without its namespace."""
+    """The tag without its namespace ("" for comments and processing instructions)."""
     tag = element.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rpartition("}")[2]
+    return tag[tag.rfind("}") + 1 :]

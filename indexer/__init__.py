@@ -1,0 +1,1 @@
+"""Indexing and search: the search document, German analysis, and the two index backends."""

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from harvester.cli import main
 from harvester.settings import get_settings
 from harvester.state import SQLiteStateStore
+from tests.replay_server import replay, sample_library  # noqa: F401  (fixtures for every module)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"

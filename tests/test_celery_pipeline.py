@@ -32,6 +32,8 @@ from harvester.sources import resolve_source
 from harvester.state import HarvestKey, HarvestState
 from tests.redis_server import redis_server
 
+pytestmark = pytest.mark.slow  # Celery workers on a real redis-server
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "dim"
 

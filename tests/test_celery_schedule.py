@@ -18,6 +18,8 @@ from harvester.settings import get_settings
 from harvester.sources import SourceError, load_sources
 from tests.redis_server import redis_server
 
+pytestmark = pytest.mark.slow  # Celery beat on a real redis-server
+
 SOURCES_YAML = """
 sources:
   orlis:

@@ -17,6 +17,7 @@ Ernte = Callable[..., CLIResult]
 RECORDS = list(generate_records(150, seed=5, deleted_share=0.04))
 
 
+@pytest.mark.slow
 def test_a_second_harvest_of_the_same_source_is_refused_while_one_runs(
     ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,6 +51,7 @@ def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> No
     assert again.exit_code == 0 and json.loads(ernte("search", "--json").output)["total"] == live
 
 
+@pytest.mark.slow
 def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     ernte: Ernte, data_dir: Path
 ) -> None:
@@ -63,6 +65,7 @@ def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     assert sum(v["count"] for v in counted["facets"]["type"]) == counted["total"]
 
 
+@pytest.mark.slow
 def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_dir: Path) -> None:
     from harvester.archive import RawArchive, archives_of
     from harvester.rebuild import _Archives
@@ -115,7 +118,7 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     from harvester.archive import RawArchive, archives_of
     from harvester.locks import index_write_lock
     from harvester.oai import OAIClient
-    from harvester.rebuild import rebuild_index
+    from harvester.rebuild import rebuild_from_archives
     from harvester.services import http_client
     from harvester.settings import get_settings
 
@@ -125,7 +128,7 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     [(_, _, path)] = archives_of(settings.archive_dir)
     report: list[str] = []
     with index_write_lock(settings):  # a writer holds the index while the rebuild starts
-        rebuild = threading.Thread(target=lambda: report.append(rebuild_index(settings)))
+        rebuild = threading.Thread(target=lambda: report.append(rebuild_from_archives(settings)))
         rebuild.start()
         time.sleep(0.5)
         with serve(RECORDS, batch_size=200) as url, RawArchive(path) as archive:

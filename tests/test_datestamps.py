@@ -1,3 +1,5 @@
+"""Datestamps: parsing what servers send, writing the granularity, where a window starts."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest

@@ -12,6 +12,8 @@ import pytest
 from harvester.search_cli import TIMELINE_BAR_WIDTH
 from tests.conftest import CLIResult
 
+pytestmark = pytest.mark.slow  # the whole demo, end to end
+
 SEED = "oai:orlis.difu.de:difu/167832"
 
 

@@ -44,13 +44,33 @@ def test_tantivy_builtin_chain_cannot_reproduce_german_normalization() -> None:
 
 
 def test_indexed_terms_are_the_python_chain_terms(tmp_path: Path) -> None:
-    backend = EmbeddedBackend(tmp_path / "index")
-    record = make_record(1, " ".join(PROBES), [])
-    backend.upsert([build_document(record)])
-    for word in PROBES:
-        for term in analyze(word):
-            assert backend.search(SearchRequest(query=f"title:{word}")).total == 1, term
+    """The title field holds exactly the terms of ernte's Python chain (read back from the index
+    with tantivy itself), not what tantivy's own chain would make; each probe word finds the
+    record that has it and not the other one."""
+    path = tmp_path / "index"
+    backend = EmbeddedBackend(path)
+    probes = make_record(1, " ".join(PROBES), [])
+    other = make_record(2, "Radverkehr auf dem Land", [])
+    backend.upsert([build_document(probes), build_document(other)])
     backend.close()
+
+    searcher = tantivy.Index.open(str(path)).searcher()
+    for word in PROBES:
+        terms = analyze(word)
+        assert terms, word
+        for term in terms:
+            assert searcher.doc_freq("title", term) == 1, (word, term)
+    chain = tantivy_german_chain()
+    for word in ("Europäer", "Jubiläen"):
+        for term in set(chain.analyze(word)) - set(analyze(word)):
+            assert searcher.doc_freq("title", term) == 0, (word, term)
+
+    reopened = EmbeddedBackend(path)
+    for word in PROBES:
+        found = reopened.search(SearchRequest(query=f"title:{word}"))
+        assert [hit.id for hit in found.hits] == [probes.identifier], word
+    assert reopened.search(SearchRequest(query="title:Hafen")).total == 0
+    reopened.close()
 
 
 def test_writer_can_be_opened_and_closed_repeatedly(tmp_path: Path) -> None:

@@ -596,12 +596,26 @@ def test_alias_switch_is_one_request_removing_old_and_adding_new() -> None:
 
 
 def test_bulk_load_settings_relax_and_serving_settings_restore_the_template() -> None:
-    assert rebuild.BULK_LOAD_SETTINGS["index"]["refresh_interval"] == "-1"
-    assert rebuild.BULK_LOAD_SETTINGS["index"]["number_of_replicas"] == 0
-    template_settings = mapping.template_body()["template"]["settings"]
+    """Every setting a rebuild relaxes for loading is set back afterwards: to the template's
+    value where the template has one, and the replica count through auto_expand_replicas."""
+    bulk = rebuild.BULK_LOAD_SETTINGS["index"]
     serving = rebuild.SERVING_SETTINGS["index"]
-    assert serving["refresh_interval"] == template_settings["refresh_interval"]
-    assert serving["auto_expand_replicas"] == template_settings["auto_expand_replicas"]
+    template_settings = mapping.template_body()["template"]["settings"]
+    assert bulk == {
+        "number_of_replicas": 0,
+        "auto_expand_replicas": False,
+        "refresh_interval": "-1",
+    }
+    # what a searcher relies on: new records visible within a second, one replica when possible
+    assert template_settings["refresh_interval"] == "1s"
+    assert template_settings["auto_expand_replicas"] == "0-1"
+    for key, loading_value in bulk.items():
+        if key == "number_of_replicas":  # not in the template: auto_expand_replicas sets it
+            assert "number_of_replicas" not in template_settings
+            assert serving["auto_expand_replicas"] not in (None, False)
+            continue
+        assert key in serving, f"{key} is relaxed for loading and never restored"
+        assert serving[key] == template_settings[key] != loading_value
 
 
 def test_delete_refuses_wildcards() -> None:

@@ -154,7 +154,9 @@ def test_name_analysis_equals_the_python_chain(loaded: ElasticBackend, text: str
 
 
 def test_rebuild_switches_the_alias_atomically(loaded: ElasticBackend) -> None:
-    report = rebuild.rebuild_index(loaded, (build_document(r) for r in CORPUS[:2]), batch_size=1)
+    report = rebuild.build_index_and_switch_alias(
+        loaded, (build_document(r) for r in CORPUS[:2]), batch_size=1
+    )
     assert report.previous == [f"{loaded.alias}-1"]
     assert report.index == f"{loaded.alias}-2"
     assert (report.written, report.count, report.deleted_previous) == (2, 2, True)
@@ -167,6 +169,6 @@ def test_rebuild_switches_the_alias_atomically(loaded: ElasticBackend) -> None:
 
 def test_rebuild_refuses_to_replace_data_with_nothing(loaded: ElasticBackend) -> None:
     with pytest.raises(rebuild.RebuildError, match="empty"):
-        rebuild.rebuild_index(loaded, [])
+        rebuild.build_index_and_switch_alias(loaded, [])
     assert rebuild.indices_behind_alias(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]
     assert rebuild.versioned_indices(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]

@@ -18,6 +18,8 @@ from harvester.demo.provider import serve
 from harvester.state import SQLiteStateStore
 from tests.conftest import CLIResult, assert_exactly, harvest_process, wait_for_page
 
+pytestmark = pytest.mark.slow  # harvest processes killed and resumed
+
 RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
 LIVE = {r.identifier for r in RECORDS if not r.deleted}
 ALL = {r.identifier for r in RECORDS}

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.crosswalks.common import clean, clean_title, parse_person
 from harvester.model import RawRecord
 from harvester.normalize import QuarantineError, normalize
+
+pytestmark = pytest.mark.slow  # hundreds of generated records per property
 
 # Characters XML 1.0 allows (no C0 controls but tab/newline/CR, no surrogates, no U+FFFE/F).
 xml_text = st.text(

@@ -76,6 +76,7 @@ def _has_title(raw: RawRecord) -> bool:
     return any(t and t.strip() for t in titles)
 
 
+@pytest.mark.slow
 def test_every_sample_record_normalizes_or_is_quarantined() -> None:
     if not SAMPLES.is_dir():
         pytest.skip(f"shared OAI samples not found at {SAMPLES}")

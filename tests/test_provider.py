@@ -178,6 +178,7 @@ def test_generated_titles_rarely_repeat() -> None:
 # --- the generator ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_generated_records_are_deterministic_unique_and_varied() -> None:
     first = list(generate_records(2_000, seed=7, deleted_share=0.05))
     assert first == list(generate_records(2_000, seed=7, deleted_share=0.05))
@@ -339,6 +340,7 @@ def test_post_requests_are_answered(base_url: str, sample: list[SampleRecord]) -
     assert root.findtext(".//oai:header/oai:identifier", namespaces=NS) == SEED_IDENTIFIER
 
 
+@pytest.mark.slow
 def test_large_generated_repository_pages_from_any_cursor() -> None:
     records = list(generate_records(3_000, seed=3))
     with serve(records, batch_size=500) as url, fault_proxy(url) as proxy:

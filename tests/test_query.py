@@ -96,7 +96,21 @@ def test_year_values() -> None:
         parse_year_value("..")
 
 
-def test_field_tables_are_consistent() -> None:
-    assert set(SEARCH_FIELDS) == TEXT_FIELDS | EXACT_FIELDS
-    assert not TEXT_FIELDS & EXACT_FIELDS
-    assert "year" in EXACT_FIELDS
+def test_text_fields_search_analyzed_fields_and_exact_fields_verbatim_ones() -> None:
+    """What `field:value` promises holds in the index: a text field's value is analyzed (its
+    document fields are `text` in the mapping); an exact field's is compared verbatim
+    (`keyword` or a number), so `type:Monographie` never matches by stem."""
+    from indexer.elastic.mapping import template_body
+
+    properties = template_body()["template"]["mappings"]["properties"]
+    for user_field, document_fields in SEARCH_FIELDS.items():
+        for name in document_fields:
+            assert name in properties, f"{user_field}: {name} is not in the index mapping"
+            kind = properties[name]["type"]
+            if user_field in TEXT_FIELDS:
+                assert kind == "text", (user_field, name, kind)
+            else:
+                assert user_field in EXACT_FIELDS
+                assert kind in ("keyword", "integer"), (user_field, name, kind)
+    assert {"title", "abstract", "subject", "author"} <= TEXT_FIELDS
+    assert {"year", "type", "issn", "isbn", "doi", "language"} <= EXACT_FIELDS

@@ -165,11 +165,13 @@ def corpus_qrels(queries: list[Any]) -> dict[str, dict[str, int]]:
     return build_qrels(queries, load_corpus(CORPUS))
 
 
+@pytest.mark.slow
 def test_committed_qrels_match_the_rules(corpus_qrels: dict[str, dict[str, int]]) -> None:
     committed = json.loads(DEFAULT_QRELS.read_text(encoding="utf-8"))
     assert committed == corpus_qrels, "re-run bench/relevance/build_judgments.py"
 
 
+@pytest.mark.slow
 def test_judged_sets_are_non_trivial(
     queries: list[Any], corpus_qrels: dict[str, dict[str, int]]
 ) -> None:

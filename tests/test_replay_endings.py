@@ -14,13 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import replay_server
 from tests.conftest import CLIResult
 from tests.replay_server import ReplayServer, archived, only_harvest
 
-# the replay fixtures, shared by the replay modules
-replay = replay_server.replay
-sample_library = replay_server.sample_library
 pytestmark = pytest.mark.samples
 
 Ernte = Callable[..., CLIResult]

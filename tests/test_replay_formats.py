@@ -21,13 +21,9 @@ import pytest
 from harvester import services
 from harvester.archive import RawArchive
 from harvester.settings import get_settings
-from tests import replay_server
-from tests.conftest import CLIResult
+from tests.conftest import PROJECT_ROOT, CLIResult
 from tests.replay_server import ReplayServer, archived, only_harvest
 
-# the replay fixtures, shared by the replay modules
-replay = replay_server.replay
-sample_library = replay_server.sample_library
 pytestmark = pytest.mark.samples
 
 Ernte = Callable[..., CLIResult]
@@ -37,9 +33,9 @@ END_OF_LIST = "humcommons_mla_listrecords_page14_noRecordsMatch_after_token.xml"
 
 # (prefix the records were requested in, the real pages in order); the prefix is the one in
 # each sample's <request> element or recorded request URL.
-LIST_RECORDS: list[tuple[str, list[str]]] = [
-    ("oai_dc", ["dspace_mit_listrecords_oai_dc_set_single_page.xml"]),
-    ("oai_dc", ["dspace_mit_listrecords_only_deleted.xml"]),
+LIST_RECORDS: list[tuple[str, list[str], int, int]] = [
+    ("oai_dc", ["dspace_mit_listrecords_oai_dc_set_single_page.xml"], 58, 0),
+    ("oai_dc", ["dspace_mit_listrecords_only_deleted.xml"], 0, 0),
     (
         "oai_dc",
         [
@@ -47,15 +43,19 @@ LIST_RECORDS: list[tuple[str, list[str]]] = [
             "dspace_colostate_listrecords_page06_deleted_cursor_is_page_index.xml",
             "dspace_colostate_listrecords_page11_final_empty_token.xml",
         ],
+        206,
+        0,
     ),
-    ("oai_dc", ["dspace_udel_listrecords_page16_final_empty_token_base64_request.xml"]),
-    ("oai_dc", ["dspace1_oaicat_erasmus_listrecords_with_deleted.xml"]),
+    ("oai_dc", ["dspace_udel_listrecords_page16_final_empty_token_base64_request.xml"], 78, 0),
+    ("oai_dc", ["dspace1_oaicat_erasmus_listrecords_with_deleted.xml"], 79, 0),
     (
         "oai_dc",
         [
             "datacite_listrecords_oai_dc_page1_german.xml",
             "datacite_listrecords_oai_dc_page2_final_empty_token.xml",
         ],
+        56,
+        0,
     ),
     (
         "oai_dc",
@@ -63,35 +63,41 @@ LIST_RECORDS: list[tuple[str, list[str]]] = [
             "dataverse_dvn_listrecords_page1_deleted.xml",
             "dataverse_dvn_listrecords_page2_final_selfclosing_token_deleted.xml",
         ],
+        4,
+        0,
     ),
-    ("oai_dc", ["bepress_calpoly_listrecords_page3_final_selfclosing_token.xml"]),
-    ("oai_dc", ["ncbi_pmc_listrecords_final_page_no_token.xml"]),
-    ("oai_dc", ["eprints_cogprints_listrecords_oai_dc.xml"]),
-    ("oai_dc", ["pucrio_listrecords_invalid_char_vt_default_dc_ns.xml"]),
-    ("oai_dc", ["subjectsplus_listrecords_broken_baseurl.xml"]),
-    ("oai_dc", ["humcommons_mla_listrecords_page13_token.xml", END_OF_LIST]),
+    ("oai_dc", ["bepress_calpoly_listrecords_page3_final_selfclosing_token.xml"], 8, 0),
+    ("oai_dc", ["ncbi_pmc_listrecords_final_page_no_token.xml"], 44, 0),
+    ("oai_dc", ["eprints_cogprints_listrecords_oai_dc.xml"], 45, 0),
+    ("oai_dc", ["pucrio_listrecords_invalid_char_vt_default_dc_ns.xml"], 5, 0),
+    ("oai_dc", ["subjectsplus_listrecords_broken_baseurl.xml"], 1, 0),
+    ("oai_dc", ["humcommons_mla_listrecords_page13_token.xml", END_OF_LIST], 19, 0),
     (
         "oai_dc",
         [
             "invenio_zenodo_listrecords_oai_dc_page1_token.xml",
             "invenio_zenodo_listrecords_final_page_no_token.xml",
         ],
+        6,
+        0,
     ),
-    ("mods", ["harvard_librarycloud_listrecords_mods_bad_datestamp.xml", END_OF_LIST]),
-    ("marc21", ["alma_listrecords_marc21_german_anonymized.xml", END_OF_LIST]),
-    ("marcxml", ["invenio_inspire_listrecords_marcxml.xml"]),
-    ("oai_doaj", ["doaj_listrecords_oai_doaj_token.xml", END_OF_LIST]),
+    ("mods", ["harvard_librarycloud_listrecords_mods_bad_datestamp.xml", END_OF_LIST], 10, 0),
+    ("marc21", ["alma_listrecords_marc21_german_anonymized.xml", END_OF_LIST], 100, 0),
+    ("marcxml", ["invenio_inspire_listrecords_marcxml.xml"], 0, 2),  # no title field
+    ("oai_doaj", ["doaj_listrecords_oai_doaj_token.xml", END_OF_LIST], 100, 0),
 ]
+"""(prefix, real pages in order, live records normalized, records quarantined)."""
 
-GET_RECORD: list[tuple[str, str]] = [
-    ("oai_dc", "dspace_mit_getrecord_oai_dc.xml"),
-    ("oai_dc", "dspace_mit_getrecord_deleted.xml"),
-    ("oai_dc", "dspace1_oaicat_erasmus_getrecord_deleted_duplicate_setspec.xml"),
-    ("mets", "dspace_de_halle_getrecord_mets_german.xml"),
-    ("mets", "dspace_de_halle_getrecord_deleted.xml"),
-    ("mets", "visuallibrary_de_halle_getrecord_mets_newspaper.xml"),  # no XML declaration
-    ("datacite", "invenio_zenodo_getrecord_datacite.xml"),
+GET_RECORD: list[tuple[str, str, int, int]] = [
+    ("oai_dc", "dspace_mit_getrecord_oai_dc.xml", 1, 0),
+    ("oai_dc", "dspace_mit_getrecord_deleted.xml", 0, 0),
+    ("oai_dc", "dspace1_oaicat_erasmus_getrecord_deleted_duplicate_setspec.xml", 0, 0),
+    ("mets", "dspace_de_halle_getrecord_mets_german.xml", 1, 0),
+    ("mets", "dspace_de_halle_getrecord_deleted.xml", 0, 0),
+    ("mets", "visuallibrary_de_halle_getrecord_mets_newspaper.xml", 1, 0),  # no XML declaration
+    ("datacite", "invenio_zenodo_getrecord_datacite.xml", 1, 0),
 ]
+"""(prefix, sample, live records normalized, records quarantined)."""
 
 
 @dataclass
@@ -135,14 +141,20 @@ def _quarantined(ernte: Ernte) -> dict[str, str]:
 
 
 def _check_and_tally(
-    prefix: str, archive_ids: dict[str, bool], normalized: int, ernte: Ernte
+    prefix: str,
+    archive_ids: dict[str, bool],
+    normalized: int,
+    ernte: Ernte,
+    expected: tuple[int, int],
 ) -> None:
-    """Every live record normalized or quarantined (with a reason); add to the format's row."""
+    """Every live record normalized or quarantined (with a reason), as many of each as the
+    sample's row says; add to the format's row of the printed table."""
     quarantined = _quarantined(ernte)
     live = {i for i, deleted in archive_ids.items() if not deleted}
     assert set(quarantined) <= set(archive_ids)
     assert all(quarantined.values()), quarantined
     assert normalized + len(live & set(quarantined)) == len(live)
+    assert (normalized, len(quarantined)) == expected
     tally = TALLIES[prefix]
     tally.samples += 1
     tally.records += len(archive_ids)
@@ -152,10 +164,18 @@ def _check_and_tally(
 
 
 @pytest.mark.parametrize(
-    ("prefix", "sequence"), LIST_RECORDS, ids=[seq[0].rsplit(".", 1)[0] for _, seq in LIST_RECORDS]
+    ("prefix", "sequence", "normalized", "quarantined"),
+    LIST_RECORDS,
+    ids=[seq[0].rsplit(".", 1)[0] for _, seq, _, _ in LIST_RECORDS],
 )
 def test_list_records_sample_normalizes_or_quarantines(
-    replay: ReplayServer, ernte: Ernte, data_dir: Path, prefix: str, sequence: list[str]
+    replay: ReplayServer,
+    ernte: Ernte,
+    data_dir: Path,
+    prefix: str,
+    sequence: list[str],
+    normalized: int,
+    quarantined: int,
 ) -> None:
     replay.play(*sequence)
 
@@ -167,12 +187,22 @@ def test_list_records_sample_normalizes_or_quarantines(
     assert {i: r.deleted for i, r in archive.items()} == expected
     assert {r.metadata_prefix for r in archive.values()} == {prefix}
     run = only_harvest(ernte("status", "--json").output)["run"]
-    _check_and_tally(prefix, expected, run["normalized"], ernte)
+    _check_and_tally(prefix, expected, run["normalized"], ernte, (normalized, quarantined))
 
 
-@pytest.mark.parametrize(("prefix", "sample"), GET_RECORD, ids=[s for _, s in GET_RECORD])
+@pytest.mark.parametrize(
+    ("prefix", "sample", "normalized", "quarantined"),
+    GET_RECORD,
+    ids=[s for _, s, _, _ in GET_RECORD],
+)
 def test_get_record_sample_normalizes_or_quarantines(
-    replay: ReplayServer, ernte: Ernte, data_dir: Path, prefix: str, sample: str
+    replay: ReplayServer,
+    ernte: Ernte,
+    data_dir: Path,
+    prefix: str,
+    sample: str,
+    normalized: int,
+    quarantined: int,
 ) -> None:
     [(identifier, deleted)] = replay.library[sample].headers()
     replay.play(sample)
@@ -193,18 +223,47 @@ def test_get_record_sample_normalizes_or_quarantines(
     counts = re.search(r"\[(\S+)\]: normalized (\d+), quarantined (\d+)", result.output)
     assert counts is not None, result.output
     assert counts.group(1) == prefix
-    _check_and_tally(prefix, {identifier: deleted}, int(counts.group(2)), ernte)
+    _check_and_tally(
+        prefix, {identifier: deleted}, int(counts.group(2)), ernte, (normalized, quarantined)
+    )
 
 
 def test_get_record_of_an_unknown_identifier_is_an_oai_error(replay: ReplayServer) -> None:
-    from harvester.oai import OAIError
+    from harvester.oai import IdDoesNotExist
 
     replay.play("invenio_zenodo_error_idDoesNotExist_http422.xml")
     client = services.oai_client(get_settings(), replay.url)
 
-    with pytest.raises(OAIError) as caught:
+    with pytest.raises(IdDoesNotExist) as caught:
         client.get_record("oai:zenodo.org:0", "oai_dc")
 
     assert caught.value.code == "idDoesNotExist"
     assert caught.value.status == 422
     assert "identifier=oai%3Azenodo.org%3A0" in caught.value.url
+
+
+README_FORMATS = {
+    "oai_dc": "oai_dc",
+    "MARC21": "marc21",
+    "MODS": "mods",
+    "oai_doaj": "oai_doaj",
+    "METS": "mets",
+    "DataCite": "datacite",
+}
+
+
+def test_readme_states_the_per_format_counts_the_samples_are_held_to() -> None:
+    """README's per-format sentence is the sum of the rows above (each asserted per sample)."""
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = re.search(r"\(per format: (.*?)\)", readme)
+    assert sentence is not None, "README lost its per-format counts"
+    stated = {
+        README_FORMATS[name]: (int(ok), int(bad))
+        for name, ok, bad in re.findall(r"(\w+) (\d+)(?: normalized)? ?/ ?(\d+)", sentence.group(1))
+    }
+    totals: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for prefix, _, ok, bad in [*LIST_RECORDS, *GET_RECORD]:
+        totals[prefix] = (totals[prefix][0] + ok, totals[prefix][1] + bad)
+    assert stated == {prefix: counts for prefix, counts in totals.items() if prefix != "marcxml"}
+    assert totals["marcxml"] == (0, 2)
+    assert "two INSPIRE MARCXML conference records have no title field" in sentence.group(1)

@@ -16,13 +16,9 @@ import pytest
 
 from harvester import services
 from harvester.settings import get_settings
-from tests import replay_server
 from tests.conftest import CLIResult
 from tests.replay_server import ReplayServer
 
-# the replay fixtures, shared by the replay modules
-replay = replay_server.replay
-sample_library = replay_server.sample_library
 pytestmark = pytest.mark.samples
 
 Ernte = Callable[..., CLIResult]

@@ -21,13 +21,9 @@ import pytest
 from lxml import etree
 
 from harvester.xmlsafe import parse_xml
-from tests import replay_server
 from tests.conftest import CLIResult
 from tests.replay_server import ReplayServer, archived, only_harvest
 
-# the replay fixtures, shared by the replay modules
-replay = replay_server.replay
-sample_library = replay_server.sample_library
 pytestmark = pytest.mark.samples
 
 Ernte = Callable[..., CLIResult]

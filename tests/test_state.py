@@ -1,3 +1,5 @@
+"""The SQLite state store: one entry per harvest, saved and read back whole."""
+
 from pathlib import Path
 
 from harvester.state import HarvestKey, HarvestState, RunCounts, SQLiteStateStore

@@ -46,6 +46,7 @@ from stdnum import issn as stdnum_issn
 from stdnum.exceptions import ValidationError
 
 from harvester.model import Abstract, HostPublication, Identifiers, Person
+from harvester.xmlsafe import local_name
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -613,14 +614,6 @@ def normalize_language(value: str) -> str:
 
 
 # --------------------------------------------------------------------------- XML access
-
-
-def local_name(element: etree._Element) -> str:
-    """The tag without its namespace ("" for comments and processing instructions)."""
-    tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag[tag.rfind("}") + 1 :]
 
 
 def children(element: etree._Element, *names: str) -> Iterator[etree._Element]:

@@ -21,7 +21,8 @@ import re
 
 from lxml import etree
 
-from harvester.crosswalks.common import Draft, clean, local_name, normalize_language
+from harvester.crosswalks.common import Draft, clean, normalize_language
+from harvester.xmlsafe import local_name
 
 _LEADER_TYPES = {
     "a": "Language material",

@@ -12,7 +12,8 @@ from __future__ import annotations
 from lxml import etree
 
 from harvester.crosswalks import mods
-from harvester.crosswalks.common import Draft, local_name
+from harvester.crosswalks.common import Draft
+from harvester.xmlsafe import local_name
 
 _MODS = "{http://www.loc.gov/mods/v3}mods"
 

@@ -230,7 +230,7 @@ class ElasticBackend:
     """The IndexBackend on Elasticsearch: reads and writes go through `alias`.
 
     The alias points at one versioned index `<alias>-<n>` built from the index template;
-    `create(recreate=True)` and `indexer.elastic.rebuild.rebuild_index` swap it atomically.
+    `create(recreate=True)` and `indexer.elastic.rebuild.build_index_and_switch_alias` swap it atomically.
     Facets are multi-select (each counted without its own field's filters), as in the
     embedded backend (see `queries`).
     """

@@ -48,12 +48,12 @@ __all__ = [
     "RebuildError",
     "RebuildReport",
     "alias_switch_actions",
+    "build_index_and_switch_alias",
     "create_versioned_index",
     "delete_indices",
     "indices_behind_alias",
     "next_index_name",
     "put_template",
-    "rebuild_index",
     "switch_alias",
     "versioned_indices",
 ]
@@ -163,7 +163,7 @@ def delete_indices(client: Elasticsearch, names: Iterable[str]) -> None:
         log.info("deleted index", extra={"index": name})
 
 
-def rebuild_index(
+def build_index_and_switch_alias(
     backend: ElasticBackend,
     documents: Iterable[SearchDocument],
     *,

@@ -1,0 +1,159 @@
+"""What the command line does with an error: a user's mistake or a failing server is one line
+naming what went wrong; a bug in ernte keeps its traceback, so it never looks like bad input."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester import services
+from harvester.cli import is_user_error
+from harvester.datestamps import coerce_to_granularity
+from harvester.errors import ErnteError
+from harvester.oai import (
+    OAI_ERROR_TYPES,
+    BadResumptionToken,
+    NoRecordsMatch,
+    OAIError,
+    OAIProtocolError,
+    RepeatedResumptionToken,
+    TooManyEmptyPages,
+    TooManyPages,
+)
+from tests.conftest import PROJECT_ROOT, CLIResult
+
+Ernte = Callable[..., CLIResult]
+
+BUG_IN_SERVICES = textwrap.dedent(
+    """
+    import sys
+    from harvester import services
+
+    def broken(*args, **kwargs):
+        raise ValueError("internal bug: a value no user gave")
+
+    services.oai_client = broken
+    from harvester.cli import main
+    sys.argv = ["ernte", *sys.argv[1:]]
+    main()
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_bug_in_a_real_process_prints_its_traceback(data_dir: Path) -> None:
+    """A ValueError from inside ernte is a bug: the process shows where it came from instead of
+    one `error:` line that would read like bad input."""
+    result = subprocess.run(
+        [sys.executable, "-c", BUG_IN_SERVICES, "identify", "http://127.0.0.1:9/oai"],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ValueError: internal bug: a value no user gave" in result.stderr
+    assert "error: internal bug" not in result.stderr
+
+
+def test_a_bug_is_not_turned_into_a_one_line_error(
+    ernte: Ernte, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("internal bug")
+
+    monkeypatch.setattr(services, "oai_client", broken)
+    with pytest.raises(ValueError, match="internal bug"):
+        ernte("identify", "http://127.0.0.1:9/oai")
+
+
+def test_a_user_error_is_one_line_without_traceback(ernte: Ernte) -> None:
+    result = ernte("identify", "no-such-source")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: unknown source 'no-such-source' (configured: ")
+
+
+@pytest.mark.parametrize("url", ["http://", "https:///oai", "http://exa mple.org/oai"])
+def test_a_malformed_base_url_is_a_user_error(ernte: Ernte, url: str) -> None:
+    result = ernte("identify", url)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {url!r} is not an OAI-PMH base URL (no host, or a space)"
+    ]
+
+
+def test_debug_shows_the_traceback_of_a_user_error_too(ernte: Ernte) -> None:
+    result = ernte("--debug", "identify", "no-such-source")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "SourceError" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: unknown source 'no-such-source'")
+
+
+def test_a_bad_setting_names_the_variable(ernte: Ernte, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "soon")
+    result = ernte("status")
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: invalid setting: ERNTE_PAGE_DELAY='soon'")
+
+
+def test_a_bad_date_is_a_user_error() -> None:
+    with pytest.raises(ErnteError, match="not a date: 'yesterday'"):
+        coerce_to_granularity("yesterday", "YYYY-MM-DD")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/data/archive"), True),
+        (OSError(errno.EROFS, "Read-only file system", "/data"), True),
+        (PermissionError(errno.EACCES, "Permission denied", "/data"), True),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/x"), False),
+        (ValueError("a bug"), False),
+        (KeyError("a bug"), False),
+        (BadResumptionToken("badResumptionToken", "expired", "http://x", 200), True),
+        (TooManyEmptyPages("t: 5 empty pages in a row"), True),
+    ],
+)
+def test_which_errors_are_a_users(error: BaseException, expected: bool) -> None:
+    assert is_user_error(error) is expected
+
+
+def test_every_oai_error_code_has_its_own_type() -> None:
+    codes = {
+        "badArgument",
+        "badResumptionToken",
+        "badVerb",
+        "cannotDisseminateFormat",
+        "idDoesNotExist",
+        "noRecordsMatch",
+        "noMetadataFormats",
+        "noSetHierarchy",
+    }
+    assert set(OAI_ERROR_TYPES) == codes
+    assert len(set(OAI_ERROR_TYPES.values())) == len(codes)
+    for code, kind in OAI_ERROR_TYPES.items():
+        error = OAIError.from_body(code, "message", "http://x/oai", 200)
+        assert type(error) is kind and error.code == code
+        assert str(error) == f"OAI error {code}: message [HTTP 200, http://x/oai]"
+    unknown = OAIError.from_body("serverOnFire", "", "http://x/oai", 500)
+    assert type(unknown) is OAIError and unknown.code == "serverOnFire"
+    assert not isinstance(NoRecordsMatch("noRecordsMatch", "", "u", 200), BadResumptionToken)
+
+
+def test_protocol_checks_are_not_server_errors() -> None:
+    """The client's own checks have their own types, apart from the codes a server sends."""
+    for kind in (RepeatedResumptionToken, TooManyPages, TooManyEmptyPages):
+        assert issubclass(kind, OAIProtocolError)
+        assert not issubclass(kind, OAIError)
