@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from typing import cast
 
 import zstandard
 
+from harvester import storage
 from harvester.model import RawRecord
 from harvester.sources import SourceError
 
@@ -61,10 +61,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 @dataclass(slots=True)
 class AppendResult:
-    """How many records of a page were new versions, and how many were already archived."""
+    """How many records of a page were new versions, and how many were already archived;
+    `new_identifiers`: how many were not in the archive at all before."""
 
     appended: int = 0
     unchanged: int = 0
+    new_identifiers: int = 0
 
 
 @dataclass(slots=True)
@@ -85,13 +87,20 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def damaged_remedy(source: str) -> str:
+    """The way out of a damaged or lost archive."""
+    return (
+        f"restore it from a backup, or run `ernte harvest {source} --full` to harvest everything "
+        "again (a damaged file is moved aside first)"
+    )
+
+
 class RawArchive:
     """Append-only store of raw records for one (source, prefix)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db = storage.connect(path, what="archive", remedy=damaged_remedy(path.parent.name))
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a page's records are on disk before its checkpoint (saved after) can be, even
         # across a power loss; one fsync per page costs nothing next to the network.
@@ -113,21 +122,38 @@ class RawArchive:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def append(self, records: Sequence[RawRecord], page_url: str = "") -> AppendResult:
-        """Store a page's records durably, in one transaction."""
+    def append(
+        self, records: Sequence[RawRecord], page_url: str = "", *, fresh_after: int | None = None
+    ) -> AppendResult:
+        """Store a page's records durably, in one transaction.
+
+        With `fresh_after` (the archive's `last_seq` at the harvest's last checkpoint), a
+        version already archived after that point counts as appended: it is this page's own,
+        stored by an attempt that was stopped before its checkpoint."""
         result = AppendResult()
         now = _now()
         db = self._db
+        counted: set[str] = set()
         db.execute("BEGIN IMMEDIATE")
         try:
             for rec in records:
                 digest = hashlib.blake2b(rec.xml, digest_size=16).digest()
                 row = db.execute(
-                    "SELECT digest FROM latest WHERE identifier = ?", (rec.identifier,)
+                    "SELECT digest, seq FROM latest WHERE identifier = ?", (rec.identifier,)
                 ).fetchone()
                 if row is not None and row[0] == digest:
-                    result.unchanged += 1
+                    if (
+                        fresh_after is not None
+                        and row[1] > fresh_after
+                        and rec.identifier not in counted
+                    ):
+                        result.appended += 1
+                    else:
+                        result.unchanged += 1
+                    counted.add(rec.identifier)
                     continue
+                if row is None:
+                    result.new_identifiers += 1
                 cur = db.execute(
                     "INSERT INTO records (identifier, datestamp, deleted, sets, digest, xml,"
                     " harvested_at, page_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -149,9 +175,11 @@ class RawArchive:
                     (rec.identifier, cur.lastrowid, digest),
                 )
                 result.appended += 1
+                counted.add(rec.identifier)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a failed COMMIT (a full disk) may have ended it already
+                db.execute("ROLLBACK")
             raise
         return result
 
@@ -231,6 +259,15 @@ class RawArchive:
             " FROM latest l JOIN records r ON r.seq = l.seq"
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def count_identifiers(self) -> int:
+        """How many identifiers the archive holds (live or deleted)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM latest").fetchone()[0])
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own integrity check; an empty list when the file is sound."""
+        rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        return [] if [r[0] for r in rows] == ["ok"] else [str(r[0]) for r in rows]
 
     def versions(self, identifier: str) -> int:
         row = self._db.execute(

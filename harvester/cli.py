@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harvester import services
+from harvester import interrupt, services
 from harvester.archive import RawArchive, archives_for, archives_of
-from harvester.errors import ErnteError
+from harvester.errors import ErnteError, UsageError
 from harvester.harvest import HarvestRequest
 from harvester.http import HTTPFailure
 from harvester.locks import (
@@ -37,7 +37,7 @@ from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.progress import PeriodicLog, progress_for
-from harvester.redact import redact, redact_data
+from harvester.redact import redact, redact_data, redact_url
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.state import HarvestState, harvest_run_id
@@ -85,7 +85,7 @@ def is_user_error(exc: BaseException) -> bool:
     """True for an error a user can meet and act on; False for a bug (which keeps its traceback)."""
     if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
         return True
-    return isinstance(exc, _expected_errors())
+    return isinstance(exc, _expected_errors()) or _unreachable_redis(exc)
 
 
 def _debugging() -> bool:
@@ -107,7 +107,28 @@ def _clear_errors() -> Iterator[None]:
             import traceback
 
             traceback.print_exception(exc, file=sys.stderr)
-        click.echo(f"error: {redact(str(exc))}", err=True)
+        click.echo(f"error: {redact(_user_message(exc))}", err=True)
+        sys.exit(1)
+
+
+def _unreachable_redis(exc: BaseException) -> bool:
+    """Redis down or not answering (cluster mode): the operator's to fix, one line."""
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def _user_message(exc: BaseException) -> str:
+    if _unreachable_redis(exc):
+        url = _settings().redis_url or "REDIS_URL"
+        return f"Redis at {redact_url(url)} is unreachable: {exc}"
+    return str(exc)
+
+
+def _require_redis_url(what: str) -> None:
+    """Cluster-only commands refuse at once, in one line, when REDIS_URL is not set."""
+    if not _settings().redis_url:
+        click.echo(f"error: {what} needs cluster mode: set REDIS_URL", err=True)
         sys.exit(1)
 
 
@@ -233,9 +254,16 @@ def harvest(
     no_index: bool,
     queue: bool,
 ) -> None:
-    """Harvest a repository incrementally (SOURCE is a configured name or an OAI-PMH base URL)."""
+    """Harvest a repository incrementally (SOURCE is a configured name or an OAI-PMH base URL).
+
+    Ctrl-C or SIGTERM stops after the page being stored, saves the checkpoint and exits 130
+    (143); the next `ernte harvest SOURCE` continues from there."""
     settings = _settings()
-    with _clear_errors():
+    with _stops_cleanly(source, set_spec), _clear_errors():
+        if queue:
+            _require_redis_url("`ernte harvest --queue`")
+        else:
+            _require_writable_data_dir(settings)
         src = _source(source, prefix)
         set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
         if queue and reconcile:
@@ -273,6 +301,37 @@ def harvest(
                 _print_run_summary(state)
                 if spec and not state.run.records:
                     _warn_if_unknown_set(settings, src, spec)
+
+
+@contextmanager
+def _stops_cleanly(source: str, set_spec: str | None) -> Iterator[None]:
+    """Ctrl-C and SIGTERM: the harvest saves its checkpoint (state `interrupted`), then one
+    line says where it stopped and how to go on; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    try:
+        with interrupt.stop_on_signals():
+            yield
+    except interrupt.Interrupted as exc:
+        again = f"ernte harvest {source}" + (f" --set {set_spec}" if set_spec else "")
+        where = f"at page {exc.page}" if exc.page is not None else "before the first page"
+        click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _require_writable_data_dir(settings: Settings) -> None:
+    """Refuse at once, in one line, when the data directory cannot be created or written."""
+    from harvester.storage import from_os_error
+
+    directory = settings.data_dir
+    probe = directory / ".ernte-write-test"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"ERNTE_DATA_DIR {directory} cannot be used: {from_os_error(exc, probe)} "
+            "(set ERNTE_DATA_DIR to a writable directory)"
+        ) from exc
 
 
 def _configured_sources() -> dict[str, Source]:
@@ -314,10 +373,19 @@ def _print_run_summary(state: HarvestState) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in README).")
 def status(as_json: bool) -> None:
-    """Every harvest: state, watermark, last run, counts, last error."""
+    """Every harvest: state, watermark, last run, counts, last error.
+
+    A run whose process is gone (killed, power loss) shows as `died`; reads only (works on a
+    read-only data directory)."""
     settings = _settings()
-    states = services.state_store(settings).all()
-    extra = _cluster_status(settings)
+    with _clear_errors():
+        store = services.state_store(settings, readonly=True)
+        states = store.all()
+        _mark_dead_runs(settings, states)
+        extra = _cluster_status(settings)
+        vanished = _vanished_runs(store)
+        if vanished:
+            extra["vanished"] = vanished
     if as_json:
         _print_json(redact_data({"harvests": [s.to_dict() for s in states], **extra}))
         return
@@ -354,8 +422,35 @@ def status(as_json: bool) -> None:
         )
     if states:
         console.print(table)
+    for line in extra.pop("vanished", []):
+        click.echo(f"warning: {line}", err=True)
     for name, value in extra.items():
         click.echo(f"{name}: {value if not isinstance(value, list) else len(value)}")
+
+
+def _mark_dead_runs(settings: Settings, states: list[HarvestState]) -> None:
+    """A state saved as `running` whose lock (embedded) or lease (cluster) nobody holds belongs
+    to a process that died: show it as `died` (the next harvest resumes its checkpoint)."""
+    from harvester.locks import run_is_held
+
+    for s in states:
+        if s.state == "running" and not run_is_held(settings, harvest_run_id(s.source, s.set_spec)):
+            s.state = "died"
+
+
+def _vanished_runs(store: object) -> list[str]:
+    """Harvests whose state Redis lost (restarted without persistence) but the data directory
+    kept: reported, and resumed by the next harvest."""
+    from harvester.redis_state import RedisStateStore
+
+    if not isinstance(store, RedisStateStore):
+        return []
+    return [
+        f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is gone from "
+        f"Redis (restarted without persistence?); its last checkpoint is kept in {path}, and "
+        f"`ernte harvest {s.source}` continues from it"
+        for s, path in store.vanished()
+    ]
 
 
 def _cluster_status(settings: Settings) -> dict[str, Any]:
@@ -366,7 +461,49 @@ def _cluster_status(settings: Settings) -> dict[str, Any]:
     return {"dead_letters": entries()}
 
 
+@main.command()
+@click.argument("source", required=False)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-index live archived records the index lacks; remove documents it should not hold.",
+)
+def check(source: str | None, repair: bool) -> None:
+    """Verify archive, state and index against each other (SQLite integrity, archived counts,
+    index documents vs live archived records). Exits 1 when a problem remains."""
+    from harvester.check import run_check
+
+    settings = _settings()
+    with _clear_errors():
+        report = run_check(settings, source, repair)
+        for line in report.ok:
+            click.echo(f"ok: {line}")
+        for line in report.problems:
+            click.echo(f"problem: {line}")
+        for line in report.repaired:
+            click.echo(f"repaired: {line}")
+        if repair and report.repaired:
+            report = run_check(settings, source, repair=False)
+            for line in report.problems:
+                click.echo(f"still a problem: {line}")
+    if not report.healthy:
+        sys.exit(1)
+
+
 # -- records ----------------------------------------------------------------------------------
+
+
+def _lost_archives(source: str | None) -> list[str]:
+    """Problems of archives that hold less than the state says was archived (for messages
+    that would otherwise say only 'not found')."""
+    from harvester.check import run_check
+
+    try:
+        report = run_check(_settings(), source, repair=False, index=False)
+    except Exception:  # a second opinion only; the caller's own message stands
+        log.debug("archive check failed", exc_info=True)
+        return []
+    return [p for p in report.problems if p.startswith("archive ")]
 
 
 def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive] | None:
@@ -385,9 +522,14 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     from harvester.normalize import QuarantineError, normalize
     from harvester.pipeline import crosswalk_for
 
-    found = _find_archived(identifier, source)
+    with _clear_errors():
+        found = _find_archived(identifier, source)
     if found is None:
-        click.echo(f"error: {identifier!r} is not in the archive", err=True)
+        lost = _lost_archives(source)
+        if lost:
+            click.echo(f"error: {identifier!r} is not in the archive, and {lost[0]}", err=True)
+        else:
+            click.echo(f"error: {identifier!r} is not in the archive", err=True)
         sys.exit(1)
     src_key, archive = found
     raw = archive.get(identifier)
@@ -417,9 +559,12 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
 def quarantine(source: str | None, as_json: bool) -> None:
     """List quarantined records with their reasons."""
     rows = []
-    for src, prefix, path in archives_of(_settings().archive_dir, source):
-        with RawArchive(path) as archive:
-            rows += [{"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()]
+    with _clear_errors():
+        for src, prefix, path in archives_of(_settings().archive_dir, source):
+            with RawArchive(path) as archive:
+                rows += [
+                    {"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()
+                ]
     if as_json:
         _print_json(rows)
         return
@@ -644,9 +789,11 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dlq_list(as_json: bool) -> None:
     """Show dead letters (needs REDIS_URL)."""
+    _require_redis_url("`ernte dlq`")
     from harvester.cluster.dead_letters import entries as dead_letters
 
-    entries = dead_letters()
+    with _clear_errors():
+        entries = dead_letters()
     if as_json:
         _print_json(entries)
         return
@@ -667,10 +814,12 @@ def dlq_list(as_json: bool) -> None:
 @click.argument("ids", nargs=-1)
 def dlq_replay(ids: tuple[str, ...]) -> None:
     """Re-enqueue dead letters (all, or the given ids)."""
+    _require_redis_url("`ernte dlq`")
     from harvester.cluster.runs import replay_dead_letters
 
-    for line in replay_dead_letters(list(ids) or None):
-        click.echo(line)
+    with _clear_errors():
+        for line in replay_dead_letters(list(ids) or None):
+            click.echo(line)
 
 
 @main.command()
@@ -684,7 +833,11 @@ def metrics(port: int, host: str) -> None:
     from harvester.cluster.worker import require_redis
 
     require_redis()
-    serve(cluster().client, port, host)
+    try:
+        serve(cluster().client, port, host)
+    except OSError as exc:
+        click.echo(f"error: cannot serve metrics on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     click.echo(f"serving metrics on http://{host}:{port}/metrics")
     while True:
         time.sleep(3600)

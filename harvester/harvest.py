@@ -1,10 +1,15 @@
 """One harvest run of (source, set, prefix): page by page, archive first, checkpoint after each page.
 
 Order per page: fetch -> archive raw (durable) -> hand to the sink (normalize+index, or enqueue)
--> checkpoint (resumption token, cursor, counts). A run killed anywhere resumes from its last
-checkpoint; a page fetched twice changes nothing (the archive skips identical versions, index
-writes are upserts). An expired token (`badResumptionToken`) restarts the run's window instead of
-the whole repository. The watermark moves only when a run completes.
+-> checkpoint. The checkpoint is one step: the resumption token, the loop guards (tokens seen,
+empty pages in a row) and the counts change together, in memory and in the store, only after
+the page is stored; a page whose storing failed or was interrupted leaves the previous
+checkpoint exactly as it was, so the next run asks for that page again and accepts the
+server's own next token. A run killed or stopped anywhere resumes from its last checkpoint;
+a page fetched twice changes nothing (the archive skips identical versions, index writes are
+upserts), and its new versions still count as new. An expired token (`badResumptionToken`)
+restarts the run's window instead of the whole repository. The watermark moves only when a run
+completes. Before a run, the archive must hold at least what the state says was archived.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Protocol
 
 from lxml import etree
 
-from harvester.archive import RawArchive
+from harvester import interrupt
+from harvester.archive import RawArchive, archive_path, damaged_remedy
 from harvester.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
 from harvester.errors import ErnteError, UsageError
 from harvester.model import RawRecord
@@ -36,12 +42,32 @@ from harvester.oai import (
 )
 from harvester.sources import Source
 from harvester.state import HarvestKey, HarvestState, RunCounts, StateStore
+from harvester.storage import DamagedFile
 
 log = logging.getLogger(__name__)
 
 
 class HarvestError(ErnteError, RuntimeError):
     """A harvest that had to stop; the message names source, set, page and URL."""
+
+
+class ArchiveLost(HarvestError):
+    """The archive holds less than the state says was archived (missing, emptied, replaced)."""
+
+
+RESUMABLE = ("running", "failed", "interrupted")
+"""States whose checkpoint the next run continues from."""
+
+
+@dataclass(slots=True)
+class _Checkpoint:
+    """What storing one page changes in the state, applied all at once after it is stored."""
+
+    token: str | None
+    recent_tokens: list[str]
+    empty_streak: int
+    pending_watermark: str | None
+    retries: int
 
 
 class PageSink(Protocol):
@@ -199,7 +225,7 @@ class Harvester:
         state = self.store.load(HarvestKey(request.source.key, request.set_spec, prefix))
         explicit_window = bool(request.from_ or request.until)
         resume = (
-            state.state in ("running", "failed")
+            state.state in RESUMABLE
             and (state.token is not None or state.list_complete)
             and not request.full
             and not explicit_window
@@ -218,10 +244,53 @@ class Harvester:
                 info.deleted_record,
                 extra=self._ctx(state),
             )
+        self._check_archive(state, request, resume)
         state.state = "running"
         state.last_error = None
         self.store.save(state)
         return state
+
+    def _check_archive(self, state: HarvestState, request: HarvestRequest, resume: bool) -> None:
+        """Stop (with the way out) if the archive holds less than this harvest archived: it was
+        deleted, emptied, replaced or damaged. With `--full` a damaged file is moved aside and
+        an emptied one accepted: the run archives everything again."""
+        path = archive_path(self.archive_dir, state.source, state.prefix)
+        records = seq = 0
+        if path.exists() and path.stat().st_size > 0:
+            try:
+                with RawArchive(path) as archive:
+                    records, seq = archive.count_identifiers(), archive.last_seq()
+            except DamagedFile:
+                if not request.full:
+                    raise
+                aside = _move_aside(path)
+                log.warning(
+                    "damaged archive moved aside to %s; harvesting everything again",
+                    aside,
+                    extra=self._ctx(state),
+                )
+        lost = records < state.archived_records or seq < state.archive_seq
+        if lost:
+            what = "is missing" if not path.exists() else f"holds {records} records"
+            if not request.full:
+                raise ArchiveLost(
+                    f"archive {path} {what}, but {state.archived_records} were archived by "
+                    f"harvest {state.key} (the file was deleted, emptied or replaced); "
+                    f"{damaged_remedy(state.source)}"
+                )
+            log.warning(
+                "archive %s %s, fewer than the %d archived before; the full run archives "
+                "everything again",
+                path,
+                what,
+                state.archived_records,
+                extra=self._ctx(state),
+            )
+        state.archived_records = records if lost else max(records, state.archived_records)
+        if lost or not resume:
+            # A resumed run keeps its checkpoint's point, so that a page stored before the stop
+            # but not checkpointed still counts its versions as new when it is fetched again.
+            state.archive_seq = seq
 
     def run(self, request: HarvestRequest) -> HarvestState:
         """Harvest until the list ends; returns the final state (raises HarvestError on failure)."""
@@ -242,6 +311,8 @@ class Harvester:
                     self._reconcile(state, archive, sink)
                 state.run.add(sink.close())
             except BaseException as exc:
+                if isinstance(exc, interrupt.Interrupted):
+                    exc.page = state.next_page
                 wrapped = self.fail(state, exc)
                 self.progress.finish(state)
                 if wrapped is not exc:
@@ -256,12 +327,28 @@ class Harvester:
         return state
 
     def fail(self, state: HarvestState, exc: BaseException) -> BaseException:
-        """Record a failed run (checkpoint kept for the next run); returns the error to raise."""
-        state.state = "failed"
-        state.last_error = f"{type(exc).__name__}: {exc}"
-        state.run_ended = iso_now()
-        self.store.save(state)
-        log.error("harvest failed", extra=self._ctx(state, error=state.last_error))
+        """Record a failed or interrupted run (the checkpoint of the last stored page is kept
+        for the next run); returns the error to raise."""
+        with interrupt.critical():
+            if isinstance(exc, interrupt.Interrupted | KeyboardInterrupt):
+                state.state = "interrupted"
+                state.last_error = str(exc) or "interrupted"
+            else:
+                state.state = "failed"
+                state.last_error = f"{type(exc).__name__}: {exc}"
+            state.run_ended = iso_now()
+            try:
+                self.store.save(state)
+            except Exception as save_error:  # a full disk: the stored checkpoint stays as it was
+                log.error(
+                    "could not record the stop (%s); the last checkpoint stays",
+                    save_error,
+                    extra=self._ctx(state),
+                )
+        if state.state == "interrupted":
+            log.warning("harvest interrupted; checkpoint saved", extra=self._ctx(state))
+        else:
+            log.error("harvest failed", extra=self._ctx(state, error=state.last_error))
         if isinstance(exc, Exception) and not isinstance(exc, (HarvestError, OAIProtocolError)):
             return HarvestError(f"harvest of {state.key} stopped at page {state.next_page}: {exc}")
         return exc
@@ -335,7 +422,9 @@ class Harvester:
         )
 
     def step(self, state: HarvestState, archive: RawArchive, sink: PageSink) -> bool:
-        """Fetch, archive, hand on and checkpoint one page; False when the list has ended."""
+        """Fetch, archive, hand on and checkpoint one page; False when the list has ended.
+
+        Nothing in `state` changes before the page is stored (see the module doc)."""
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None and prefetched.token != state.token:
             with suppress(Exception):  # not the page this state asks for: let it end, drop it
@@ -349,34 +438,37 @@ class Harvester:
                 raise
             self._restart_window(state, exc)
             return True
-        finally:
-            if prefetched is not None:
-                state.run.retries += prefetched.retries
-            else:
-                state.run.retries += self.client.http.retries - retries_before
+        retries = (
+            prefetched.retries
+            if prefetched is not None
+            else self.client.http.retries - retries_before
+        )
+        pending = state.pending_watermark
         server_now = _server_now(page)
-        if state.pending_watermark is None:
-            state.pending_watermark = server_now or state.run_started
-        elif server_now and _later(server_now, state.pending_watermark) != server_now:
-            state.pending_watermark = server_now  # an --until in the future covers only up to now
+        if pending is None:
+            pending = server_now or state.run_started
+        elif server_now and _later(server_now, pending) != server_now:
+            pending = server_now  # an --until in the future covers only up to now
         if page.token is not None and page.token in state.recent_tokens:
             raise RepeatedResumptionToken(
                 f"{state.key}: server repeated resumption token {page.token!r} at page "
                 f"{state.next_page} ({page.url}); stopping to avoid a loop"
             )
-        state.empty_streak = 0 if page.records or page.token is None else state.empty_streak + 1
-        if state.empty_streak >= self.options.max_empty_pages:
+        empty_streak = 0 if page.records or page.token is None else state.empty_streak + 1
+        if empty_streak >= self.options.max_empty_pages:
             raise TooManyEmptyPages(
-                f"{state.key}: {state.empty_streak} empty pages in a row that still carry a "
+                f"{state.key}: {empty_streak} empty pages in a row that still carry a "
                 f"resumption token (last {page.url}); stopping"
             )
+        recent = state.recent_tokens
         if page.token is not None:
-            state.recent_tokens = [*state.recent_tokens[-49:], page.token]
+            recent = [*recent[-49:], page.token]
             if self._prefetching:
                 self._prefetched = _PrefetchedPage(
                     self.client, state.prefix, page.token, self.options.page_delay, self.sleep
                 )
-        self._store_page(state, archive, sink, page)
+        checkpoint = _Checkpoint(page.token, recent, empty_streak, pending, retries)
+        self._store_page(state, archive, sink, page, checkpoint)
         return page.token is not None
 
     def _reconcile(self, state: HarvestState, archive: RawArchive, sink: PageSink) -> None:
@@ -434,28 +526,40 @@ class Harvester:
         self.store.save(state)
 
     def _store_page(
-        self, state: HarvestState, archive: RawArchive, sink: PageSink, page: Page
+        self,
+        state: HarvestState,
+        archive: RawArchive,
+        sink: PageSink,
+        page: Page,
+        checkpoint: _Checkpoint,
     ) -> None:
-        appended = archive.append(page.records, page.url)
-        if state.reconcile:
-            archive.mark_seen(str(state.key), [r.identifier for r in page.records])
-        for n, xml in enumerate(page.headers_without_identifier):
-            archive.quarantine(
-                f"(no identifier) {page.url} #{n}",
-                "harvest",
-                "record header has no identifier",
-                xml,
+        """Archive the page, hand it to the sink, then apply and save the checkpoint. A signal
+        arriving meanwhile takes effect after the checkpoint (the page is finished)."""
+        with interrupt.critical():
+            appended = archive.append(page.records, page.url, fresh_after=state.archive_seq)
+            if state.reconcile:
+                archive.mark_seen(str(state.key), [r.identifier for r in page.records])
+            for n, xml in enumerate(page.headers_without_identifier):
+                archive.quarantine(
+                    f"(no identifier) {page.url} #{n}",
+                    "harvest",
+                    "record header has no identifier",
+                    xml,
+                )
+            counts = RunCounts(
+                pages=1,
+                records=len(page.records),
+                added=appended.appended,
+                unchanged=appended.unchanged,
+                deleted=sum(1 for r in page.records if r.deleted),
+                repaired_chars=page.repaired_chars,
+                warnings=len(page.warnings),
+                quarantined=len(page.headers_without_identifier),
+                retries=checkpoint.retries,
             )
-        counts = RunCounts(
-            pages=1,
-            records=len(page.records),
-            added=appended.appended,
-            unchanged=appended.unchanged,
-            deleted=sum(1 for r in page.records if r.deleted),
-            repaired_chars=page.repaired_chars,
-            warnings=len(page.warnings),
-            quarantined=len(page.headers_without_identifier),
-        )
+            counts.add(sink.handle(page.records, state.next_page))
+            archive_seq = archive.last_seq()
+            self._commit(state, page, checkpoint, counts, appended.new_identifiers, archive_seq)
         for warning in page.warnings:
             log.warning("page warning: %s", warning, extra=self._ctx(state, url=page.url))
         if page.repaired_chars:
@@ -464,15 +568,38 @@ class Harvester:
                 page.repaired_chars,
                 extra=self._ctx(state, url=page.url),
             )
-        counts.add(sink.handle(page.records, state.next_page))
+        self.progress.page(state, page)
+
+    def _commit(
+        self,
+        state: HarvestState,
+        page: Page,
+        checkpoint: _Checkpoint,
+        counts: RunCounts,
+        new_identifiers: int,
+        archive_seq: int,
+    ) -> None:
+        """The checkpoint after a stored page: saved as a whole, or (if saving fails) the state
+        in memory is left as it was before the page."""
+        before = state.to_dict()
         state.run.add(counts)
-        state.token = page.token
+        state.token = checkpoint.token
+        state.recent_tokens = checkpoint.recent_tokens
+        state.empty_streak = checkpoint.empty_streak
+        state.pending_watermark = checkpoint.pending_watermark
         state.list_complete = page.token is None
         state.cursor = page.cursor
         state.complete_list_size = page.complete_list_size or state.complete_list_size
+        state.archived_records += new_identifiers
+        state.archive_seq = max(state.archive_seq, archive_seq)
         state.next_page += 1
-        self.store.save(state)
-        self.progress.page(state, page)
+        try:
+            self.store.save(state)
+        except BaseException:
+            restored = HarvestState.from_dict(before)
+            for name in before:
+                setattr(state, name, getattr(restored, name))
+            raise
 
     @staticmethod
     def _ctx(state: HarvestState, **extra: object) -> dict[str, object]:
@@ -502,6 +629,18 @@ def _later(current: str | None, candidate: str | None) -> str | None:
     if now is not None and new is not None and new < now:
         return current
     return candidate
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged SQLite file (and its WAL files) out of the archive's way."""
+    stamp = iso_now().replace(":", "")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
 
 
 def _tombstone_xml(identifier: str, datestamp: str, sets: Sequence[str]) -> bytes:

@@ -3,6 +3,11 @@
 Retried: connection errors, timeouts, truncated transfers, HTTP 429 and 5xx. Other statuses are
 returned to the caller, because OAI-PMH servers put their error in the body (Zenodo answers
 `noRecordsMatch` with HTTP 422) and the OAI layer decides from the body.
+
+Not retried: a refused connection or an unknown host before the server ever answered this
+client (a wrong URL or a server that is down fails in seconds, not after a minute of backoff;
+once it has answered, the same errors during a run are retried), and a body larger than
+`max_response_bytes` after decompression.
 """
 
 from __future__ import annotations
@@ -10,12 +15,15 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 
 from harvester.errors import ErnteError
 
@@ -80,6 +88,61 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what it wraps (urllib3's MaxRetryError.reason) and its causes."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or current in seen:
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+    return seen
+
+
+def unreachable(exc: BaseException, url: str) -> str | None:
+    """'connection refused by HOST:PORT' or 'unknown host HOST' when that is what `exc` is."""
+    for inner in _chain(exc):
+        if isinstance(inner, ConnectionRefusedError) or "Connection refused" in str(inner):
+            return f"connection refused by {_host_port(url)}"
+        if isinstance(inner, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return f"unknown host {urlsplit(url).hostname} (name resolution failed)"
+    return None
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """A short reason for a transport error, without urllib3's object reprs."""
+    known = unreachable(exc, url)
+    if known:
+        return known
+    if isinstance(exc, requests.Timeout):
+        return f"timed out talking to {_host_port(url)}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke off mid-response (truncated transfer)"
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "the response could not be decompressed"
+    for inner in _chain(exc):
+        if isinstance(inner, ConnectionResetError) or "reset by peer" in str(inner):
+            return f"connection reset by {_host_port(url)}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+class ResponseTooLarge(HTTPFailure):
+    """A body over the configured cap (ERNTE_MAX_RESPONSE_BYTES); not retried."""
+
+
 class HTTPClient:
     """A requests session with the harvester's timeouts and retry policy."""
 
@@ -91,6 +154,7 @@ class HTTPClient:
         read_timeout: float,
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
@@ -100,6 +164,28 @@ class HTTPClient:
         self.policy = policy
         self.sleep = sleep
         self.retries = 0
+        self.max_response_bytes = max_response_bytes
+        self.answered = False  # has the server ever answered this client?
+
+    def _read_body(self, response: requests.Response, request_url: str) -> bytes:
+        """The body, decompressed, refused once it passes `max_response_bytes`."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ResponseTooLarge(
+                        request_url,
+                        f"response body larger than {self.max_response_bytes} bytes "
+                        "(decompressed); raise ERNTE_MAX_RESPONSE_BYTES if this server's "
+                        "pages really are that large",
+                        response.status_code,
+                    )
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return b"".join(chunks)
 
     def get(self, url: str, params: Mapping[str, str]) -> HTTPResponse:
         """GET with retries; returns the last response whose status is not retryable."""
@@ -110,19 +196,23 @@ class HTTPClient:
             if attempt:
                 self.retries += 1
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
-                body = response.content
+                response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+                body = self._read_body(response, request_url)
             except (
                 requests.ConnectionError,
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
             ) as exc:
-                last_reason, last_status = f"{type(exc).__name__}: {exc}", None
+                refused = None if self.answered else unreachable(exc, url)
+                if refused:  # the first request: a wrong URL or a server that is down
+                    raise HTTPFailure(request_url, refused) from exc
+                last_reason, last_status = describe(exc, url), None
                 wait = self.policy.backoff(attempt + 1)
             except requests.RequestException as exc:
-                raise HTTPFailure(request_url, f"{type(exc).__name__}: {exc}") from exc
+                raise HTTPFailure(request_url, describe(exc, url)) from exc
             else:
+                self.answered = True
                 if response.status_code not in RETRY_STATUSES:
                     return HTTPResponse(response.url, response.status_code, response.headers, body)
                 last_status = response.status_code

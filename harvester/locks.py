@@ -59,10 +59,13 @@ def file_lock(path: Path, *, wait: bool, what: str, timeout: float | None = None
                 if deadline is not None and time.monotonic() >= deadline:
                     raise IndexBusy(f"{what}: lock held by {holder} for over {timeout} s") from None
                 time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        try:  # who holds it, for the messages of others; a full disk must not stop the run here
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+        except OSError:
+            pass
         try:
             yield
         finally:
@@ -83,6 +86,31 @@ def index_write_lock(settings: Settings, timeout: float | None = None) -> Iterat
         settings.data_dir / "index.lock", wait=True, what="the index writer", timeout=timeout
     ):
         yield
+
+
+def run_is_held(settings: Settings, run_id: str) -> bool:
+    """Whether a live process holds the harvest `run_id` (its file lock, or its cluster lease).
+    Reads only: a lock file that does not exist is not held."""
+    if settings.redis_url:
+        from harvester.redis_state import HarvestLease, redis_client
+
+        client = redis_client(settings.redis_url)
+        try:
+            return HarvestLease(client, settings.lease_seconds).holder(run_id) is not None
+        finally:
+            client.close()
+    path = _lock_path(settings, run_id)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
 
 
 class LeaseGuardedStore:

@@ -4,6 +4,9 @@ Three things live here, all keyed under one namespace (default `ernte`):
 
 - `RedisStateStore`: the same `HarvestState` the SQLite store keeps, one JSON value per harvest
   (`ernte:state:<source|set|prefix>`), so `ernte status` reads the same data in both modes.
+  Every save is also mirrored to `<data_dir>/checkpoints/` (`CheckpointMirror`): a Redis that
+  restarted without persistence loses the state, and the mirror is how `ernte status` reports
+  such a run and the next harvest resumes it instead of starting over.
 - `HarvestLease`: at most one active run per (source, set, prefix) in the whole cluster. A lease
   is a key with an expiry (`SET NX PX`), renewed by a heartbeat while a task works on the run;
   every acquisition draws a new *fencing number* (INCR). A worker that was paused or killed and
@@ -21,13 +24,16 @@ fence, cannot overwrite the checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import redis
@@ -99,27 +105,97 @@ return 1
 """
 
 
-class RedisStateStore:
-    """Harvest states in Redis; the `StateStore` of cluster mode."""
+class CheckpointMirror:
+    """The last saved state of each harvest, also as a JSON file under the data directory
+    (`<data_dir>/checkpoints/`, read from the settings at each use). Best effort: a failed
+    mirror write is logged, never fatal."""
 
-    def __init__(self, client: redis.Redis, namespace: str = NAMESPACE) -> None:
+    @staticmethod
+    def directory() -> Path:
+        from harvester.settings import get_settings
+
+        return get_settings().data_dir / "checkpoints"
+
+    @classmethod
+    def _path(cls, key: str) -> Path:
+        readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:60]
+        digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+        return cls.directory() / f"{readable}.{digest}.json"
+
+    @classmethod
+    def save(cls, state: HarvestState) -> None:
+        path = cls._path(str(state.key))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            staged.write_text(json.dumps(state.to_dict()), encoding="utf-8")
+            staged.replace(path)
+        except OSError as exc:
+            log.warning("could not mirror the checkpoint to %s: %s", path, exc)
+
+    @classmethod
+    def load(cls, key: str) -> HarvestState | None:
+        path = cls._path(key)
+        try:
+            return HarvestState.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    @classmethod
+    def all(cls) -> list[tuple[HarvestState, Path]]:
+        found = []
+        for path in sorted(cls.directory().glob("*.json")):
+            try:
+                found.append((HarvestState.from_dict(json.loads(path.read_text("utf-8"))), path))
+            except (OSError, ValueError, TypeError):
+                continue
+        return found
+
+
+class RedisStateStore:
+    """Harvest states in Redis; the `StateStore` of cluster mode. With `mirror`, each save is
+    also kept in the data directory and a state Redis lost is loaded from there."""
+
+    def __init__(
+        self, client: redis.Redis, namespace: str = NAMESPACE, *, mirror: bool = False
+    ) -> None:
         self.client = client
         self.keys = _Keys(namespace)
+        self.mirror = mirror
         self._fenced_save = client.register_script(_FENCED_SAVE)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStateStore:
-        return cls(redis_client(url))
+    def from_url(cls, url: str, *, mirror: bool = False) -> RedisStateStore:
+        return cls(redis_client(url), mirror=mirror)
 
     def load(self, key: HarvestKey) -> HarvestState:
         raw = self.client.get(self.keys.state(str(key)))
-        return HarvestState.from_dict(json.loads(cast(str, raw))) if raw else HarvestState.new(key)
+        if raw:
+            return HarvestState.from_dict(json.loads(cast(str, raw)))
+        kept = CheckpointMirror.load(str(key)) if self.mirror else None
+        if kept is not None:
+            log.warning(
+                "harvest state missing in Redis (restarted without persistence?); continuing "
+                "from the checkpoint kept in the data directory",
+                extra={"harvest": str(key), "page": kept.next_page},
+            )
+            return kept
+        return HarvestState.new(key)
 
     def save(self, state: HarvestState) -> None:
         pipe = self.client.pipeline()
         pipe.set(self.keys.state(str(state.key)), json.dumps(state.to_dict()))
         pipe.sadd(self.keys.states, str(state.key))
         pipe.execute()
+        if self.mirror:
+            CheckpointMirror.save(state)
+
+    def vanished(self) -> list[tuple[HarvestState, Path]]:
+        """Harvests whose state Redis no longer has but the data directory kept."""
+        if not self.mirror:
+            return []
+        known = cast(set[str], self.client.smembers(self.keys.states))
+        return [(s, p) for s, p in CheckpointMirror.all() if str(s.key) not in known]
 
     def all(self) -> list[HarvestState]:
         ids = sorted(cast(set[str], self.client.smembers(self.keys.states)))
@@ -150,6 +226,8 @@ class RedisStateStore:
             raise StaleRun(
                 f"{state.key}: page {expect_next_page} was already checkpointed by another task"
             )
+        if self.mirror:
+            CheckpointMirror.save(state)
 
 
 class FencedStateStore:

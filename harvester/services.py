@@ -33,6 +33,7 @@ def http_client(settings: Settings) -> HTTPClient:
             backoff_max=settings.backoff_max,
             retry_after_cap=settings.retry_after_cap,
         ),
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
@@ -40,13 +41,14 @@ def oai_client(settings: Settings, base_url: str) -> OAIClient:
     return OAIClient(base_url, http_client(settings))
 
 
-def state_store(settings: Settings) -> StateStore:
-    """Redis when REDIS_URL is set (cluster mode), else the local SQLite file."""
+def state_store(settings: Settings, *, readonly: bool = False) -> StateStore:
+    """Redis when REDIS_URL is set (cluster mode), else the local SQLite file (`readonly`:
+    for reading only, also in a read-only data directory)."""
     if settings.redis_url:
         from harvester.redis_state import RedisStateStore
 
-        return RedisStateStore.from_url(settings.redis_url)
-    return SQLiteStateStore(settings.state_file)
+        return RedisStateStore.from_url(settings.redis_url, mirror=True)
+    return SQLiteStateStore(settings.state_file, readonly=readonly)
 
 
 def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
@@ -70,7 +72,9 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
                 f"no index at {settings.index_dir} yet: run `ernte harvest SOURCE` "
                 "or `ernte index SOURCE` first"
             )
-        backend = EmbeddedBackend(settings.index_dir)
+        from harvester.storage import GuardedIndex
+
+        backend = GuardedIndex(EmbeddedBackend(settings.index_dir), settings.index_dir)
     if create:
         backend.create()
     return backend
@@ -111,7 +115,7 @@ def status_report(settings: Settings) -> dict[str, Any]:
     cluster mode the dead letters."""
     report: dict[str, Any] = {"harvests": [s.to_dict() for s in state_store(settings).all()]}
     if settings.redis_url:
-        from harvester.tasks import dead_letters
+        from harvester.cluster.dead_letters import entries
 
-        report["dead_letters"] = dead_letters()
+        report["dead_letters"] = entries()
     return report

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from harvester.config_files import SOURCES, config_file
@@ -32,22 +40,25 @@ class Settings(BaseSettings):
         default=Path(SOURCES),
         description="default: <config_dir>/sources.yaml if present, else the packaged one",
     )
-    log_format: str = Field(default="text", description="text or json")
-    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(default="text", description="text or json")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    # HTTP politeness and robustness
+    # HTTP politeness and robustness (refused at start when negative or not a number)
     user_agent: str = "ernte/0.1 (OAI-PMH harvester; +https://github.com/ernte)"
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    max_retries: int = 5
-    backoff_base: float = 2.0
-    backoff_max: float = 120.0
-    retry_after_cap: float = 300.0
-    page_delay: float = 0.5
-    overlap_seconds: int = 86400
-    max_empty_pages: int = 5
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_base: float = Field(default=2.0, ge=0)
+    backoff_max: float = Field(default=120.0, ge=0)
+    retry_after_cap: float = Field(default=300.0, ge=0)
+    page_delay: float = Field(default=0.5, ge=0)
+    overlap_seconds: int = Field(default=86400, ge=0)
+    max_empty_pages: int = Field(default=5, ge=1)
+    # The largest response body (after decompression) one request may return; a bigger one is
+    # refused with a clear error instead of filling memory.
+    max_response_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     # `harvest --reconcile` refuses to delete more than this share of the live records at once.
-    reconcile_max_share: float = 0.1
+    reconcile_max_share: float = Field(default=0.1, ge=0, le=1)
 
     # Cluster mode
     redis_url: str | None = Field(
@@ -114,6 +125,11 @@ class Settings(BaseSettings):
         if "sources_file" not in self.model_fields_set:
             self.sources_file = config_file(SOURCES, self.config_dir)
         return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def embedded(self) -> bool:

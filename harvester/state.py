@@ -9,10 +9,11 @@ small `StateStore` interface.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
+
+from harvester import storage
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,7 +60,7 @@ class RunCounts:
 class HarvestState:
     """Everything ernte knows about one harvest between and during runs.
 
-    state: idle | running | failed.
+    state: idle | running | failed | interrupted (stopped by Ctrl-C or SIGTERM, checkpoint saved).
     watermark: the datestamp the next incremental run asks `from` (minus the overlap).
     window_from / window_until: the current (or last) run's request window.
     pending_watermark: what the watermark becomes when the current run completes (the window's
@@ -75,6 +76,9 @@ class HarvestState:
     longer lists (for repositories that do not keep deletions, `deletedRecord` no/transient).
     recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
     hold across processes (Celery tasks) too.
+    archived_records / archive_seq: what the archive of (source, prefix) held after this harvest's
+    last stored page (identifiers, highest sequence number); the archive never forgets a record,
+    so an archive holding less was lost, emptied or replaced, and the run refuses to go on.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
     run: counts of the current or last run.  totals: counts over all runs.
     """
@@ -98,6 +102,8 @@ class HarvestState:
     recent_tokens: list[str] = field(default_factory=list)
     empty_streak: int = 0
     token_restarts: int = 0
+    archived_records: int = 0
+    archive_seq: int = 0
     run_started: str | None = None
     run_ended: str | None = None
     rate: float = 0.0
@@ -141,22 +147,58 @@ class StateStore(Protocol):
         ...
 
 
-class SQLiteStateStore:
-    """Harvest states in a local SQLite file (embedded mode)."""
+STATE_REMEDY = (
+    "move it aside and run `ernte harvest SOURCE` again: the archive keeps every record, and a "
+    "harvest without its state starts a full run that archives nothing twice"
+)
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+
+class SQLiteStateStore:
+    """Harvest states in a local SQLite file (embedded mode). `readonly` opens it for reading
+    only (for `ernte status`, also on a read-only data directory); a missing file is empty."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self._db: storage.GuardedConnection | None
+        if readonly:
+            self._db = self._open_readonly(path)
+            return
+        self._db = storage.connect(path, what="harvest state", remedy=STATE_REMEDY)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS harvests (key TEXT PRIMARY KEY, state TEXT NOT NULL)"
         )
 
+    @staticmethod
+    def _open_readonly(path: Path) -> storage.GuardedConnection | None:
+        if not path.exists():
+            return None
+        try:
+            db = storage.connect(path, what="harvest state", remedy=STATE_REMEDY, mode="ro")
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except storage.StorageUnwritable:
+            # A read-only directory without the WAL's shared-memory file: read the file as is.
+            return storage.connect(
+                path, what="harvest state", remedy=STATE_REMEDY, mode="ro", immutable=True
+            )
+
+    def check(self) -> list[str]:
+        """SQLite's own integrity check; an empty list when the file is sound."""
+        if self._db is None:
+            return []
+        rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        return [] if [r[0] for r in rows] == ["ok"] else [str(r[0]) for r in rows]
+
     def load(self, key: HarvestKey) -> HarvestState:
+        if self._db is None:
+            return HarvestState.new(key)
         row = self._db.execute("SELECT state FROM harvests WHERE key = ?", (str(key),)).fetchone()
         return HarvestState.from_dict(json.loads(row[0])) if row else HarvestState.new(key)
 
     def save(self, state: HarvestState) -> None:
+        if self._db is None:
+            raise storage.StorageUnwritable(f"{self.path} is opened read-only", self.path)
         self._db.execute(
             "INSERT INTO harvests (key, state) VALUES (?, ?)"
             " ON CONFLICT(key) DO UPDATE SET state = excluded.state",
@@ -164,5 +206,7 @@ class SQLiteStateStore:
         )
 
     def all(self) -> list[HarvestState]:
+        if self._db is None:
+            return []
         rows = self._db.execute("SELECT state FROM harvests ORDER BY key").fetchall()
         return [HarvestState.from_dict(json.loads(r[0])) for r in rows]

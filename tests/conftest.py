@@ -117,3 +117,40 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def indexed_ids(index_dir: Path) -> list[str]:
+    """Every document id in the embedded index at `index_dir` (duplicates kept, to be seen)."""
+    from indexer.embedded import EmbeddedBackend
+    from indexer.search_model import SearchRequest
+
+    backend = EmbeddedBackend(index_dir)
+    try:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = backend.search(
+                SearchRequest(query="", limit=200, offset=offset, highlight=False)
+            )
+            ids += [hit.id for hit in page.hits]
+            offset += 200
+            if offset >= page.total:
+                return ids
+    finally:
+        backend.close()
+
+
+def assert_exactly(data_dir: Path, every: set[str], live: set[str]) -> None:
+    """The one archive under `data_dir` holds each of `every` once, with exactly `live` not
+    deleted, and the embedded index holds exactly `live`, each once."""
+    from harvester.archive import RawArchive, archives_of
+
+    [(_, _, path)] = archives_of(data_dir / "archive")
+    with RawArchive(path) as archive:
+        latest = {r.identifier: r.deleted for r in archive.iter_latest()}
+        assert set(latest) == every
+        assert {i for i, deleted in latest.items() if not deleted} == live
+        assert all(archive.versions(i) == 1 for i in every), "a record was archived twice"
+    indexed = indexed_ids(data_dir / "index")
+    assert len(indexed) == len(set(indexed)), "a record is in the index twice"
+    assert set(indexed) == live

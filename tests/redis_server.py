@@ -19,20 +19,23 @@ import pytest
 import redis
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 @contextmanager
-def redis_server(startup_timeout: float = 10.0, password: str | None = None) -> Iterator[str]:
-    """Start `redis-server` without persistence on 127.0.0.1; yields its URL (with the password,
-    when one is required: `--requirepass`, as the compose file runs it); kills it after."""
+def redis_server(
+    startup_timeout: float = 10.0, password: str | None = None, port: int | None = None
+) -> Iterator[str]:
+    """Start `redis-server` without persistence on 127.0.0.1 (on `port`, to restart one);
+    yields its URL (with the password, when one is required: `--requirepass`, as the compose
+    file runs it); kills it after."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; make test does)")
-    port = _free_port()
+    port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="ernte-redis-")
     process = subprocess.Popen(
         [

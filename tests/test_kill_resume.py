@@ -13,36 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from harvester.archive import RawArchive, archives_of
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from harvester.state import SQLiteStateStore
-from indexer.embedded import EmbeddedBackend
-from indexer.search_model import SearchRequest
-from tests.conftest import CLIResult, harvest_process, wait_for_page
+from tests.conftest import CLIResult, assert_exactly, harvest_process, wait_for_page
 
 pytestmark = pytest.mark.slow  # harvest processes killed and resumed
 
 RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
 LIVE = {r.identifier for r in RECORDS if not r.deleted}
 ALL = {r.identifier for r in RECORDS}
-
-
-def _indexed_ids(index_dir: Path) -> list[str]:
-    backend = EmbeddedBackend(index_dir)
-    try:
-        ids: list[str] = []
-        offset = 0
-        while True:
-            page = backend.search(
-                SearchRequest(query="", limit=200, offset=offset, highlight=False)
-            )
-            ids += [hit.id for hit in page.hits]
-            offset += 200
-            if offset >= page.total:
-                return ids
-    finally:
-        backend.close()
 
 
 def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
@@ -70,12 +50,4 @@ def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
 
     state = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
     assert state.state == "idle" and state.watermark is not None
-    [(_, _, path)] = archives_of(data_dir / "archive")
-    with RawArchive(path) as archive:
-        latest = {r.identifier: r.deleted for r in archive.iter_latest()}
-        assert set(latest) == ALL
-        assert {i for i, deleted in latest.items() if not deleted} == LIVE
-        assert all(archive.versions(i) == 1 for i in ALL), "a record was archived twice"
-    indexed = _indexed_ids(data_dir / "index")
-    assert len(indexed) == len(set(indexed)), "a record is in the index twice"
-    assert set(indexed) == LIVE
+    assert_exactly(data_dir, ALL, LIVE)

@@ -43,7 +43,7 @@ def _cluster_for(url: str, lease_seconds: float) -> Cluster:
     client = redis_client(url)
     return Cluster(
         client=client,
-        store=RedisStateStore(client),
+        store=RedisStateStore(client, mirror=True),
         lease=HarvestLease(client, lease_seconds),
         ledger=RunLedger(client),
     )

@@ -19,6 +19,7 @@ from harvester.cluster.app import app, task_limits
 from harvester.cluster.connection import cluster, cluster_settings
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
+from harvester.redis_persistence import warn_if_redis_not_persistent
 from harvester.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,10 @@ def _start_worker_services(sender: Any = None, **kwargs: Any) -> None:
         daemon=True,
     ).start()
     if settings.metrics_port:
-        metrics.serve(cluster().client, settings.metrics_port, settings.metrics_host)
+        try:
+            metrics.serve(cluster().client, settings.metrics_port, settings.metrics_host)
+        except OSError as exc:  # a busy port: say so, keep working without metrics
+            log.error("cannot serve metrics on port %s: %s", settings.metrics_port, exc.strerror)
 
 
 @worker_shutdown.connect
@@ -71,6 +75,7 @@ def _check_start() -> None:
         task_limits().check()
     except TimeLimitError as exc:
         raise SystemExit(f"error: {exc}") from None
+    warn_if_redis_not_persistent(get_settings().redis_url or "")
 
 
 def worker_hostname(name: str | None = None) -> str:

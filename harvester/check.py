@@ -1,0 +1,216 @@
+"""`ernte check [SOURCE] [--repair]`: archive, state and index verified against each other.
+
+- The state file (embedded mode) and every archive pass SQLite's integrity check.
+- Every archive holds at least what the state says was archived (identifiers, sequence
+  numbers): less means the file was deleted, emptied or replaced.
+- The index holds exactly the live records of the archives: no live record missing, nothing
+  that the archive does not hold live (deleted since, or from nowhere).
+
+`--repair` re-indexes the live records the index lacks (from the archive, no server contact)
+and removes the documents it should not hold. A lost or damaged archive cannot be repaired
+from here: the way out is printed (`ernte harvest SOURCE --full`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harvester import services
+from harvester.archive import RawArchive, archive_path, archives_of, damaged_remedy
+from harvester.locks import index_write_lock
+from harvester.settings import Settings
+from harvester.sources import load_sources, source_of_archive
+from harvester.state import HarvestState, SQLiteStateStore
+from harvester.storage import StorageError
+from indexer.backend import IndexBackend
+from indexer.search_model import SearchRequest
+
+log = logging.getLogger(__name__)
+
+PAGE = 5000
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """What `check` found: lines that are fine, problems, and what a repair did."""
+
+    ok: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def _states(settings: Settings, report: CheckReport) -> list[HarvestState]:
+    store = services.state_store(settings, readonly=True)
+    if isinstance(store, SQLiteStateStore):
+        try:
+            problems = store.check()
+            states = store.all()
+        except StorageError as exc:
+            report.problems.append(str(exc))
+            return []
+        if problems:
+            report.problems.append(
+                f"harvest state {settings.state_file} fails SQLite's integrity check: "
+                + "; ".join(problems[:3])
+            )
+        else:
+            report.ok.append(f"harvest state {settings.state_file}: {len(states)} harvests, sound")
+        return states
+    return store.all()
+
+
+def _live_in_archive(archive: RawArchive) -> set[str]:
+    return {raw.identifier for raw in archive.iter_latest() if not raw.deleted}
+
+
+def _indexed(backend: IndexBackend) -> Iterator[tuple[str, str]]:
+    """(identifier, source) of every document in the index."""
+    cursor = None
+    while True:
+        page = backend.search(
+            SearchRequest(query="", limit=PAGE, highlight=False, search_after=cursor)
+        )
+        for hit in page.hits:
+            yield hit.id, hit.source
+        cursor = page.next_search_after
+        if not page.hits or cursor is None:
+            return
+
+
+def run_check(
+    settings: Settings, source: str | None, repair: bool, *, index: bool = True
+) -> CheckReport:
+    """Check (and with `repair`, fix the index of) one source or all; without `index`, only
+    the state and the archives."""
+    report = CheckReport()
+    states = _states(settings, report)
+    expected: dict[tuple[str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for s in states:
+        if source is None or s.source == source:
+            records, seq = expected[(s.source, s.prefix)]
+            expected[(s.source, s.prefix)] = (
+                max(records, s.archived_records),
+                max(seq, s.archive_seq),
+            )
+
+    live: dict[str, set[str]] = defaultdict(set)  # source -> live identifiers
+    where: dict[str, tuple[str, Path]] = {}  # identifier -> (prefix, archive path)
+    sound_sources: set[str] = set()
+    seen = set()
+    for src, prefix, path in archives_of(settings.archive_dir, source):
+        seen.add((src, prefix))
+        want_records, want_seq = expected.get((src, prefix), (0, 0))
+        try:
+            with RawArchive(path) as archive:
+                problems = archive.integrity_problems()
+                records, seq = archive.count_identifiers(), archive.last_seq()
+                ids = _live_in_archive(archive) if not problems else set()
+        except StorageError as exc:
+            report.problems.append(str(exc))
+            continue
+        if problems:
+            report.problems.append(
+                f"archive {path} fails SQLite's integrity check ({'; '.join(problems[:3])}); "
+                f"{damaged_remedy(src)}"
+            )
+            continue
+        if records < want_records or seq < want_seq:
+            report.problems.append(
+                f"archive {path} holds {records} records, but {want_records} were archived "
+                f"(the file was emptied or replaced); {damaged_remedy(src)}"
+            )
+            continue
+        report.ok.append(f"archive {path}: {records} records ({len(ids)} live), sound")
+        sound_sources.add(src)
+        live[src] |= ids
+        for identifier in ids:
+            where[identifier] = (prefix, path)
+    for (src, prefix), (want_records, _) in expected.items():
+        if (src, prefix) not in seen and want_records:
+            path = archive_path(settings.archive_dir, src, prefix)
+            report.problems.append(
+                f"archive {path} is missing, but {want_records} records were archived; "
+                f"{damaged_remedy(src)}"
+            )
+
+    if not index:
+        return report
+    if settings.embedded and not settings.index_dir.exists():
+        if any(live.values()):
+            report.problems.append(
+                f"no index at {settings.index_dir}, but the archives hold records"
+            )
+            if repair:
+                _repair(settings, report, live, where, set(), source)
+        return report
+    backend = services.index_backend(settings, create=False)
+    try:
+        extra: set[str] = set()
+        present: set[str] = set()
+        for identifier, src in _indexed(backend):
+            if source is not None and src != source:
+                continue
+            present.add(identifier)
+            if src in sound_sources and identifier not in live[src]:
+                extra.add(identifier)
+            elif src not in sound_sources and src not in {s for s, _ in expected}:
+                extra.add(identifier)  # a source with neither archive nor state
+    finally:
+        backend.close()
+    wanted = set().union(*live.values()) if live else set()
+    missing = wanted - present
+    if missing or extra:
+        report.problems.append(
+            f"index: {len(missing)} live archived records missing, {len(extra)} documents it "
+            "should not hold" + ("" if repair else " (`ernte check --repair` fixes it)")
+        )
+        if repair:
+            _repair(settings, report, live, where, extra, source)
+    else:
+        report.ok.append(f"index: {len(present)} documents, exactly the live archived records")
+    return report
+
+
+def _repair(
+    settings: Settings,
+    report: CheckReport,
+    live: dict[str, set[str]],
+    where: dict[str, tuple[str, Path]],
+    extra: set[str],
+    source: str | None,
+) -> None:
+    from harvester.pipeline import process_batch
+
+    configured = load_sources(settings.sources_file)
+    with index_write_lock(settings):
+        backend = services.index_backend(settings)
+        try:
+            present = {i for i, _ in _indexed(backend)}
+            indexed = 0
+            for src, ids in live.items():
+                todo = sorted(ids - present)
+                by_archive: dict[tuple[str, Path], list[str]] = defaultdict(list)
+                for identifier in todo:
+                    by_archive[where[identifier]].append(identifier)
+                for (prefix, path), identifiers in by_archive.items():
+                    with RawArchive(path) as archive:
+                        for start in range(0, len(identifiers), 500):
+                            batch = [archive.get(i) for i in identifiers[start : start + 500]]
+                            raws = [r for r in batch if r is not None]
+                            counts = process_batch(
+                                raws, source_of_archive(configured, src, prefix), archive, backend
+                            )
+                            indexed += counts.indexed
+            if extra:
+                backend.delete(sorted(extra))
+        finally:
+            backend.close()
+    report.repaired.append(f"re-indexed {indexed} records, removed {len(extra)} documents")

@@ -1,0 +1,89 @@
+"""Ctrl-C (SIGINT) and SIGTERM (systemd, `docker stop`) during a harvest: stop cleanly.
+
+`stop_on_signals()` turns the first SIGINT or SIGTERM into `Interrupted`, raised in the main
+thread where it is waiting (a fetch is abandoned; the checkpoint of the last stored page holds).
+Inside a `critical()` block (storing and checkpointing one page) the signal is held back and
+raised when the block ends, so a page is either finished and checkpointed or never begun.
+Further signals while stopping are ignored; the process exits 128 + signal number (130, 143).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+_HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A harvest stopped by SIGINT or SIGTERM (a BaseException, like KeyboardInterrupt, so
+    that no `except Exception` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.page: int | None = None  # the page the harvest was at, set by the harvester
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
+
+
+class _Guard:
+    def __init__(self) -> None:
+        self.active = False
+        self.received: int | None = None
+        self.raised = False
+        self.depth = 0
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            log.warning("already stopping; saving the checkpoint")
+            return
+        self.received = signum
+        if self.depth == 0:
+            self.raised = True
+            raise Interrupted(signum)
+        log.warning("stopping after the page being stored")
+
+
+_guard = _Guard()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise `Interrupted` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _guard.handle) for s in _HANDLED}
+    _guard.active, _guard.received, _guard.raised, _guard.depth = True, None, False, 0
+    try:
+        yield
+    finally:
+        _guard.active = False
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def critical() -> Iterator[None]:
+    """A block a signal must not cut in two: the signal takes effect when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _guard.depth += 1
+    try:
+        yield
+    finally:
+        _guard.depth -= 1
+    if _guard.active and _guard.depth == 0 and _guard.received is not None and not _guard.raised:
+        _guard.raised = True
+        raise Interrupted(_guard.received)

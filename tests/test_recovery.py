@@ -1,0 +1,413 @@
+"""Faults as operators meet them, one test per row of issue 13, each ending with exactly the
+provider's live records in the archive and in the index.
+
+Ctrl-C and SIGTERM are sent to a real `ernte harvest` process; full disks are small tmpfs
+mounts (skipped, with the reason, where mounting is not allowed); damaged files are damaged
+on disk. The provider is the real demo OAI-PMH server on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harvester.archive import RawArchive, archives_of
+from harvester.demo.generate import generate_records
+from harvester.demo.provider import serve
+from harvester.normalize import normalize
+from harvester.state import SQLiteStateStore
+from indexer.backend import SearchDocument
+from indexer.document import build_document
+from indexer.embedded import EmbeddedBackend
+from tests.conftest import (
+    PROJECT_ROOT,
+    CLIResult,
+    assert_exactly,
+    harvest_process,
+    wait_for_page,
+)
+
+Ernte = Callable[..., CLIResult]
+
+RECORDS = list(generate_records(600, seed=11, deleted_share=0.04))
+LIVE = {r.identifier for r in RECORDS if not r.deleted}
+ALL = {r.identifier for r in RECORDS}
+BATCH = 30
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    with serve(RECORDS, batch_size=BATCH) as url:
+        yield url
+
+
+def assert_exact(data_dir: Path) -> None:
+    """The archive holds every record once, the index exactly the live ones."""
+    assert_exactly(data_dir, ALL, LIVE)
+
+
+def one_line_error(result: CLIResult) -> str:
+    """The failure is one `error:` line on stderr, with no traceback."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stderr + result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def ernte_process(*args: str) -> CLIResult:
+    """`ernte ARGS` as its own process, as an operator runs it (a failed index writer's lock
+    goes with its process)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return CLIResult(done.returncode, done.stdout, done.stderr)
+
+
+def state_of(data_dir: Path) -> dict[str, object]:
+    [state] = SQLiteStateStore(data_dir / "state.sqlite").all()
+    return state.to_dict()
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs at `path` (a full volume on demand); skips where mounting is refused."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or 'not permitted'}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def remount(path: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)
+
+
+# -- Ctrl-C and SIGTERM ---------------------------------------------------------------------
+
+
+def test_ctrl_c_then_sigterm_mid_harvest_then_resume_gives_exactly_the_live_records(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")  # slow enough to be stopped mid-way
+    state_file = data_dir / "state.sqlite"
+    with serve(RECORDS, batch_size=BATCH) as url:
+        name = source(url, "dim")
+        for signum, code, at_least in ((signal.SIGINT, 130, 3), (signal.SIGTERM, 143, 8)):
+            process = harvest_process(name, stderr=subprocess.PIPE)
+            try:
+                wait_for_page(state_file, at_least, process)
+                process.send_signal(signum)
+                _, stderr = process.communicate(timeout=30)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+            assert process.returncode == code, stderr
+            message = stderr.decode()
+            assert "Traceback" not in message
+            assert "interrupted at page " in message
+            assert "run `ernte harvest t` to continue" in message
+            stopped = state_of(data_dir)
+            assert stopped["state"] == "interrupted" and stopped["token"]
+            assert stopped["watermark"] is None
+            status = json.loads(ernte("status", "--json").output)["harvests"][0]
+            assert status["state"] == "interrupted"
+
+        resumed = ernte("harvest", "t")
+    assert resumed.exit_code == 0, resumed.stderr
+    done = state_of(data_dir)
+    assert done["state"] == "idle" and done["watermark"]
+    run = done["run"]
+    assert isinstance(run, dict)
+    # Pages fetched again after a stop still count their versions as new, once.
+    assert run["added"] == len(ALL) and run["records"] >= len(ALL)
+    assert f"({len(ALL)} new versions" in resumed.output
+    assert_exact(data_dir)
+
+
+def test_a_page_whose_storing_failed_is_fetched_again_and_its_next_token_accepted(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """The cause of the stuck runs: the loop guard must not hold the token of a page that was
+    never checkpointed. The index write of page 4 fails once (a full index volume)."""
+    with tmpfs(data_dir / "index", "400k"):
+        failed = ernte_process("harvest", source(provider, "dim"))
+        line = one_line_error(failed)
+        assert "no space left" in line and str(data_dir / "index") in line
+        stuck = state_of(data_dir)
+        assert stuck["state"] == "failed" and stuck["token"]
+        recent = stuck["recent_tokens"]
+        assert isinstance(recent, list) and recent[-1] == stuck["token"]
+        remount(data_dir / "index", "size=64m")  # space freed
+        for _ in range(2):  # each later run ends, and nothing is asked for a second time
+            again = ernte_process("harvest", "t")
+            assert again.exit_code == 0, again.stderr
+            assert "repeated resumption token" not in again.stderr
+        assert_exact(data_dir)
+
+
+# -- full disks -----------------------------------------------------------------------------
+
+
+def test_index_volume_full_then_freed_ends_exact(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    with tmpfs(data_dir / "index", "400k"):
+        failed = ernte_process("harvest", source(provider, "dim"))
+        line = one_line_error(failed)
+        assert "free space on" in line
+        status = json.loads(ernte("status", "--json").output)["harvests"][0]
+        assert status["state"] == "failed"  # not `running`
+        retried = ernte_process("harvest", "t")  # still full: the same clear line, nothing lost
+        assert "no space left" in one_line_error(retried)
+        remount(data_dir / "index", "size=64m")
+        resumed = ernte_process("harvest", "t")
+        assert resumed.exit_code == 0, resumed.stderr
+        assert_exact(data_dir)
+
+
+def test_data_disk_full_then_freed_ends_exact(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    with tmpfs(data_dir, "1m"):
+        failed = ernte_process("harvest", source(provider, "dim"))
+        line = one_line_error(failed)
+        assert "no space left" in line and str(data_dir) in line
+        status = json.loads(ernte("status", "--json").output)["harvests"][0]
+        assert status["state"] in ("failed", "died")  # never `running` with nobody running it
+        retried = ernte_process("harvest", "t")  # still full: the same clear line
+        assert "no space left" in one_line_error(retried)
+        remount(data_dir, "size=64m")
+        resumed = ernte_process("harvest", "t")
+        assert resumed.exit_code == 0, resumed.stderr
+        assert_exact(data_dir)
+
+
+# -- damaged files --------------------------------------------------------------------------
+
+
+def _damage(path: Path) -> None:
+    """Overwrite the file's pages after the first with garbage (a bad sector, a bad copy)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(4096)
+        handle.write(os.urandom(max(size - 4096, 4096)))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def test_damaged_state_file_is_one_line_naming_it_and_moving_it_aside_recovers(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    state_file = data_dir / "state.sqlite"
+    state_file.write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{state_file}{suffix}").unlink(missing_ok=True)
+    for command in (("status",), ("harvest", "t")):
+        line = one_line_error(ernte(*command))
+        assert str(state_file) in line and "damaged" in line and "move it aside" in line
+    state_file.rename(data_dir / "state.sqlite.damaged")
+    again = ernte("harvest", "t")
+    assert again.exit_code == 0, again.stderr
+    assert "(0 new versions" in again.output  # a full run that archived nothing twice
+    assert_exact(data_dir)
+
+
+@pytest.mark.parametrize("loss", ["truncated to 0 bytes", "deleted"])
+def test_a_lost_archive_stops_the_run_and_full_reharvest_recovers(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str], loss: str
+) -> None:
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    [(_, _, path)] = archives_of(data_dir / "archive")
+    if loss == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
+    line = one_line_error(ernte("harvest", "t"))
+    assert str(path) in line and f"{len(ALL)} were archived" in line and "--full" in line
+    shown = ernte("show", sorted(LIVE)[0])
+    assert shown.exit_code == 1 and str(path) in shown.stderr and "--full" in shown.stderr
+    checked = ernte("check")
+    assert checked.exit_code == 1 and str(path) in checked.output
+    full = ernte("harvest", "t", "--full")
+    assert full.exit_code == 0, full.stderr
+    assert ernte("check").exit_code == 0
+    assert_exact(data_dir)
+
+
+def test_damaged_archive_is_one_line_everywhere_and_full_reharvest_recovers(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    [(_, _, path)] = archives_of(data_dir / "archive")
+    _damage(path)
+    for command in (("harvest", "t"), ("show", sorted(LIVE)[0]), ("index", "t")):
+        line = one_line_error(ernte(*command))
+        assert str(path) in line and "--full" in line, command
+    checked = ernte("check")
+    assert checked.exit_code == 1 and str(path) in checked.output
+    full = ernte("harvest", "t", "--full")
+    assert full.exit_code == 0, full.stderr
+    assert "moved aside" in full.stderr
+    assert any(p.name.startswith(f"{path.name}.damaged-") for p in path.parent.iterdir())
+    assert_exact(data_dir)
+
+
+def _document(data_dir: Path, identifier: str, **changes: object) -> SearchDocument:
+    """The search document of an archived record, with `changes`."""
+    [(_, prefix, path)] = archives_of(data_dir / "archive")
+    with RawArchive(path) as archive:
+        raw = archive.get(identifier)
+    assert raw is not None
+    return {**build_document(normalize(raw, "t", prefix)), **changes}
+
+
+# -- ernte check ----------------------------------------------------------------------------
+
+
+def test_check_finds_what_the_index_lacks_or_should_not_hold_and_repair_fixes_it(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    healthy = ernte("check", "t")
+    assert healthy.exit_code == 0, healthy.output
+    assert "exactly the live archived records" in healthy.output
+    lost = sorted(LIVE)[:7]
+    backend = EmbeddedBackend(data_dir / "index")
+    backend.delete(lost)
+    backend.upsert([_document(data_dir, sorted(LIVE)[-1], id="oai:nowhere:1")])
+    backend.close()
+    found = ernte("check", "t")
+    assert found.exit_code == 1
+    assert "7 live archived records missing, 1 documents it should not hold" in found.output
+    repaired = ernte("check", "t", "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "re-indexed 7 records, removed 1 documents" in repaired.output
+    assert_exact(data_dir)
+
+
+# -- settings, data directory, HTTP ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("ERNTE_PAGE_DELAY", "abc", "ERNTE_PAGE_DELAY='abc'"),
+        ("ERNTE_BACKOFF_BASE", "-1", "ERNTE_BACKOFF_BASE='-1'"),
+        ("ERNTE_LOG_FORMAT", "xml", "ERNTE_LOG_FORMAT='xml'"),
+    ],
+)
+def test_invalid_settings_are_refused_at_start_in_one_line(
+    ernte: Ernte, monkeypatch: pytest.MonkeyPatch, name: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    result = ernte("status")
+    assert result.exit_code == 1
+    line = one_line_error(result)
+    assert named in line and "invalid setting" in line
+
+
+def test_an_impossible_data_dir_is_one_line(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("ERNTE_DATA_DIR", str(blocker / "data"))
+    line = one_line_error(ernte("harvest", provider, "--prefix", "dim"))
+    assert "ERNTE_DATA_DIR" in line and str(blocker / "data") in line
+
+
+def test_status_works_on_a_read_only_data_dir(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    with tmpfs(data_dir, "64m"):
+        assert ernte_process("harvest", source(provider, "dim")).exit_code == 0
+        remount(data_dir, "ro")
+        status = ernte("status", "--json")
+        assert status.exit_code == 0, status.stderr
+        assert json.loads(status.output)["harvests"][0]["state"] == "idle"
+        line = one_line_error(ernte("harvest", "t"))
+        assert "ERNTE_DATA_DIR" in line and "Read-only" in line
+        remount(data_dir, "rw")
+        assert_exact(data_dir)
+
+
+def test_a_refused_connection_on_identify_fails_in_seconds(
+    ernte: Ernte, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    monkeypatch.setenv("ERNTE_BACKOFF_BASE", "5")  # a retry would take seconds
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    line = one_line_error(ernte("harvest", f"http://127.0.0.1:{port}/oai", "--prefix", "dim"))
+    assert time.monotonic() - started < 5
+    assert f"connection refused by 127.0.0.1:{port}" in line
+    assert "urllib3" not in line and "object at 0x" not in line
+    unknown = one_line_error(ernte("identify", "http://no-such-host.invalid/oai"))
+    assert "unknown host no-such-host.invalid" in unknown
+
+
+def test_a_response_over_the_size_cap_is_refused_clearly(
+    ernte: Ernte, data_dir: Path, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERNTE_MAX_RESPONSE_BYTES", "20000")
+    line = one_line_error(ernte("harvest", provider, "--prefix", "dim"))
+    assert "larger than 20000 bytes" in line and "ERNTE_MAX_RESPONSE_BYTES" in line
+    monkeypatch.delenv("ERNTE_MAX_RESPONSE_BYTES")
+    resumed = ernte("harvest", provider, "--prefix", "dim")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert_exact(data_dir)
+
+
+def test_cluster_commands_without_redis_url_are_one_line(ernte: Ernte, provider: str) -> None:
+    for command in (("harvest", provider, "--queue"), ("dlq", "list"), ("dlq", "replay")):
+        line = one_line_error(ernte(*command))
+        assert "REDIS_URL" in line, command
+
+
+def test_a_harvest_whose_process_died_shows_as_died_not_running(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")
+    with serve(RECORDS, batch_size=BATCH) as url:
+        process = harvest_process(source(url, "dim"))
+        try:
+            wait_for_page(data_dir / "state.sqlite", 2, process)
+            alive = json.loads(ernte("status", "--json").output)["harvests"][0]
+            assert alive["state"] == "running"  # its process holds the lock
+            process.kill()  # a power loss, the OOM killer: no handler runs
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        status = ernte("status")
+        assert status.exit_code == 0 and " died " in status.output
+        assert json.loads(ernte("status", "--json").output)["harvests"][0]["state"] == "died"
+        resumed = ernte("harvest", "t")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert_exact(data_dir)

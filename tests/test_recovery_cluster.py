@@ -1,0 +1,159 @@
+"""Cluster mode's faults (issue 13) against a real redis-server: Redis down, Redis restarted
+without persistence mid-run, workers and beat that warn about a Redis that persists nothing."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from harvester.demo.provider import serve
+from harvester.redis_persistence import warn_if_redis_not_persistent
+from tests.conftest import PROJECT_ROOT, CLIResult
+from tests.faults import Fault, fault_proxy
+from tests.redis_server import free_port, redis_server
+from tests.test_recovery import BATCH, RECORDS, assert_exact, one_line_error
+
+Ernte = Callable[..., CLIResult]
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    with serve(RECORDS, batch_size=BATCH) as url:
+        yield url
+
+
+@pytest.fixture
+def cluster_mode(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """REDIS_URL on a fixed port (so the test can stop and restart Redis there); embedded index."""
+    from harvester import celery_app, tasks
+
+    port = free_port()
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    tasks._cluster_for.cache_clear()
+    celery_app.cluster_settings.cache_clear()
+    yield port
+    tasks._cluster_for.cache_clear()
+    celery_app.cluster_settings.cache_clear()
+
+
+def test_redis_down_is_one_line_and_a_restart_without_persistence_is_reported_and_resumed(
+    ernte: Ernte,
+    data_dir: object,
+    provider: str,
+    source: Callable[..., str],
+    cluster_mode: int,
+) -> None:
+    from pathlib import Path
+
+    assert isinstance(data_dir, Path)
+    with redis_server(port=cluster_mode):
+        with fault_proxy(provider, lambda n: Fault.html_page() if n >= 5 else None) as proxy:
+            failed = ernte("harvest", source(proxy.url, "dim"))
+        assert failed.exit_code == 1
+        status = ernte("status", "--json")
+        assert status.exit_code == 0, status.stderr
+    # Redis is down now.
+    down = ernte("status")
+    line = one_line_error(down)
+    assert f"127.0.0.1:{cluster_mode}" in line and "unreachable" in line
+    with redis_server(port=cluster_mode):  # restarted, empty: it persisted nothing
+        reported = ernte("status")
+        assert reported.exit_code == 0, reported.stderr
+        assert "is gone from Redis" in reported.stderr and "t|*|dim" in reported.stderr
+        assert "`ernte harvest t` continues from it" in reported.stderr
+        with fault_proxy(provider) as proxy:
+            resumed = ernte("harvest", source(proxy.url, "dim"))
+            asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]
+        assert resumed.exit_code == 0, resumed.stderr
+        assert "resumptionToken" in asked[0]  # continued from the kept checkpoint
+        assert "is gone from Redis" not in ernte("status").stderr
+    assert_exact(data_dir)
+
+
+def test_redis_persistence_check(cluster_mode: int, capsys: pytest.CaptureFixture[str]) -> None:
+    with redis_server(port=cluster_mode) as url:
+        problem = warn_if_redis_not_persistent(url)
+        assert problem is not None and "persists nothing" in problem
+        assert "WARNING: Redis persists nothing" in capsys.readouterr().err
+        redis.Redis.from_url(url).config_set("appendonly", "yes")
+        assert warn_if_redis_not_persistent(url) is None
+
+
+def _first_lines_until(process: subprocess.Popen[bytes], needle: str, timeout: float) -> str:
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and needle.encode() not in seen:
+        ready, _, _ = select.select([process.stderr], [], [], 0.5)
+        if ready:
+            chunk = os.read(process.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
+    data_dir: object, cluster_mode: int, command: str
+) -> None:
+    with redis_server(port=cluster_mode):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harvester.cli", command],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            output = _first_lines_until(process, "WARNING: Redis persists", timeout=60)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert "WARNING: Redis persists nothing" in output
+
+
+def test_a_busy_metrics_port_is_one_line(ernte: Ernte, cluster_mode: int) -> None:
+    import socket
+
+    with redis_server(port=cluster_mode), socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_line_error(ernte("metrics", "--port", str(port)))
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in line and "in use" in line
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_worker_and_beat_with_redis_down_say_so_in_one_line(
+    data_dir: object, cluster_mode: int, command: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester.cli", command],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
+
+
+def test_harvest_and_queue_with_redis_down_are_one_line(
+    ernte: Ernte, provider: str, cluster_mode: int
+) -> None:
+    for command in (("harvest", provider, "--prefix", "dim"), ("harvest", provider, "--queue")):
+        line = one_line_error(ernte(*command))
+        assert f"Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in line, command
