@@ -16,6 +16,7 @@ machine cannot run (Docker, Elasticsearch, Kibana) are skipped with the reason p
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,7 +74,10 @@ def _strip_comment(line: str) -> str:
 
 
 def _split_sequence(line: str) -> list[str]:
-    """`a ; b` -> [a, b] (outside quotes)."""
+    """`a ; b` -> [a, b] (outside quotes). A shell compound (`for ...; do ...; done`) or a
+    `set -a; ...; set +a` line is one command: its parts mean nothing alone."""
+    if re.match(r"^(for|while|if) |^set -a;", line):
+        return [line]
     lexer = shlex.shlex(line, posix=False, punctuation_chars=";")
     lexer.whitespace_split = True
     parts: list[list[str]] = [[]]
@@ -302,6 +307,11 @@ def _check_compounds(ran: Ran, world: World) -> None:
     assert str(grown) in ran.ok().out and grown.is_file()
 
 
+def _check_check(ran: Ran, world: World) -> None:
+    # the demo harvest is whole: archive, state and index agree, nothing to repair
+    assert "ok: " in ran.ok().out and "problem: " not in ran.out, ran.out
+
+
 def _check_config(ran: Ran, world: World) -> None:
     assert "sources.yaml" in ran.ok().out
 
@@ -326,6 +336,7 @@ ERNTE_CHECKS: dict[str, Callable[[Ran, World], None]] = {
     "index": _check_index,
     "search": _check_search,
     "compounds": _check_compounds,
+    "check": _check_check,
     "config": _check_config,
     "demo": _check_demo,
     "dlq": _check_dlq,
@@ -334,18 +345,23 @@ ERNTE_CHECKS: dict[str, Callable[[Ran, World], None]] = {
 not here fails the test: add its check (and, for a server, how to start and stop it)."""
 
 
-def _run_serve(command: ReadmeCommand, world: World) -> None:
-    """A server: start the command as written, search it over HTTP, stop it with Ctrl-C."""
-    words = shlex.split(command.text)
+@contextmanager
+def _serving(command: str, world: World, cwd: Path = PROJECT_ROOT) -> Iterator[str]:
+    """Start `command` (an `ernte serve` line) as written; yield its base URL once /healthz
+    answers; stop it with Ctrl-C, as an operator would, and require a clean exit."""
+    words = shlex.split(command)
     host = words[words.index("--host") + 1] if "--host" in words else "127.0.0.1"
     port = int(words[words.index("--port") + 1]) if "--port" in words else 8080
+    base = f"http://{host}:{port}"
+    assignments = dict(w.split("=", 1) for w in words if re.fullmatch(r"[A-Z_]+=\S*", w))
+    program = command.split(" ", len(assignments))[-1]  # what follows `VAR=value ...`
     with socket.socket() as probe:
         if probe.connect_ex((host, port)) == 0:
-            pytest.skip(f"`{command.text}`: port {port} is already taken on this machine")
+            pytest.skip(f"`{command}`: port {port} is already taken on this machine")
     process = subprocess.Popen(
-        ["bash", "-c", f"exec {command.text}"],
-        cwd=PROJECT_ROOT,
-        env=world.env,
+        ["bash", "-c", f"exec {program}"],  # exec: Ctrl-C reaches the server itself
+        cwd=cwd,
+        env={**world.env, **assignments},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -355,20 +371,81 @@ def _run_serve(command: ReadmeCommand, world: World) -> None:
         while True:
             assert process.poll() is None, process.communicate()[1][-3000:]
             try:
-                if requests.get(f"http://{host}:{port}/healthz", timeout=2).ok:
+                if requests.get(f"{base}/healthz", timeout=2).ok:
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline, f"`{command.text}` did not answer in 60 s"
+            assert time.monotonic() < deadline, f"`{command}` did not answer in 60 s"
             time.sleep(0.2)
-        found = requests.get(
-            f"http://{host}:{port}/api/search", params={"q": "Stadtteile"}, timeout=30
-        )
-        assert found.status_code == 200 and found.json()["total"] > 0, found.text[:2000]
+        yield base
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert "Traceback" not in err, err[-3000:]
+
+
+def _run_serve(command: ReadmeCommand, world: World, cwd: Path = PROJECT_ROOT) -> None:
+    with _serving(command.text, world, cwd) as base:
+        found = requests.get(f"{base}/api/search", params={"q": "Stadtteile"}, timeout=30)
+        assert found.status_code == 200 and found.json()["total"] > 0, found.text[:2000]
+
+
+def _run_curl_api(command: ReadmeCommand, world: World) -> None:
+    """The README's API example, against `ernte serve` on the demo data."""
+    with _serving(".venv/bin/ernte serve", world):
+        ran = world.run(command.text).ok()
+    answer = json.loads(ran.out)
+    assert answer["total"] > 0 and answer["hits"], ran.out[:2000]
+    assert all(hit["type"] == "Zeitschriftenaufsatz" for hit in answer["hits"])
+
+
+def _checkout_like(world: World) -> Path:
+    """A folder laid out like the checkout the README's commands run in: `.venv/` and a
+    `data/demo` that holds the demo's harvest (here: the world's data directory)."""
+    folder = world.tmp / "checkout"
+    if not folder.exists():
+        (folder / "data").mkdir(parents=True)
+        (folder / ".venv").symlink_to(PROJECT_ROOT / ".venv")
+        (folder / "data" / "demo").symlink_to(world.data_dir)
+    return folder
+
+
+def _run_ernte_on_demo_data(command: ReadmeCommand, world: World) -> None:
+    """`ERNTE_DATA_DIR=data/demo .venv/bin/ernte ...`: the commands to use after `make demo`."""
+    words = shlex.split(command.text)
+    assert words[0] == "ERNTE_DATA_DIR=data/demo", command.text
+    cwd = _checkout_like(world)
+    if words[2] == "serve":
+        _run_serve(command, world, cwd)
+        return
+    check = ERNTE_CHECKS.get(words[2])
+    if check is None:
+        pytest.fail(f"README.md line {command.line}: add `ernte {words[2]}` to ERNTE_CHECKS")
+    check(world.run(command.text, cwd=cwd), world)
+
+
+def _run_password_setup(command: ReadmeCommand, world: World) -> None:
+    """The compose set-up line gives each empty password in .env its own random value."""
+    workdir = world.tmp / "passwords"
+    workdir.mkdir(exist_ok=True)
+    shutil.copy(PROJECT_ROOT / ".env.example", workdir / ".env")
+    world.run(command.text, cwd=workdir).ok()
+    values = dict(
+        line.split("=", 1)
+        for line in (workdir / ".env").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+    passwords = {k: v for k, v in values.items() if k.endswith("_PASSWORD")}
+    assert passwords and all(re.fullmatch(r"[0-9a-f]{32}", v) for v in passwords.values())
+
+
+def _run_load_env(command: ReadmeCommand, world: World) -> None:
+    """`set -a; . ./.env; set +a` exports every setting of .env to the commands after it."""
+    workdir = world.tmp / "load-env"
+    workdir.mkdir(exist_ok=True)
+    shutil.copy(PROJECT_ROOT / ".env.example", workdir / ".env")
+    ran = world.run(f"{command.text}; env", cwd=workdir).ok()
+    assert "ES_VERSION=" in ran.out and "REDIS_URL=" in ran.out
 
 
 def _run_ernte(command: ReadmeCommand, world: World) -> None:
@@ -431,6 +508,10 @@ def _run_by_wheel_test(command: ReadmeCommand, world: World) -> None:
 RUNNERS: list[tuple[re.Pattern[str], Callable[[ReadmeCommand, World], None]]] = [
     (re.compile(r"^python3 -m pip wheel |ernte-venv"), _run_by_wheel_test),
     (re.compile(r"^(\.venv/bin/)?ernte( |$)"), _run_ernte),
+    (re.compile(r"^ERNTE_DATA_DIR=data/demo \.venv/bin/ernte "), _run_ernte_on_demo_data),
+    (re.compile(r"^curl 'http://127\.0\.0\.1:8080/api/"), _run_curl_api),
+    (re.compile(r"^for v in .*openssl rand"), _run_password_setup),
+    (re.compile(r"^set -a; \. \./\.env; set \+a$"), _run_load_env),
     (re.compile(r"^make( |$)"), _run_make),
     (re.compile(r"^cp \.env\.example \.env$"), _run_cp_env),
     (re.compile(r"^docker "), _skip_docker),

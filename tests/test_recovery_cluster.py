@@ -32,15 +32,13 @@ def provider() -> Iterator[str]:
 @pytest.fixture
 def cluster_mode(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """REDIS_URL on a fixed port (so the test can stop and restart Redis there); embedded index."""
-    from harvester import celery_app, tasks
+    from harvester.cluster import connection
 
     port = free_port()
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    tasks._cluster_for.cache_clear()
-    celery_app.cluster_settings.cache_clear()
+    connection.reset()
     yield port
-    tasks._cluster_for.cache_clear()
-    celery_app.cluster_settings.cache_clear()
+    connection.reset()
 
 
 def test_redis_down_is_one_line_and_a_restart_without_persistence_is_reported_and_resumed(

@@ -37,7 +37,7 @@ from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from tests.conftest import wait_until
 from tests.faults import Fault, FaultKind, fault_proxy
-from tests.redis_server import _free_port, redis_server
+from tests.redis_server import free_port, redis_server
 from tests.shipped import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
@@ -421,7 +421,7 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
         return Fault.http_error(500) if broken.is_set() and number >= 3 else None
 
     outputs: list[str] = []
-    worker_metrics, cluster_metrics = _free_port(), _free_port()
+    worker_metrics, cluster_metrics = free_port(), free_port()
     with ExitStack() as stack:
         upstream = stack.enter_context(serve(records, batch_size=50))
         proxy = stack.enter_context(fault_proxy(upstream, page_two_fails))

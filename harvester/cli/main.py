@@ -37,7 +37,7 @@ from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.progress import PeriodicLog, progress_for
-from harvester.redact import redact, redact_data, redact_url
+from harvester.redact import redact, redact_url
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.state import HarvestState, harvest_run_id
@@ -377,18 +377,12 @@ def status(as_json: bool) -> None:
 
     A run whose process is gone (killed, power loss) shows as `died`; reads only (works on a
     read-only data directory)."""
-    settings = _settings()
     with _clear_errors():
-        store = services.state_store(settings, readonly=True)
-        states = store.all()
-        _mark_dead_runs(settings, states)
-        extra = _cluster_status(settings)
-        vanished = _vanished_runs(store)
-        if vanished:
-            extra["vanished"] = vanished
+        report = services.status_report(_settings())
     if as_json:
-        _print_json(redact_data({"harvests": [s.to_dict() for s in states], **extra}))
+        _print_json(report.to_dict())
         return
+    states = report.harvests
     if not states:
         click.echo("no harvests yet")
     table = Table(
@@ -422,43 +416,10 @@ def status(as_json: bool) -> None:
         )
     if states:
         console.print(table)
-    for line in extra.pop("vanished", []):
+    for line in report.vanished:
         click.echo(f"warning: {line}", err=True)
-    for name, value in extra.items():
-        click.echo(f"{name}: {value if not isinstance(value, list) else len(value)}")
-
-
-def _mark_dead_runs(settings: Settings, states: list[HarvestState]) -> None:
-    """A state saved as `running` whose lock (embedded) or lease (cluster) nobody holds belongs
-    to a process that died: show it as `died` (the next harvest resumes its checkpoint)."""
-    from harvester.locks import run_is_held
-
-    for s in states:
-        if s.state == "running" and not run_is_held(settings, harvest_run_id(s.source, s.set_spec)):
-            s.state = "died"
-
-
-def _vanished_runs(store: object) -> list[str]:
-    """Harvests whose state Redis lost (restarted without persistence) but the data directory
-    kept: reported, and resumed by the next harvest."""
-    from harvester.redis_state import RedisStateStore
-
-    if not isinstance(store, RedisStateStore):
-        return []
-    return [
-        f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is gone from "
-        f"Redis (restarted without persistence?); its last checkpoint is kept in {path}, and "
-        f"`ernte harvest {s.source}` continues from it"
-        for s, path in store.vanished()
-    ]
-
-
-def _cluster_status(settings: Settings) -> dict[str, Any]:
-    if not settings.redis_url:
-        return {}
-    from harvester.cluster.dead_letters import entries
-
-    return {"dead_letters": entries()}
+    if report.dead_letters is not None:
+        click.echo(f"dead_letters: {len(report.dead_letters)}")
 
 
 @main.command()

@@ -3,6 +3,7 @@ by hand: HTTP client, OAI client, state store, index backend, harvester."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +13,10 @@ from harvester.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.http import HTTPClient, RetryPolicy
 from harvester.oai import OAIClient
 from harvester.pipeline import IndexingSink, NormalizeOnlySink
+from harvester.redact import redact_data
 from harvester.settings import Settings
 from harvester.sources import Source
-from harvester.state import SQLiteStateStore, StateStore
+from harvester.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
 from indexer.backend import IndexBackend
 
 
@@ -110,12 +112,45 @@ def harvester(
     )
 
 
-def status_report(settings: Settings) -> dict[str, Any]:
-    """What `ernte status --json` prints and `/api/status` answers: every harvest, and in
-    cluster mode the dead letters."""
-    report: dict[str, Any] = {"harvests": [s.to_dict() for s in state_store(settings).all()]}
+@dataclass
+class StatusReport:
+    """Every harvest (a run whose process is gone shown as `died`), and in cluster mode the
+    dead letters and the runs Redis forgot: what `ernte status` and `/api/status` show."""
+
+    harvests: list[HarvestState]
+    dead_letters: list[dict[str, Any]] | None = None
+    vanished: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of `ernte status --json` (passwords in URLs masked)."""
+        report: dict[str, Any] = {"harvests": [s.to_dict() for s in self.harvests]}
+        if self.dead_letters is not None:
+            report["dead_letters"] = self.dead_letters
+        if self.vanished:
+            report["vanished"] = self.vanished
+        return dict(redact_data(report))
+
+
+def status_report(settings: Settings) -> StatusReport:
+    """Read every harvest's state (read-only: works on a read-only data directory)."""
+    from harvester.locks import run_is_held
+
+    store = state_store(settings, readonly=True)
+    harvests = store.all()
+    for s in harvests:
+        if s.state == "running" and not run_is_held(settings, harvest_run_id(s.source, s.set_spec)):
+            s.state = "died"
+    report = StatusReport(harvests)
     if settings.redis_url:
         from harvester.cluster.dead_letters import entries
+        from harvester.redis_state import RedisStateStore
 
-        report["dead_letters"] = entries()
+        report.dead_letters = entries()
+        if isinstance(store, RedisStateStore):
+            report.vanished = [
+                f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is "
+                f"gone from Redis (restarted without persistence?); its last checkpoint is kept "
+                f"in {path}, and `ernte harvest {s.source}` continues from it"
+                for s, path in store.vanished()
+            ]
     return report

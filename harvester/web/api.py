@@ -100,7 +100,7 @@ def api_record(
 
 @router.get("/api/status", summary="Every harvest, as `ernte status --json`")
 def api_status(request: Request) -> Response:
-    return JSONResponse(services.status_report(_settings(request)))
+    return JSONResponse(services.status_report(_settings(request)).to_dict())
 
 
 @router.get("/healthz", summary="Liveness and the backend searched")
