@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harvester.state import SQLiteStateStore  # noqa: E402
+from harvester.store.state import SQLiteStateStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "harvest.txt"
 PYTHON = sys.executable
@@ -217,7 +217,7 @@ def ernte_harvest(url: str, n: int, index: bool) -> Measurement:
         }
         env.pop("ES_URL", None)
         env.pop("REDIS_URL", None)
-        argv = [PYTHON, "-m", "harvester.cli", "harvest", url, "--prefix", "oai_dc", "--full"]
+        argv = [PYTHON, "-m", "harvester.cli.main", "harvest", url, "--prefix", "oai_dc", "--full"]
         if not index:
             argv.append("--no-index")
         # cwd is the empty data dir, so no project `.env` changes the settings.

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harvester.model import Abstract, HostPublication, Person, Record  # noqa: E402
-from indexer.document import build_document  # noqa: E402
+from harvester.run.document import build_document  # noqa: E402
 from indexer.embedded import EmbeddedBackend  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
 

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harvester.model import RawRecord
-from harvester.normalize import normalize
+from harvester.normalize.normalizer import normalize
 
 RESULTS = Path(__file__).parent / "results" / "normalize.txt"
 NAMES = ["Kocks, Martina", "Güles, Orhan", "Weiß, Jürgen", "Straßburger, Anna", "Öztürk, Ayşe",

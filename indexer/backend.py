@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from indexer.search_model import SearchRequest, SearchResponse
 
 SearchDocument = dict[str, Any]
-"""A flat search document as built by `indexer.document.build_document`."""
+"""A flat search document as built by `harvester.run.document.build_document`."""
 
 
 @dataclass(slots=True)

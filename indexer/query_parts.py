@@ -2,7 +2,7 @@
 
 `Stadtentwicklung` typed in the search box should find records about
 `Stadtentwicklungsplanung`: at index time the pipeline writes the compound's parts (stadt,
-entwicklung, planung) into the `*_parts` fields (`indexer.compounds`, `indexer.document`), but
+entwicklung, planung) into the `*_parts` fields (`indexer.compounds`, `harvester.run.document`), but
 the whole query word `stadtentwickl` is no term there. So a query word is split with the very
 same decompounder (part list, linking elements -s-, -es-, -n-, -en-, ..., the rule that only
 capitalized words of six letters or more are compounds), and its parts are matched against the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from harvester.cli import main
+from harvester.cli.main import main
 
 
 def assert_cli_accepts(args: list[str]) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harvester.cli import main
+from harvester.cli.main import main
 from harvester.settings import get_settings
-from harvester.state import SQLiteStateStore
+from harvester.store.state import SQLiteStateStore
 from tests.replay_server import replay, sample_library  # noqa: F401  (fixtures for every module)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.
     """`ernte harvest ARGS` as a real separate process (to kill it, or to race it), with the
     test's environment (data directory, sources file, page delay)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harvester.cli", "harvest", *args],
+        [sys.executable, "-m", "harvester.cli.main", "harvest", *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
@@ -143,7 +143,7 @@ def indexed_ids(index_dir: Path) -> list[str]:
 def assert_exactly(data_dir: Path, every: set[str], live: set[str]) -> None:
     """The one archive under `data_dir` holds each of `every` once, with exactly `live` not
     deleted, and the embedded index holds exactly `live`, each once."""
-    from harvester.archive import RawArchive, archives_of
+    from harvester.store.archive import RawArchive, archives_of
 
     [(_, _, path)] = archives_of(data_dir / "archive")
     with RawArchive(path) as archive:

@@ -28,9 +28,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from harvester.archive import RawArchive, archives_of
 from harvester.model import RawRecord
 from harvester.sources import adhoc_key
+from harvester.store.archive import RawArchive, archives_of
 
 SAMPLES_ENV = "ERNTE_OAI_SAMPLES"
 DEFAULT_IDENTIFY = "invenio_zenodo_identify.xml"

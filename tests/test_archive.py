@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from harvester.archive import RawArchive, archives_of
 from harvester.model import RawRecord
+from harvester.store.archive import RawArchive, archives_of
 
 
 def _raw(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
+from harvester.run.document import build_document
 from indexer.backend import IndexBackend, SearchDocument
-from indexer.document import build_document
 from indexer.embedded import EmbeddedBackend
 from indexer.search_model import (
     Filter,

@@ -30,7 +30,7 @@ from harvester.demo.provider import serve
 from harvester.demo.sample import SampleRecord
 from harvester.settings import get_settings
 from harvester.sources import resolve_source
-from harvester.state import HarvestKey, HarvestState
+from harvester.store.state import HarvestKey, HarvestState
 from tests.conftest import wait_until
 from tests.redis_server import redis_server
 from tests.shipped import shipped_service
@@ -67,7 +67,7 @@ CLUSTER_ENV = {
 def enqueue_harvest(base_url: str) -> str:
     """What `ernte harvest BASE_URL --prefix dim --queue` requests."""
     from harvester.cluster.runs import request_harvest
-    from harvester.redis_state import RunSpec
+    from harvester.store.redis_state import RunSpec
 
     return request_harvest(RunSpec(base_url, "", PREFIX))
 
@@ -81,7 +81,7 @@ def indexed_ids(index_dir: Path) -> list[str]:
 
     Taken under the workers' index lock: opening an EmbeddedBackend rewrites its schema marker
     file, which a concurrently opening writer can read half-written (reported to the lead)."""
-    from harvester.locks import index_write_lock
+    from harvester.store.locks import index_write_lock
     from indexer.embedded import EmbeddedBackend
     from indexer.search_model import SearchRequest
 
@@ -164,7 +164,7 @@ def _run_finished(base_url: str) -> bool:
 
 def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
     from harvester.cluster.connection import cluster
-    from harvester.redis_state import FencedStateStore, RunSpec, StaleRun
+    from harvester.store.redis_state import FencedStateStore, RunSpec, StaleRun
 
     c = cluster()
     run_id = "src|*|dim"
@@ -193,7 +193,7 @@ def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
 
 def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir: Path) -> None:
     from harvester.cluster.connection import cluster
-    from harvester.redis_state import RunSpec
+    from harvester.store.redis_state import RunSpec
 
     c = cluster()
     run_id = "late|*|dim"
@@ -212,7 +212,7 @@ def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir:
 
 def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
     from harvester.cluster.connection import cluster
-    from harvester.redis_state import HarvestLease
+    from harvester.store.redis_state import HarvestLease
 
     lease = HarvestLease(cluster().client, ttl_seconds=0.3)
     fence = lease.acquire("hb|*|dim")
@@ -303,7 +303,7 @@ def _ernte(*args: str) -> str:
     """`ernte ARGS` in-process, with this module's cluster environment."""
     from click.testing import CliRunner
 
-    from harvester.cli import main
+    from harvester.cli.main import main
 
     get_settings.cache_clear()
     result = CliRunner().invoke(main, list(args), env=dict(os.environ), catch_exceptions=False)

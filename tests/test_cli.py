@@ -67,9 +67,9 @@ def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
 
 @pytest.mark.slow
 def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_dir: Path) -> None:
-    from harvester.archive import RawArchive, archives_of
-    from harvester.rebuild import _Archives
+    from harvester.run.rebuild import _Archives
     from harvester.settings import get_settings
+    from harvester.store.archive import RawArchive, archives_of
     from indexer.embedded import EmbeddedBackend
 
     with serve(RECORDS[:40], batch_size=50) as url:
@@ -79,8 +79,8 @@ def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_
     [(_, _, path)] = archives_of(settings.archive_dir)
     with serve(RECORDS, batch_size=50) as url, RawArchive(path) as archive:
         # a harvest archives more records while the rebuild runs
-        from harvester.oai import OAIClient
-        from harvester.services import http_client
+        from harvester.oai.client import OAIClient
+        from harvester.run.services import http_client
 
         page = OAIClient(url, http_client(settings)).list_records_page(metadata_prefix="dim")
         archive.append(page.records)
@@ -115,12 +115,12 @@ def test_an_embedded_rebuild_waiting_for_the_index_lock_misses_nothing(
     import threading
     import time
 
-    from harvester.archive import RawArchive, archives_of
-    from harvester.locks import index_write_lock
-    from harvester.oai import OAIClient
-    from harvester.rebuild import rebuild_from_archives
-    from harvester.services import http_client
+    from harvester.oai.client import OAIClient
+    from harvester.run.rebuild import rebuild_from_archives
+    from harvester.run.services import http_client
     from harvester.settings import get_settings
+    from harvester.store.archive import RawArchive, archives_of
+    from harvester.store.locks import index_write_lock
 
     with serve(RECORDS[:40], batch_size=50) as url:
         assert ernte("harvest", url, "--prefix", "dim").exit_code == 0

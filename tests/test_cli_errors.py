@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harvester import services
-from harvester.cli import is_user_error
-from harvester.datestamps import coerce_to_granularity
+from harvester.cli.main import is_user_error
 from harvester.errors import ErnteError
-from harvester.oai import (
+from harvester.oai.client import (
     OAI_ERROR_TYPES,
     BadResumptionToken,
     NoRecordsMatch,
@@ -27,6 +25,8 @@ from harvester.oai import (
     TooManyEmptyPages,
     TooManyPages,
 )
+from harvester.oai.datestamps import coerce_to_granularity
+from harvester.run import services
 from tests.conftest import PROJECT_ROOT, CLIResult
 
 Ernte = Callable[..., CLIResult]
@@ -34,13 +34,13 @@ Ernte = Callable[..., CLIResult]
 BUG_IN_SERVICES = textwrap.dedent(
     """
     import sys
-    from harvester import services
+    from harvester.run import services
 
     def broken(*args, **kwargs):
         raise ValueError("internal bug: a value no user gave")
 
     services.oai_client = broken
-    from harvester.cli import main
+    from harvester.cli.main import main
     sys.argv = ["ernte", *sys.argv[1:]]
     main()
     """

@@ -83,7 +83,7 @@ def test_cluster_commands_without_redis_say_so_in_one_line(
 ) -> None:
     from click.testing import CliRunner
 
-    from harvester.cli import main
+    from harvester.cli.main import main
 
     result = CliRunner().invoke(main, command)
     assert result.exit_code != 0

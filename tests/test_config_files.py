@@ -93,7 +93,7 @@ def test_demo_without_the_demo_extra_says_how_to_install_it(
 ) -> None:
     """Without pyoai (as after `pip install ernte`), `ernte demo` names the extra to install."""
     monkeypatch.setitem(sys.modules, "oaipmh", None)  # what Python does for a missing package
-    for module in ("harvester.demo.provider", "harvester.demo_run"):
+    for module in ("harvester.demo.provider", "harvester.cli.demo"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     result = ernte("demo")
     assert result.exit_code == 1

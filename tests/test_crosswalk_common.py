@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from harvester.crosswalks.common import (
+from harvester.model import NORMALIZED_TYPES, Person
+from harvester.normalize.crosswalks.common import (
     Draft,
     clean,
     clean_title,
@@ -18,7 +19,6 @@ from harvester.crosswalks.common import (
     parse_date,
     parse_person,
 )
-from harvester.model import NORMALIZED_TYPES, Person
 
 
 def test_clean_collapses_whitespace_and_composes_umlauts() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harvester.model import HostPublication, Identifiers, Person, RawRecord, Record
-from harvester.normalize import normalize
+from harvester.normalize.normalizer import normalize
 
 DATA = Path(__file__).parent / "data" / "crosswalks"
 

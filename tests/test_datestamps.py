@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from harvester.datestamps import (
+from harvester.oai.datestamps import (
     DAY,
     SECONDS,
     coerce_to_granularity,

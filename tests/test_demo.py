@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.search_cli import TIMELINE_BAR_WIDTH
+from harvester.cli.search import TIMELINE_BAR_WIDTH
 from tests.conftest import CLIResult
 
 pytestmark = pytest.mark.slow  # the whole demo, end to end

@@ -12,8 +12,8 @@ import pytest
 import tantivy
 
 from harvester.model import Record
+from harvester.run.document import build_document
 from indexer.analysis import analyze, german_stopwords
-from indexer.document import build_document
 from indexer.embedded import TEXT_FIELDS, EmbeddedBackend
 from indexer.search_model import QuerySyntaxError, SearchRequest
 from tests.test_backend_contract import corpus, make_record

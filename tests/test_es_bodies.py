@@ -17,10 +17,10 @@ from pydantic import SecretStr
 
 from harvester.config_files import INDEX_TEMPLATE, KIBANA_OBJECTS, STOPWORDS, packaged_file
 from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
+from harvester.run.document import build_document
 from harvester.settings import Settings
 from indexer.analysis import load_word_list
 from indexer.backend import WriteResult
-from indexer.document import build_document
 from indexer.elastic import kibana, mapping, queries, rebuild
 from indexer.elastic.backend import (
     VERSION_TYPE,

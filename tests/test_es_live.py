@@ -21,8 +21,8 @@ if not ES_URL:
     )
 
 from harvester.model import Abstract, Person, Record  # noqa: E402
+from harvester.run.document import build_document  # noqa: E402
 from indexer.analysis import analyze, analyze_exact, analyze_name  # noqa: E402
-from indexer.document import build_document  # noqa: E402
 from indexer.elastic import rebuild  # noqa: E402
 from indexer.elastic.backend import ElasticBackend  # noqa: E402
 from indexer.elastic.connection import check_server  # noqa: E402

@@ -11,7 +11,7 @@ from lxml import etree
 
 from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
-from harvester.xmlsafe import XMLSyntaxError, parse_xml
+from harvester.oai.xmlsafe import XMLSyntaxError, parse_xml
 from tests.faults import Fault, FaultKind, fault_proxy
 
 NS = {"oai": "http://www.openarchives.org/OAI/2.0/"}

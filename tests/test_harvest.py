@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harvester.archive import RawArchive, archives_of
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
+from harvester.store.archive import RawArchive, archives_of
 from tests.conftest import CLIResult
 from tests.faults import Fault, fault_proxy
 
@@ -269,7 +269,7 @@ def test_an_until_in_the_future_covers_only_up_to_the_servers_clock(
 def test_a_crash_after_the_last_page_only_completes_the_run(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
-    from harvester.state import SQLiteStateStore
+    from harvester.store.state import SQLiteStateStore
 
     with fault_proxy(provider) as proxy:
         assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 0

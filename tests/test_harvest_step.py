@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from harvester.archive import RawArchive
-from harvester.harvest import Harvester, HarvestError, HarvestOptions, HarvestRequest
-from harvester.http import HTTPResponse
 from harvester.model import RawRecord
-from harvester.oai import (
+from harvester.oai.client import (
     BadResumptionToken,
     OAIClient,
     Page,
     RepeatedResumptionToken,
     TooManyEmptyPages,
 )
+from harvester.oai.http import HTTPResponse
+from harvester.run.harvest import Harvester, HarvestError, HarvestOptions, HarvestRequest
 from harvester.sources import Source
-from harvester.state import HarvestState, RunCounts, SQLiteStateStore
+from harvester.store.archive import RawArchive
+from harvester.store.state import HarvestState, RunCounts, SQLiteStateStore
 
 BASE_URL = "http://oai.test/request"
 SOURCE = Source(key="t", base_url=BASE_URL, metadata_prefix="oai_dc")

@@ -10,7 +10,7 @@ import pytest
 
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from harvester.http import HTTPClient, HTTPFailure, RetryPolicy, parse_retry_after
+from harvester.oai.http import HTTPClient, HTTPFailure, RetryPolicy, parse_retry_after
 from tests.faults import Fault, fault_proxy
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from harvester.state import SQLiteStateStore
+from harvester.store.state import SQLiteStateStore
 from tests.conftest import CLIResult, assert_exactly, harvest_process, wait_for_page
 
 pytestmark = pytest.mark.slow  # harvest processes killed and resumed

@@ -8,7 +8,7 @@ from pathlib import Path
 from lxml import etree
 
 from harvester.model import RawRecord
-from harvester.normalize import normalize
+from harvester.normalize.normalizer import normalize
 
 SEED_DIM = Path(__file__).parent / "data" / "crosswalks" / "seed_dim.xml"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harvester.model import RawRecord, Record
-from harvester.normalize import QuarantineError, available_crosswalks, normalize
+from harvester.normalize.normalizer import QuarantineError, available_crosswalks, normalize
 
 DATA = Path(__file__).parent / "data" / "crosswalks"
 DC_RECORD = (

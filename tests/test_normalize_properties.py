@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harvester.crosswalks.common import clean, clean_title, parse_person
 from harvester.model import RawRecord
-from harvester.normalize import QuarantineError, normalize
+from harvester.normalize.crosswalks.common import clean, clean_title, parse_person
+from harvester.normalize.normalizer import QuarantineError, normalize
 
 pytestmark = pytest.mark.slow  # hundreds of generated records per property
 

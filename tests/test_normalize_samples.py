@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from harvester.model import RawRecord
-from harvester.normalize import QuarantineError, normalize
+from harvester.normalize.normalizer import QuarantineError, normalize
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "oai-samples"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"

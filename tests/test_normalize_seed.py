@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harvester.model import Abstract, Identifiers, Person, RawRecord, Record
-from harvester.normalize import normalize
+from harvester.normalize.normalizer import normalize
 
 DATA = Path(__file__).parent / "data" / "crosswalks"
 SEED_IDENTIFIER = "oai:orlis.difu.de:difu/167832"

@@ -32,7 +32,7 @@ from harvester.demo.sample import (
     load_sample,
     records_from_jsonl,
 )
-from harvester.xmlsafe import parse_xml
+from harvester.oai.xmlsafe import parse_xml
 from tests.faults import fault_proxy
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_452c561150669cdf.txt"

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from harvester.archive import RawArchive, archives_of
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
-from harvester.normalize import normalize
-from harvester.state import SQLiteStateStore
+from harvester.normalize.normalizer import normalize
+from harvester.run.document import build_document
+from harvester.store.archive import RawArchive, archives_of
+from harvester.store.state import SQLiteStateStore
 from indexer.backend import SearchDocument
-from indexer.document import build_document
 from indexer.embedded import EmbeddedBackend
 from tests.conftest import (
     PROJECT_ROOT,
@@ -67,7 +67,7 @@ def ernte_process(*args: str) -> CLIResult:
     """`ernte ARGS` as its own process, as an operator runs it (a failed index writer's lock
     goes with its process)."""
     done = subprocess.run(
-        [sys.executable, "-m", "harvester.cli", *args],
+        [sys.executable, "-m", "harvester.cli.main", *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         capture_output=True,

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.demo.provider import serve
-from harvester.redis_persistence import warn_if_redis_not_persistent
 from tests.conftest import PROJECT_ROOT, CLIResult
 from tests.faults import Fault, fault_proxy
 from tests.redis_server import free_port, redis_server
@@ -105,7 +105,7 @@ def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
 ) -> None:
     with redis_server(port=cluster_mode):
         process = subprocess.Popen(
-            [sys.executable, "-m", "harvester.cli", command],
+            [sys.executable, "-m", "harvester.cli.main", command],
             cwd=PROJECT_ROOT,
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,
@@ -138,7 +138,7 @@ def test_worker_and_beat_with_redis_down_say_so_in_one_line(
     data_dir: object, cluster_mode: int, command: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "harvester.cli", command],
+        [sys.executable, "-m", "harvester.cli.main", command],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         capture_output=True,

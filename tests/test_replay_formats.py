@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harvester import services
-from harvester.archive import RawArchive
+from harvester.run import services
 from harvester.settings import get_settings
+from harvester.store.archive import RawArchive
 from tests.conftest import PROJECT_ROOT, CLIResult
 from tests.replay_server import ReplayServer, archived, only_harvest
 
@@ -229,7 +229,7 @@ def test_get_record_sample_normalizes_or_quarantines(
 
 
 def test_get_record_of_an_unknown_identifier_is_an_oai_error(replay: ReplayServer) -> None:
-    from harvester.oai import IdDoesNotExist
+    from harvester.oai.client import IdDoesNotExist
 
     replay.play("invenio_zenodo_error_idDoesNotExist_http422.xml")
     client = services.oai_client(get_settings(), replay.url)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harvester import services
+from harvester.run import services
 from harvester.settings import get_settings
 from tests.conftest import CLIResult
 from tests.replay_server import ReplayServer

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harvester.xmlsafe import parse_xml
+from harvester.oai.xmlsafe import parse_xml
 from tests.conftest import CLIResult
 from tests.replay_server import ReplayServer, archived, only_harvest
 

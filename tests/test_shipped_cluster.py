@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from harvester.cli import main
+from harvester.cli.main import main
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from tests.conftest import wait_until

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harvester.state import HarvestKey, HarvestState, RunCounts, SQLiteStateStore
+from harvester.store.state import HarvestKey, HarvestState, RunCounts, SQLiteStateStore
 
 
 def test_state_round_trip_and_listing(tmp_path: Path) -> None:

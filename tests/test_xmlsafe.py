@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.xmlsafe import XMLSyntaxError, parse_xml, repair_xml_bytes
+from harvester.oai.xmlsafe import XMLSyntaxError, parse_xml, repair_xml_bytes
 
 
 def test_raw_control_characters_are_removed_and_counted() -> None:

@@ -5,8 +5,8 @@
 Why: the German analysis chain (stemming, umlaut folding, decompounding, field weights) is the
 part of ernte most likely to regress silently. This harness indexes the 5,000 judged TIBKAT
 records of `../shared/german-records/corpus.json` through the REAL pipeline (corpus entry ->
-`RawRecord` as a DSpace `dim` record -> `harvester.normalize.normalize` ->
-`indexer.document.build_document` -> `EmbeddedBackend.upsert`), once per analysis variant,
+`RawRecord` as a DSpace `dim` record -> `harvester.normalize.normalizer.normalize` ->
+`harvester.run.document.build_document` -> `EmbeddedBackend.upsert`), once per analysis variant,
 each into its own temporary index; runs every query of `queries.yaml`
 (`SearchRequest(query=..., limit=100)`); and scores the runs with `ranx` against the judgments
 that `build_judgments.py` derives from the records' GND subject headings: MAP (over the 100
@@ -54,9 +54,9 @@ from bench.relevance.variants import (  # noqa: E402
     embedded_backend_for,
 )
 from harvester.model import RawRecord  # noqa: E402
-from harvester.normalize import QuarantineError, normalize  # noqa: E402
+from harvester.normalize.normalizer import QuarantineError, normalize  # noqa: E402
+from harvester.run.document import build_document  # noqa: E402
 from indexer.backend import IndexBackend, SearchDocument  # noqa: E402
-from indexer.document import build_document  # noqa: E402
 from indexer.search_model import QuerySyntaxError, SearchRequest  # noqa: E402
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "relevance.md"

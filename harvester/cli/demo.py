@@ -13,12 +13,12 @@ import sys
 
 from rich.console import Console
 
-from harvester import services
+from harvester.cli.search import build_request, print_response
 from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
-from harvester.harvest import HarvestRequest
-from harvester.progress import progress_for
-from harvester.search_cli import build_request, print_response
+from harvester.run import services
+from harvester.run.harvest import HarvestRequest
+from harvester.run.progress import progress_for
 from harvester.settings import Settings
 from harvester.sources import Source
 

@@ -1,5 +1,5 @@
 """The `ernte` command line: each command reads settings, builds what it needs through
-`harvester.services`, and prints.
+`harvester.run.services`, and prints.
 
 Errors a user can meet (ernte's own types, see `harvester.errors`) print one clear line and exit 1;
 any other exception is a bug and keeps its traceback. `--debug` shows the traceback of every
@@ -21,26 +21,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harvester import interrupt, services
-from harvester.archive import RawArchive, archives_for, archives_of
 from harvester.errors import ErnteError, UsageError
-from harvester.harvest import HarvestRequest
-from harvester.http import HTTPFailure
-from harvester.locks import (
+from harvester.logs import configure_logging
+from harvester.model import RawRecord
+from harvester.oai.client import NotOAIResponse, OAIError, OAIProtocolError
+from harvester.oai.http import HTTPFailure
+from harvester.redact import redact, redact_url
+from harvester.run import interrupt, services
+from harvester.run.harvest import HarvestRequest
+from harvester.run.progress import PeriodicLog, progress_for
+from harvester.settings import Settings, get_settings
+from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
+from harvester.store.archive import RawArchive, archives_for, archives_of
+from harvester.store.locks import (
     AlreadyRunning,
     IndexBusy,
     LeaseGuardedStore,
     harvest_lock,
     index_write_lock,
 )
-from harvester.logs import configure_logging
-from harvester.model import RawRecord
-from harvester.oai import NotOAIResponse, OAIError, OAIProtocolError
-from harvester.progress import PeriodicLog, progress_for
-from harvester.redact import redact, redact_url
-from harvester.settings import Settings, get_settings
-from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
-from harvester.state import HarvestState, harvest_run_id
+from harvester.store.state import HarvestState, harvest_run_id
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def harvest(
             raise click.UsageError("--reconcile runs in-process only; drop --queue")
         if queue:
             from harvester.cluster.runs import request_harvest
-            from harvester.redis_state import RunSpec
+            from harvester.store.redis_state import RunSpec
 
             ref = src.key if src.key in _configured_sources() else source
             for spec in set_specs:
@@ -319,7 +319,7 @@ def _stops_cleanly(source: str, set_spec: str | None) -> Iterator[None]:
 
 def _require_writable_data_dir(settings: Settings) -> None:
     """Refuse at once, in one line, when the data directory cannot be created or written."""
-    from harvester.storage import from_os_error
+    from harvester.store.files import from_os_error
 
     directory = settings.data_dir
     probe = directory / ".ernte-write-test"
@@ -432,7 +432,7 @@ def status(as_json: bool) -> None:
 def check(source: str | None, repair: bool) -> None:
     """Verify archive, state and index against each other (SQLite integrity, archived counts,
     index documents vs live archived records). Exits 1 when a problem remains."""
-    from harvester.check import run_check
+    from harvester.run.check import run_check
 
     settings = _settings()
     with _clear_errors():
@@ -457,7 +457,7 @@ def check(source: str | None, repair: bool) -> None:
 def _lost_archives(source: str | None) -> list[str]:
     """Problems of archives that hold less than the state says was archived (for messages
     that would otherwise say only 'not found')."""
-    from harvester.check import run_check
+    from harvester.run.check import run_check
 
     try:
         report = run_check(_settings(), source, repair=False, index=False)
@@ -468,7 +468,7 @@ def _lost_archives(source: str | None) -> list[str]:
 
 
 def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive] | None:
-    from harvester.records import find_archived
+    from harvester.run.records import find_archived
 
     return find_archived(_settings(), identifier, source)
 
@@ -480,8 +480,8 @@ def _find_archived(identifier: str, source: str | None) -> tuple[str, RawArchive
 @click.option("--json", "as_json", is_flag=True, help="Print only the normalized record as JSON.")
 def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> None:
     """Show one archived record: raw XML and normalized record."""
-    from harvester.normalize import QuarantineError, normalize
-    from harvester.pipeline import crosswalk_for
+    from harvester.normalize.normalizer import QuarantineError, normalize
+    from harvester.run.pipeline import crosswalk_for
 
     with _clear_errors():
         found = _find_archived(identifier, source)
@@ -547,7 +547,7 @@ def quarantine(source: str | None, as_json: bool) -> None:
 @click.argument("source")
 def normalize_cmd(source: str) -> None:
     """Re-normalize a source from the raw archive (no server contact); report and quarantine."""
-    from harvester.pipeline import normalize_batch
+    from harvester.run.pipeline import normalize_batch
 
     with _clear_errors():
         configured = load_sources(_settings().sources_file)
@@ -576,7 +576,7 @@ def _batches(archive: RawArchive) -> Iterator[list[RawRecord]]:
 
 def _search_command_class() -> type[click.Command]:
     """`ernte search`'s command class: lets a query start with `-word` (see SearchCommand)."""
-    from harvester.search_cli import SearchCommand
+    from harvester.cli.search import SearchCommand
 
     return SearchCommand
 
@@ -587,12 +587,12 @@ def index(target: str) -> None:
     """Index a source from the raw archive (`ernte index SOURCE`), or build a fresh index from
     every archive and switch to it atomically (`ernte index rebuild`)."""
     if target == "rebuild":
-        from harvester.rebuild import rebuild_from_archives
+        from harvester.run.rebuild import rebuild_from_archives
 
         with _clear_errors():
             click.echo(rebuild_from_archives(_settings()))
         return
-    from harvester.pipeline import process_batch
+    from harvester.run.pipeline import process_batch
 
     settings = _settings()
     with _clear_errors(), index_write_lock(settings):
@@ -641,7 +641,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the index: words (all of 1-2, all but one of 3+), "phrases", -exclusion, field:value."""
-    from harvester.search_cli import build_request, print_response
+    from harvester.cli.search import build_request, print_response
 
     settings = _settings()
     with _clear_errors():
@@ -695,7 +695,7 @@ def compounds() -> None:
 @click.argument("source")
 def compounds_build(source: str) -> None:
     """Rebuild the part list from the base word list plus SOURCE's own subject vocabulary."""
-    from harvester.vocabulary import build_parts_from_archive
+    from harvester.run.vocabulary import build_parts_from_archive
 
     with _clear_errors():
         path, count = build_parts_from_archive(_settings(), source)
@@ -710,7 +710,7 @@ def demo(port: int, query: str) -> None:
     from harvester.demo import DemoExtraMissing
 
     try:
-        from harvester.demo_run import run_demo
+        from harvester.cli.demo import run_demo
     except DemoExtraMissing as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

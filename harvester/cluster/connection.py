@@ -1,7 +1,7 @@
 """The Redis-held pieces of cluster mode (state store, leases, run ledger), one bundle per process.
 
 Plain Redis: importing this module does not configure Celery, so the command line's harvest
-lock (`harvester.locks`) can take the same lease the tasks take without loading the app.
+lock (`harvester.store.locks`) can take the same lease the tasks take without loading the app.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import redis
 
-from harvester.redis_state import HarvestLease, RedisStateStore, RunLedger, redis_client
 from harvester.settings import Settings, get_settings
+from harvester.store.redis_state import HarvestLease, RedisStateStore, RunLedger, redis_client
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from harvester.cluster.connection import cluster
 from harvester.cluster.metrics import DLQ_KEY
-from harvester.datestamps import iso_now
+from harvester.oai.datestamps import iso_now
 from harvester.redact import redact, redact_data
 
 log = logging.getLogger(__name__)

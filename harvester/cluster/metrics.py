@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from harvester.redis_state import NAMESPACE
+from harvester.store.redis_state import NAMESPACE
 
 METRICS_KEY = f"{NAMESPACE}:metrics"
 DLQ_KEY = f"{NAMESPACE}:dlq"

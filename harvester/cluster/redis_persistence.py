@@ -3,7 +3,7 @@
 Run state, leases and queued tasks live in Redis. A Redis without persistence (neither RDB
 snapshots nor the AOF) forgets them all on a restart. Workers and beat call
 `warn_if_redis_not_persistent()` at start and say so loudly; the last checkpoint of every
-harvest is also kept in the data directory (`harvester.redis_state`), so a vanished run is
+harvest is also kept in the data directory (`harvester.store.redis_state`), so a vanished run is
 reported by `ernte status` and resumed by the next harvest rather than forgotten.
 """
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from harvester import services
 from harvester.cluster.connection import cluster
 from harvester.cluster.dead_letters import raw_entries, remove
 from harvester.cluster.payloads import (
@@ -28,13 +27,14 @@ from harvester.cluster.payloads import (
     payload_of,
     send,
 )
-from harvester.harvest import Harvester, HarvestRequest
-from harvester.progress import LogProgress
 from harvester.redact import redact_url
-from harvester.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
+from harvester.run import services
+from harvester.run.harvest import Harvester, HarvestRequest
+from harvester.run.progress import LogProgress
 from harvester.settings import get_settings
 from harvester.sources import Source, resolve_source
-from harvester.state import StateStore, harvest_run_id
+from harvester.store.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
+from harvester.store.state import StateStore, harvest_run_id
 
 log = logging.getLogger(__name__)
 

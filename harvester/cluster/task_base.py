@@ -21,10 +21,10 @@ from celery.utils.time import get_exponential_backoff_interval
 from harvester.cluster import dead_letters, runs
 from harvester.cluster.connection import cluster, cluster_settings
 from harvester.cluster.payloads import payload_of
-from harvester.http import HTTPFailure
-from harvester.oai import NotOAIResponse
+from harvester.oai.client import NotOAIResponse
+from harvester.oai.http import HTTPFailure
 from harvester.redact import redact
-from harvester.redis_state import StaleRun
+from harvester.store.redis_state import StaleRun
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from harvester.cluster.payloads import (
 )
 from harvester.cluster.runs import request_harvest, sweep_stale_runs
 from harvester.cluster.task_base import ErnteTask
-from harvester.redis_state import RunSpec
+from harvester.store.redis_state import RunSpec
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from harvester import services
-from harvester.archive import RawArchive
 from harvester.cluster import metrics
 from harvester.cluster.app import task_limits
 from harvester.cluster.connection import cluster, cluster_settings
@@ -32,14 +30,16 @@ from harvester.cluster.runs import (
     maybe_finalize,
     resolve,
 )
-from harvester.locks import index_write_lock
 from harvester.model import RawRecord
-from harvester.pipeline import process_batch
 from harvester.redact import redact_url
-from harvester.redis_state import FencedStateStore, RunLedger, StaleRun
+from harvester.run import services
+from harvester.run.pipeline import process_batch
 from harvester.settings import Settings, get_settings
 from harvester.sources import resolve_source
-from harvester.state import RunCounts
+from harvester.store.archive import RawArchive
+from harvester.store.locks import index_write_lock
+from harvester.store.redis_state import FencedStateStore, RunLedger, StaleRun
+from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
     raw.xml (<record>) --safe parse--> <metadata> payload --crosswalk--> Draft --finish--> Record
 
 The crosswalk (chosen by name, default the record's metadata prefix; registry in
-`harvester.crosswalks`) only reads its format into a `Draft`; everything that must be the
+`harvester.normalize.crosswalks`) only reads its format into a `Draft`; everything that must be the
 same whatever the format happens here and in `crosswalks.common`: title clean-up, the issued
 date and year, language (declared, else detected from title and abstract with py3langid),
 the normalized type, warnings.
@@ -22,8 +22,9 @@ from typing import Any
 
 from lxml import etree
 
-from harvester.crosswalks import CROSSWALKS
-from harvester.crosswalks.common import (
+from harvester.model import Abstract, RawRecord, Record
+from harvester.normalize.crosswalks import CROSSWALKS
+from harvester.normalize.crosswalks.common import (
     Draft,
     clean,
     clean_title,
@@ -33,8 +34,7 @@ from harvester.crosswalks.common import (
     parse_date,
     unique_cleaned,
 )
-from harvester.model import Abstract, RawRecord, Record
-from harvester.xmlsafe import XMLSyntaxError, parse_xml
+from harvester.oai.xmlsafe import XMLSyntaxError, parse_xml
 
 logger = logging.getLogger(__name__)
 

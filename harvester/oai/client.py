@@ -28,9 +28,9 @@ from sickle.models import Header, Identify
 from sickle.response import OAIResponse
 
 from harvester.errors import ErnteError
-from harvester.http import HTTPClient, HTTPFailure, HTTPResponse
 from harvester.model import RawRecord
-from harvester.xmlsafe import XMLSyntaxError, local_name, parse_xml, repair_xml_bytes
+from harvester.oai.http import HTTPClient, HTTPFailure, HTTPResponse
+from harvester.oai.xmlsafe import XMLSyntaxError, local_name, parse_xml, repair_xml_bytes
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ISO_DATESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$")

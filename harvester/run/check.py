@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester import services
-from harvester.archive import RawArchive, archive_path, archives_of, damaged_remedy
-from harvester.locks import index_write_lock
+from harvester.run import services
 from harvester.settings import Settings
 from harvester.sources import load_sources, source_of_archive
-from harvester.state import HarvestState, SQLiteStateStore
-from harvester.storage import StorageError
+from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
+from harvester.store.files import StorageError
+from harvester.store.locks import index_write_lock
+from harvester.store.state import HarvestState, SQLiteStateStore
 from indexer.backend import IndexBackend
 from indexer.search_model import SearchRequest
 
@@ -187,7 +187,7 @@ def _repair(
     extra: set[str],
     source: str | None,
 ) -> None:
-    from harvester.pipeline import process_batch
+    from harvester.run.pipeline import process_batch
 
     configured = load_sources(settings.sources_file)
     with index_write_lock(settings):

@@ -26,12 +26,9 @@ from typing import Protocol
 
 from lxml import etree
 
-from harvester import interrupt
-from harvester.archive import RawArchive, archive_path, damaged_remedy
-from harvester.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
 from harvester.errors import ErnteError, UsageError
 from harvester.model import RawRecord
-from harvester.oai import (
+from harvester.oai.client import (
     OAI_NS,
     BadResumptionToken,
     OAIClient,
@@ -40,9 +37,12 @@ from harvester.oai import (
     RepeatedResumptionToken,
     TooManyEmptyPages,
 )
+from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
+from harvester.run import interrupt
 from harvester.sources import Source
-from harvester.state import HarvestKey, HarvestState, RunCounts, StateStore
-from harvester.storage import DamagedFile
+from harvester.store.archive import RawArchive, archive_path, damaged_remedy
+from harvester.store.files import DamagedFile
+from harvester.store.state import HarvestKey, HarvestState, RunCounts, StateStore
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from harvester.archive import RawArchive
 from harvester.model import RawRecord, Record
-from harvester.normalize import QuarantineError, normalize
+from harvester.normalize.normalizer import QuarantineError, normalize
+from harvester.run.document import build_document
 from harvester.sources import Source
-from harvester.state import RunCounts
+from harvester.store.archive import RawArchive
+from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend
-from indexer.document import build_document
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harvester.oai import Page
-from harvester.state import HarvestState
+from harvester.oai.client import Page
+from harvester.store.state import HarvestState
 
-log = logging.getLogger("harvester.progress")
+log = logging.getLogger("harvester.run.progress")
 
 
 def _about(harvest: HarvestState, **extra: object) -> dict[str, object]:

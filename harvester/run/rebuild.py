@@ -17,16 +17,16 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from harvester.archive import RawArchive, archives_of
-from harvester.locks import index_write_lock
 from harvester.model import RawRecord
-from harvester.pipeline import normalize_batch, process_batch
-from harvester.progress import PeriodicLog
+from harvester.run.document import build_document
+from harvester.run.pipeline import normalize_batch, process_batch
+from harvester.run.progress import PeriodicLog
 from harvester.settings import Settings
 from harvester.sources import Source, SourceError, load_sources, source_of_archive
-from harvester.state import RunCounts
+from harvester.store.archive import RawArchive, archives_of
+from harvester.store.locks import index_write_lock
+from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend, SearchDocument
-from indexer.document import build_document
 
 log = logging.getLogger(__name__)
 

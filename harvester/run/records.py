@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harvester.archive import RawArchive, archives_of
 from harvester.model import RawRecord, Record
 from harvester.settings import Settings
 from harvester.sources import load_sources, source_of_archive
+from harvester.store.archive import RawArchive, archives_of
 
 
 @dataclass(slots=True)
@@ -50,9 +50,9 @@ def load_archived(
 def normalize_archived(settings: Settings, record: ArchivedRecord) -> Record:
     """The normalized record, through the crosswalk its source is configured with.
 
-    Raises `harvester.normalize.QuarantineError` for a record that cannot be normalized."""
-    from harvester.normalize import normalize
-    from harvester.pipeline import crosswalk_for
+    Raises `harvester.normalize.normalizer.QuarantineError` for a record that cannot be normalized."""
+    from harvester.normalize.normalizer import normalize
+    from harvester.run.pipeline import crosswalk_for
 
     src = source_of_archive(
         load_sources(settings.sources_file), record.source, record.raw.metadata_prefix

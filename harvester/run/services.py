@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from harvester.archive import RawArchive
 from harvester.errors import ErnteError
-from harvester.harvest import Harvester, HarvestOptions, PageSink, Progress
-from harvester.http import HTTPClient, RetryPolicy
-from harvester.oai import OAIClient
-from harvester.pipeline import IndexingSink, NormalizeOnlySink
+from harvester.oai.client import OAIClient
+from harvester.oai.http import HTTPClient, RetryPolicy
 from harvester.redact import redact_data
+from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
+from harvester.run.pipeline import IndexingSink, NormalizeOnlySink
 from harvester.settings import Settings
 from harvester.sources import Source
-from harvester.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
+from harvester.store.archive import RawArchive
+from harvester.store.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
 from indexer.backend import IndexBackend
 
 
@@ -47,7 +47,7 @@ def state_store(settings: Settings, *, readonly: bool = False) -> StateStore:
     """Redis when REDIS_URL is set (cluster mode), else the local SQLite file (`readonly`:
     for reading only, also in a read-only data directory)."""
     if settings.redis_url:
-        from harvester.redis_state import RedisStateStore
+        from harvester.store.redis_state import RedisStateStore
 
         return RedisStateStore.from_url(settings.redis_url, mirror=True)
     return SQLiteStateStore(settings.state_file, readonly=readonly)
@@ -74,7 +74,7 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
                 f"no index at {settings.index_dir} yet: run `ernte harvest SOURCE` "
                 "or `ernte index SOURCE` first"
             )
-        from harvester.storage import GuardedIndex
+        from harvester.store.files import GuardedIndex
 
         backend = GuardedIndex(EmbeddedBackend(settings.index_dir), settings.index_dir)
     if create:
@@ -133,7 +133,7 @@ class StatusReport:
 
 def status_report(settings: Settings) -> StatusReport:
     """Read every harvest's state (read-only: works on a read-only data directory)."""
-    from harvester.locks import run_is_held
+    from harvester.store.locks import run_is_held
 
     store = state_store(settings, readonly=True)
     harvests = store.all()
@@ -143,7 +143,7 @@ def status_report(settings: Settings) -> StatusReport:
     report = StatusReport(harvests)
     if settings.redis_url:
         from harvester.cluster.dead_letters import entries
-        from harvester.redis_state import RedisStateStore
+        from harvester.store.redis_state import RedisStateStore
 
         report.dead_letters = entries()
         if isinstance(store, RedisStateStore):

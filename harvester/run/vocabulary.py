@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harvester.archive import RawArchive, archives_for
 from harvester.config_files import grown_part_list_file, part_list_file
-from harvester.normalize import QuarantineError, normalize
-from harvester.pipeline import crosswalk_for
+from harvester.normalize.normalizer import QuarantineError, normalize
+from harvester.run.pipeline import crosswalk_for
 from harvester.settings import Settings
 from harvester.sources import load_sources, source_of_archive
+from harvester.store.archive import RawArchive, archives_for
 from indexer.compounds import build_part_list, default_decompounder, load_part_list, write_part_list
 
 

@@ -22,9 +22,9 @@ from typing import cast
 
 import zstandard
 
-from harvester import storage
 from harvester.model import RawRecord
 from harvester.sources import SourceError
+from harvester.store import files as storage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -2,7 +2,7 @@
 
 Embedded mode uses advisory file locks under the data directory (released by the kernel when a
 process dies, so a SIGKILLed harvest never leaves a stale lock). Cluster mode uses the Redis
-lease of `harvester.redis_state.HarvestLease`, the same one Celery tasks take, so a harvest run
+lease of `harvester.store.redis_state.HarvestLease`, the same one Celery tasks take, so a harvest run
 from the command line and one started by the schedule can never run side by side.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harvester.settings import Settings
 from harvester.sources import Source
-from harvester.state import HarvestKey, HarvestState, StateStore, harvest_run_id
+from harvester.store.state import HarvestKey, HarvestState, StateStore, harvest_run_id
 
 
 class AlreadyRunning(RuntimeError):
@@ -92,7 +92,7 @@ def run_is_held(settings: Settings, run_id: str) -> bool:
     """Whether a live process holds the harvest `run_id` (its file lock, or its cluster lease).
     Reads only: a lock file that does not exist is not held."""
     if settings.redis_url:
-        from harvester.redis_state import HarvestLease, redis_client
+        from harvester.store.redis_state import HarvestLease, redis_client
 
         client = redis_client(settings.redis_url)
         try:
@@ -147,7 +147,7 @@ def harvest_lock(
             yield None
         return
     from harvester.cluster.connection import cluster
-    from harvester.redis_state import HarvestLease
+    from harvester.store.redis_state import HarvestLease
 
     lease = HarvestLease(cluster().client, settings.lease_seconds)
     fence = lease.acquire(run_id)

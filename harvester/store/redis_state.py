@@ -38,7 +38,7 @@ from typing import Any, cast
 
 import redis
 
-from harvester.state import HarvestKey, HarvestState
+from harvester.store.state import HarvestKey, HarvestState
 
 log = logging.getLogger(__name__)
 

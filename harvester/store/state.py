@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from harvester import storage
+from harvester.store import files as storage
 
 
 @dataclass(slots=True, frozen=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from harvester import services
-from harvester.records import load_archived, normalize_archived
+from harvester.run import services
+from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web.search import MAX_LIMIT, OpenIndex, search_request
 from indexer.search_model import FACET_FIELDS, SearchResponse
@@ -89,7 +89,7 @@ def api_record(
             media_type="application/xml",
             headers={"content-security-policy": RAW_XML_POLICY},
         )
-    from harvester.normalize import QuarantineError
+    from harvester.normalize.normalizer import QuarantineError
 
     try:
         record = normalize_archived(settings, found)

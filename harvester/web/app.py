@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from harvester.services import NoIndexYet
+from harvester.run.services import NoIndexYet
 from harvester.settings import Settings
 from harvester.web import api, pages
 from harvester.web.search import OpenIndex
@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        from harvester.cli import is_user_error
+        from harvester.cli.main import is_user_error
 
         if is_user_error(exc):  # ES unreachable, deep paging, a full disk, ...
             log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})

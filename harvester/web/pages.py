@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from harvester.records import load_archived, normalize_archived
+from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web import formatting
 from harvester.web.search import OpenIndex, search_request
@@ -221,7 +221,7 @@ def record_page(request: Request, identifier: str) -> Response:
     found = load_archived(settings, identifier)
     if found is None:
         raise HTTPException(404, f"Der Datensatz {identifier!r} ist nicht im Archiv.")
-    from harvester.normalize import QuarantineError
+    from harvester.normalize.normalizer import QuarantineError
 
     reason = ""
     record = None

@@ -9,8 +9,8 @@ import re
 import threading
 from collections.abc import Sequence
 
-from harvester import services
-from harvester.search_cli import build_request, parse_filter
+from harvester.cli.search import build_request, parse_filter
+from harvester.run import services
 from harvester.settings import Settings
 from indexer.backend import IndexBackend
 from indexer.search_model import QuerySyntaxError, SearchRequest, SearchResponse

@@ -29,7 +29,7 @@ docstring names the same analyzers):
 * Every facet keyword has a `.folded` subfield (lowercase + german_normalization) that filters
   compare against, case- and umlaut-insensitively (`indexer.filters`).
 * Compounds are not split inside ES: the pipeline writes their parts into `*_parts` fields
-  (`indexer.document`), analyzed with `de` like other text. An optional `.decomp` subfield
+  (`harvester.run.document`), analyzed with `de` like other text. An optional `.decomp` subfield
   (`with_decompounder=True`) adds Lucene's `dictionary_decompounder` over the part list
   mounted at `analysis/compound_parts_de.txt` for relevance experiments; it is off by
   default (ES would refuse to create the index without the file) and never part of the
@@ -128,7 +128,7 @@ class Analysis:
 
 
 def build_mapping(analysis: Analysis, *, with_decompounder: bool = False) -> dsl.Mapping:
-    """The field mappings for every field `indexer.document.build_document` emits.
+    """The field mappings for every field `harvester.run.document.build_document` emits.
 
     `dynamic: strict` makes an unexpected field fail its bulk item (it is quarantined with
     the reason) instead of silently growing the mapping; `date_detection: false` keeps

@@ -1,7 +1,7 @@
 """The crosswalk registry: one module per metadata format, one line per name here.
 
 A crosswalk is a function that reads the parsed `<metadata>` payload root element of one
-record and returns a `common.Draft` (raw field values); `harvester.normalize` does the
+record and returns a `common.Draft` (raw field values); `harvester.normalize.normalizer` does the
 format-independent finishing. To add a format: write `crosswalks/<format>.py` with a
 `crosswalk(payload) -> Draft` function and register its name(s) below.
 """
@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from harvester.crosswalks import datacite, dim, marcxml, mets, mods, oai_dc, oai_doaj
-from harvester.crosswalks.common import Draft
+from harvester.normalize.crosswalks import datacite, dim, marcxml, mets, mods, oai_dc, oai_doaj
+from harvester.normalize.crosswalks.common import Draft
 
 Crosswalk = Callable[[etree._Element], Draft]
 

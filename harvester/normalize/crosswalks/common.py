@@ -46,7 +46,7 @@ from stdnum import issn as stdnum_issn
 from stdnum.exceptions import ValidationError
 
 from harvester.model import Abstract, HostPublication, Identifiers, Person
-from harvester.xmlsafe import local_name
+from harvester.oai.xmlsafe import local_name
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -55,7 +55,7 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 class Draft:
     """What a crosswalk read from one payload, before the format-independent finishing.
 
-    Raw values in preference order; `harvester.normalize` turns them into a `Record`:
+    Raw values in preference order; `harvester.normalize.normalizer` turns them into a `Record`:
     `dates` are issued-date candidates (first plausible one wins), `languages` raw language
     values (first known one wins), `type_candidates` values tried against the type table in
     order (the first that maps to something other than "other" wins), `type_hint` a

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from harvester.crosswalks.common import Draft, clean, join_pages, normalize_language
+from harvester.normalize.crosswalks.common import Draft, clean, join_pages, normalize_language
 
 _CLASSIFICATION_QUALIFIERS = frozenset({"ddc", "udc", "rvk", "bk", "lcc", "classification"})
 _CORPORATE_QUALIFIERS = frozenset(

@@ -21,8 +21,8 @@ import re
 
 from lxml import etree
 
-from harvester.crosswalks.common import Draft, clean, normalize_language
-from harvester.xmlsafe import local_name
+from harvester.normalize.crosswalks.common import Draft, clean, normalize_language
+from harvester.oai.xmlsafe import local_name
 
 _LEADER_TYPES = {
     "a": "Language material",

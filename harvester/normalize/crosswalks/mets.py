@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from lxml import etree
 
-from harvester.crosswalks import mods
-from harvester.crosswalks.common import Draft
-from harvester.xmlsafe import local_name
+from harvester.normalize.crosswalks import mods
+from harvester.normalize.crosswalks.common import Draft
+from harvester.oai.xmlsafe import local_name
 
 _MODS = "{http://www.loc.gov/mods/v3}mods"
 

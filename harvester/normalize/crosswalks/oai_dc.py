@@ -23,7 +23,7 @@ import re
 
 from lxml import etree
 
-from harvester.crosswalks.common import (
+from harvester.normalize.crosswalks.common import (
     Draft,
     clean,
     element_language,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from harvester.crosswalks.common import (
+from harvester.normalize.crosswalks.common import (
     Draft,
     child_text,
     children,

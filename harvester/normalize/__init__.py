@@ -1,0 +1,1 @@
+"""Normalization: an archived raw record through its format's crosswalk into one `Record`."""

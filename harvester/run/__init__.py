@@ -1,0 +1,1 @@
+"""In-process orchestration: harvest runs, the normalize-and-index pipeline, rebuilds, checks."""
