@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.cli.main import is_user_error
+from harvester.run.user_errors import is_user_error
 from harvester.errors import ErnteError
 from harvester.oai.client import (
     OAI_ERROR_TYPES,

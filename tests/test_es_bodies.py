@@ -21,7 +21,7 @@ from harvester.run.document import build_document
 from harvester.settings import Settings
 from indexer.analysis import load_word_list
 from indexer.backend import WriteResult
-from indexer.elastic import kibana, mapping, queries, rebuild
+from indexer.elastic import indices, kibana, mapping, queries
 from indexer.elastic.backend import (
     VERSION_TYPE,
     apply_bulk_item,
@@ -608,26 +608,26 @@ def test_response_translation() -> None:
 
 
 def test_next_index_name() -> None:
-    assert rebuild.next_index_name("ernte-records", []) == "ernte-records-1"
+    assert indices.next_index_name("ernte-records", []) == "ernte-records-1"
     existing = ["ernte-records-2", "ernte-records-10", "ernte-records-old", "other-99"]
-    assert rebuild.next_index_name("ernte-records", existing) == "ernte-records-11"
+    assert indices.next_index_name("ernte-records", existing) == "ernte-records-11"
 
 
 def test_alias_switch_is_one_request_removing_old_and_adding_new() -> None:
-    actions = rebuild.alias_switch_actions("ernte-records", "ernte-records-3", ["ernte-records-2"])
+    actions = indices.alias_switch_actions("ernte-records", "ernte-records-3", ["ernte-records-2"])
     assert actions == [
         {"remove": {"index": "ernte-records-2", "alias": "ernte-records"}},
         {"add": {"index": "ernte-records-3", "alias": "ernte-records"}},
     ]
-    first = rebuild.alias_switch_actions("ernte-records", "ernte-records-1", [])
+    first = indices.alias_switch_actions("ernte-records", "ernte-records-1", [])
     assert first == [{"add": {"index": "ernte-records-1", "alias": "ernte-records"}}]
 
 
 def test_bulk_load_settings_relax_and_serving_settings_restore_the_template() -> None:
     """Every setting a rebuild relaxes for loading is set back afterwards: to the template's
     value where the template has one, and the replica count through auto_expand_replicas."""
-    bulk = rebuild.BULK_LOAD_SETTINGS["index"]
-    serving = rebuild.SERVING_SETTINGS["index"]
+    bulk = indices.BULK_LOAD_SETTINGS["index"]
+    serving = indices.SERVING_SETTINGS["index"]
     template_settings = mapping.template_body()["template"]["settings"]
     assert bulk == {
         "number_of_replicas": 0,
@@ -648,7 +648,7 @@ def test_bulk_load_settings_relax_and_serving_settings_restore_the_template() ->
 
 def test_delete_refuses_wildcards() -> None:
     with pytest.raises(ValueError, match="exact"):
-        rebuild.delete_indices(None, ["ernte-records-*"])  # type: ignore[arg-type]
+        indices.delete_indices(None, ["ernte-records-*"])  # type: ignore[arg-type]
 
 
 # --- connection ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ if not ES_URL:
 from harvester.model import Abstract, Person, Record  # noqa: E402
 from harvester.run.document import build_document  # noqa: E402
 from indexer.analysis import analyze, analyze_exact, analyze_name  # noqa: E402
-from indexer.elastic import rebuild  # noqa: E402
+from indexer.elastic import indices, rebuild  # noqa: E402
 from indexer.elastic.backend import ElasticBackend  # noqa: E402
 from indexer.elastic.connection import check_server  # noqa: E402
 from indexer.search_model import Filter, SearchRequest  # noqa: E402
@@ -81,8 +81,8 @@ def backend() -> Iterator[ElasticBackend]:
     instance = ElasticBackend.for_tests(ES_URL, f"ernte-live-{uuid.uuid4().hex[:8]}")
     instance.create()
     yield instance
-    rebuild.delete_indices(
-        instance.client, rebuild.versioned_indices(instance.client, instance.alias)
+    indices.delete_indices(
+        instance.client, indices.versioned_indices(instance.client, instance.alias)
     )
     instance.client.indices.delete_index_template(name=instance.alias)
     instance.close()
@@ -100,7 +100,7 @@ def test_server_is_version_nine(backend: ElasticBackend) -> None:
 
 
 def test_create_puts_versioned_index_behind_alias(backend: ElasticBackend) -> None:
-    assert rebuild.indices_behind_alias(backend.client, backend.alias) == [f"{backend.alias}-1"]
+    assert indices.indices_behind_alias(backend.client, backend.alias) == [f"{backend.alias}-1"]
     mapping = backend.client.indices.get_mapping(index=backend.alias)
     [definition] = mapping.body.values()
     assert definition["mappings"]["dynamic"] == "strict"
@@ -160,7 +160,7 @@ def test_rebuild_switches_the_alias_atomically(loaded: ElasticBackend) -> None:
     assert report.previous == [f"{loaded.alias}-1"]
     assert report.index == f"{loaded.alias}-2"
     assert (report.written, report.count, report.deleted_previous) == (2, 2, True)
-    assert rebuild.indices_behind_alias(loaded.client, loaded.alias) == [report.index]
+    assert indices.indices_behind_alias(loaded.client, loaded.alias) == [report.index]
     settings = loaded.client.indices.get_settings(index=report.index).body[report.index]
     assert settings["settings"]["index"]["refresh_interval"] == "1s"
     assert not loaded.client.indices.exists(index=report.previous[0])
@@ -168,7 +168,7 @@ def test_rebuild_switches_the_alias_atomically(loaded: ElasticBackend) -> None:
 
 
 def test_rebuild_refuses_to_replace_data_with_nothing(loaded: ElasticBackend) -> None:
-    with pytest.raises(rebuild.RebuildError, match="empty"):
+    with pytest.raises(indices.RebuildError, match="empty"):
         rebuild.build_index_and_switch_alias(loaded, [])
-    assert rebuild.indices_behind_alias(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]
-    assert rebuild.versioned_indices(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]
+    assert indices.indices_behind_alias(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]
+    assert indices.versioned_indices(loaded.client, loaded.alias) == [f"{loaded.alias}-1"]

@@ -36,7 +36,7 @@ def _top10(backend: IndexBackend, query: str) -> list[str]:
 def test_top_10_of_every_judged_query_is_the_same_in_both_backends(tmp_path: Path) -> None:
     if not DEFAULT_CORPUS.exists():
         pytest.skip(f"{DEFAULT_CORPUS} is absent: the parity test indexes that corpus")
-    from indexer.elastic import rebuild
+    from indexer.elastic import indices
     from indexer.elastic.backend import ElasticBackend
 
     documents, _ = build_documents(load_corpus())
@@ -53,7 +53,7 @@ def test_top_10_of_every_judged_query_is_the_same_in_both_backends(tmp_path: Pat
         assert not differing, f"top 10 differ for {len(differing)} queries: {differing}"
     finally:
         embedded.close()
-        indices = rebuild.indices_behind_alias(elastic.client, elastic.alias)
-        rebuild.delete_indices(elastic.client, indices)
+        indices = indices.indices_behind_alias(elastic.client, elastic.alias)
+        indices.delete_indices(elastic.client, indices)
         elastic.client.indices.delete_index_template(name=elastic.alias)
         elastic.close()

@@ -7,7 +7,6 @@ error."""
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import sys
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harvester.errors import ErnteError, UsageError
+from harvester.errors import UsageError
 from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai.client import NotOAIResponse, OAIError, OAIProtocolError
@@ -30,12 +29,11 @@ from harvester.redact import redact, redact_url
 from harvester.run import interrupt, services
 from harvester.run.harvest import HarvestRequest
 from harvester.run.progress import PeriodicLog, progress_for
+from harvester.run.user_errors import is_user_error, unreachable_redis
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.store.archive import RawArchive, archives_for, archives_of
 from harvester.store.locks import (
-    AlreadyRunning,
-    IndexBusy,
     LeaseGuardedStore,
     harvest_lock,
     index_write_lock,
@@ -47,45 +45,6 @@ log = logging.getLogger(__name__)
 # On a terminal rich fits its width; in cron logs and pipes it would cut every column to "…" at
 # 80 characters, so tables are printed wide there.
 console = Console() if sys.stdout.isatty() else Console(width=200)
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (
-    ErnteError,  # bad input, settings, sources; servers that fail or break the protocol
-    AlreadyRunning,
-    IndexBusy,
-)
-ENVIRONMENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
-)
-"""OS errors an operator meets and fixes (a full disk, a read-only or foreign data directory):
-one line naming the path. Any other OSError (a missing file ernte itself should have made) is a
-bug and keeps its traceback."""
-
-
-def _expected_errors() -> tuple[type[Exception], ...]:
-    """ernte's own error types a user can meet, printed as one line.
-
-    Evaluated only when an exception propagates, so the imports cost nothing on success.
-    """
-    from indexer.elastic.connection import ElasticConnectionError
-    from indexer.elastic.kibana import KibanaImportError
-    from indexer.elastic.queries import DeepPagingError
-    from indexer.elastic.rebuild import RebuildError
-    from indexer.search_model import QuerySyntaxError
-
-    return (
-        *EXPECTED_ERRORS,
-        ElasticConnectionError,
-        KibanaImportError,
-        RebuildError,
-        DeepPagingError,
-        QuerySyntaxError,
-    )
-
-
-def is_user_error(exc: BaseException) -> bool:
-    """True for an error a user can meet and act on; False for a bug (which keeps its traceback)."""
-    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
-        return True
-    return isinstance(exc, _expected_errors()) or _unreachable_redis(exc)
 
 
 def _debugging() -> bool:
@@ -111,15 +70,8 @@ def _clear_errors() -> Iterator[None]:
         sys.exit(1)
 
 
-def _unreachable_redis(exc: BaseException) -> bool:
-    """Redis down or not answering (cluster mode): the operator's to fix, one line."""
-    import redis
-
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
-
-
 def _user_message(exc: BaseException) -> str:
-    if _unreachable_redis(exc):
+    if unreachable_redis(exc):
         url = _settings().redis_url or "REDIS_URL"
         return f"Redis at {redact_url(url)} is unreachable: {exc}"
     return str(exc)

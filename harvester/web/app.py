@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        from harvester.cli.main import is_user_error
+        from harvester.run.user_errors import is_user_error
 
         if is_user_error(exc):  # ES unreachable, deep paging, a full disk, ...
             log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})

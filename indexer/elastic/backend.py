@@ -22,7 +22,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from harvester.settings import Settings
 from indexer.backend import ItemError, SearchDocument, WriteResult
-from indexer.elastic import rebuild
+from indexer.elastic import indices
 from indexer.elastic.connection import (
     ConnectionOptions,
     ElasticConnectionError,
@@ -266,13 +266,13 @@ class ElasticBackend:
         With `recreate`, a fresh empty index replaces the current one (alias swapped in one
         request, old index deleted afterwards).
         """
-        rebuild.put_template(self.client, self.alias, with_decompounder=self.with_decompounder)
-        current = rebuild.indices_behind_alias(self.client, self.alias)
+        indices.put_template(self.client, self.alias, with_decompounder=self.with_decompounder)
+        current = indices.indices_behind_alias(self.client, self.alias)
         if current and not recreate:
             return
-        new_index = rebuild.create_versioned_index(self.client, self.alias)
-        rebuild.switch_alias(self.client, self.alias, new_index, current)
-        rebuild.delete_indices(self.client, current)
+        new_index = indices.create_versioned_index(self.client, self.alias)
+        indices.switch_alias(self.client, self.alias, new_index, current)
+        indices.delete_indices(self.client, current)
 
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
         return write_documents(self.client, self.alias, documents, self.bulk)

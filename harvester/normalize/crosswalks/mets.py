@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from harvester.normalize.crosswalks import mods
 from harvester.normalize.crosswalks.common import Draft
+from harvester.normalize.crosswalks.mods import crosswalk as mods_crosswalk
 from harvester.oai.xmlsafe import local_name
 
 _MODS = "{http://www.loc.gov/mods/v3}mods"
@@ -38,5 +38,5 @@ def crosswalk(payload: etree._Element) -> Draft:
         mods_elements = [m for m in payload.iter("{*}mods") if local_name(m) == "mods"]
     for element in mods_elements:
         if any(True for _ in element.iter("{*}title")):
-            return mods.crosswalk(element)
-    return mods.crosswalk(mods_elements[0]) if mods_elements else Draft()
+            return mods_crosswalk(element)
+    return mods_crosswalk(mods_elements[0]) if mods_elements else Draft()
