@@ -29,7 +29,7 @@ from pathlib import Path
 
 import Stemmer
 
-from harvester.config_files import STOPWORDS, config_file
+from indexer.word_lists import stopwords_file
 
 TOKEN_PATTERN = re.compile(r"\w+(?:(?:[.'’]|(?<=\d),(?=\d))\w+)*")
 """A token: word characters, joined across `.`/`'` inside words and `,` inside numbers."""
@@ -47,15 +47,14 @@ def load_word_list(path: Path) -> list[str]:
     return words
 
 
-def stopwords_file() -> Path:
-    """The stop list in use: `german/stopwords_de.txt` of the config directory or the package."""
-    return config_file(STOPWORDS)
-
-
-@lru_cache(maxsize=1)
 def german_stopwords() -> frozenset[str]:
-    """The German stop words (Snowball list, as Elasticsearch's `_german_`)."""
-    return frozenset(load_word_list(stopwords_file()))
+    """The German stop words (Snowball list, as Elasticsearch's `_german_`) of the list in use."""
+    return _stopwords_in(stopwords_file())
+
+
+@lru_cache(maxsize=4)
+def _stopwords_in(path: Path) -> frozenset[str]:
+    return frozenset(load_word_list(path))
 
 
 def german_normalize(token: str) -> str:

@@ -16,10 +16,10 @@ unknown still yields its known parts when at least two of them follow (a partial
 Only capitalized words of six letters or more are tried: German noun compounds are
 capitalized, and this keeps adjectives and verbs (and their junk splits) out.
 
-The part list (`german/compound_parts_de.txt`, shipped in `harvester/defaults/`) is
+The part list (`german/compound_parts_de.txt`, shipped in `indexer/resources/`) is
 `build_part_list` of the repository's subject headings and a base noun list from the
-`german-nouns` package (CC BY-SA 4.0); see harvester/defaults/german/README.md. Which file is
-used: `harvester.config_files.part_list_file` (a list grown by `ernte compounds build` under
+`german-nouns` package (CC BY-SA 4.0); see indexer/resources/german/README.md. Which file is
+used: `indexer.word_lists.part_list_file`, as the harvester chose it (a list grown by `ernte compounds build` under
 the data directory, else the config directory's, else the packaged one).
 """
 
@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from harvester.config_files import part_list_file
 from indexer.analysis import load_word_list, tokenize
+from indexer.word_lists import part_list_file
 
 LINKING_ELEMENTS: tuple[str, ...] = ("", "s", "es", "n", "en", "er", "e", "ns")
 """Fugenelemente allowed between two parts ("" first: no linking element is preferred)."""
@@ -220,16 +220,8 @@ def read_german_nouns(csv_path: Path) -> list[str]:
 
 
 def load_part_list(path: Path | None = None) -> list[str]:
-    """A part list; by default the one in use (`current_part_list_file()`)."""
-    return load_word_list(path or current_part_list_file())
-
-
-def current_part_list_file() -> Path:
-    """The part list the settings select: grown under the data dir, configured, or packaged."""
-    from harvester.settings import get_settings
-
-    settings = get_settings()
-    return part_list_file(settings.data_dir, settings.config_dir)
+    """A part list; by default the one in use (`indexer.word_lists.part_list_file()`)."""
+    return load_word_list(path or part_list_file())
 
 
 def write_part_list(parts: Iterable[str], path: Path) -> None:
@@ -250,7 +242,16 @@ PARTS_FILE_HEADER: tuple[str, ...] = (
 )
 
 
-@lru_cache(maxsize=1)
 def default_decompounder() -> Decompounder:
-    """The decompounder over the configured part list (loaded once per process)."""
-    return Decompounder(load_part_list())
+    """The decompounder over the part list in use (each list loaded once per process)."""
+    return _decompounder_over(part_list_file())
+
+
+@lru_cache(maxsize=4)
+def _decompounder_over(path: Path) -> Decompounder:
+    return Decompounder(load_word_list(path))
+
+
+def reload_part_lists() -> None:
+    """Read the part lists again (after `ernte compounds build` rewrote one)."""
+    _decompounder_over.cache_clear()

@@ -13,7 +13,6 @@ from indexer.analysis import (
     analyze_positions,
     german_normalize,
     german_stopwords,
-    stopwords_file,
     tokenize,
 )
 from indexer.compounds import (
@@ -23,6 +22,7 @@ from indexer.compounds import (
     load_part_list,
     write_part_list,
 )
+from indexer.word_lists import stopwords_file
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from harvester.run.user_errors import is_user_error
 from harvester.errors import ErnteError
 from harvester.oai.client import (
     OAI_ERROR_TYPES,
@@ -27,6 +26,7 @@ from harvester.oai.client import (
 )
 from harvester.oai.datestamps import coerce_to_granularity
 from harvester.run import services
+from harvester.run.user_errors import is_user_error
 from tests.conftest import PROJECT_ROOT, CLIResult
 
 Ernte = Callable[..., CLIResult]

@@ -22,13 +22,34 @@ from harvester.config_files import (
 from harvester.settings import Settings
 from tests.conftest import CLIResult
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "harvester" / "defaults"
+ROOT = Path(__file__).resolve().parent.parent
+HARVESTER_DEFAULTS = ROOT / "harvester" / "defaults"
+INDEXER_RESOURCES = ROOT / "indexer" / "resources"
 
 
 def test_every_shipped_file_is_package_data() -> None:
+    """The sources ship with the harvester; what the indexer reads ships with the indexer."""
     for name in SHIPPED:
         path = packaged_file(name)
-        assert path.is_file() and path.is_relative_to(PACKAGE_DIR), path
+        package = HARVESTER_DEFAULTS if name == SOURCES else INDEXER_RESOURCES
+        assert path.is_file() and path.is_relative_to(package), path
+
+
+def test_the_configured_word_lists_reach_the_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's stop list in the config directory is what the indexer analyzes with once
+    the harvester has chosen it (the indexer never reads settings itself)."""
+    from harvester.run.services import use_configured_word_lists
+    from indexer import word_lists
+    from indexer.analysis import german_stopwords
+
+    monkeypatch.setattr(word_lists, "_chosen", {})
+    assert "und" in german_stopwords() and "stadt" not in german_stopwords()  # packaged
+    (tmp_path / "german").mkdir()
+    (tmp_path / "german" / "stopwords_de.txt").write_text("# own\nstadt\n", encoding="utf-8")
+    use_configured_word_lists(Settings(config_dir=tmp_path, data_dir=tmp_path / "data"))
+    assert german_stopwords() == frozenset({"stadt"})
 
 
 def test_packaged_default_when_the_config_directory_lacks_the_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from harvester.config_files import INDEX_TEMPLATE, KIBANA_OBJECTS, STOPWORDS, packaged_file
 from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
+from harvester.run import services
 from harvester.run.document import build_document
 from harvester.settings import Settings
 from indexer.analysis import load_word_list
@@ -661,7 +662,7 @@ def test_connection_options_keep_secrets_secret() -> None:
         es_username="ernte",
         es_password=SecretStr("hunter2"),
     )
-    options = ConnectionOptions.from_settings(settings)
+    options = services.es_connection(settings)
     assert options.verify_certs is True
     assert "c2VjcmV0" not in repr(options) and "hunter2" not in repr(options)
     assert redact_url("https://ernte:hunter2@es:9200/") == "https://***@es:9200/"

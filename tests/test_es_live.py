@@ -1,6 +1,6 @@
 """The live Elasticsearch contract: the requests of tests/test_es_bodies.py against a real
 cluster. Runs only when ES_URL points at an Elasticsearch 9 cluster (e.g. a local docker
-container, see harvester/defaults/elasticsearch/README.md); every test uses its own alias/template
+container, see indexer/resources/elasticsearch/README.md); every test uses its own alias/template
 `ernte-live-<random>` and removes it afterwards.
 """
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.config_files import SHIPPED
+from harvester.config_files import SHIPPED, SOURCES
 from harvester.sources import adhoc_key
 from tests.test_readme_commands import README, readme_commands
 
@@ -143,7 +143,8 @@ def test_wheel_ships_the_configuration_and_keeps_pyoai_an_extra(installed: Insta
             if line.startswith("Requires-Dist:")
         ]
     for name in SHIPPED:
-        assert f"harvester/defaults/{name}" in names
+        package = "harvester/defaults" if name == SOURCES else "indexer/resources"
+        assert f"{package}/{name}" in names
     assert "harvester/demo/data/orlis_sample.jsonl" in names
     assert "harvester/demo/data/word_tables.json" in names
     assert not any(n.startswith(("config/", "tests/", "bench/")) for n in names)

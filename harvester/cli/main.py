@@ -764,10 +764,8 @@ def kibana() -> None:
 @kibana.command("setup")
 def kibana_setup() -> None:
     """Import the Kibana saved objects (data view, saved search, dashboard) into KIBANA_URL."""
-    from indexer.elastic.kibana import import_saved_objects
-
     with _clear_errors():
-        count = import_saved_objects(_settings())
+        count = services.import_kibana_objects(_settings())
     click.echo(f"imported {count} saved objects into Kibana")
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from harvester.model import RawRecord
+from harvester.run import services
 from harvester.run.document import build_document
 from harvester.run.pipeline import normalize_batch, process_batch
 from harvester.run.progress import PeriodicLog
@@ -127,7 +128,7 @@ def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
     from indexer.elastic.backend import ElasticBackend
     from indexer.elastic.rebuild import build_index_and_switch_alias
 
-    backend = ElasticBackend.from_settings(settings)
+    backend = ElasticBackend.connect(services.es_connection(settings), settings.es_index_alias)
     try:
         report = build_index_and_switch_alias(backend, archives.documents())
         archives.quarantine_refused([(e.identifier, e.reason) for e in report.errors])

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harvester.config_files import KIBANA_OBJECTS, STOPWORDS, config_file, part_list_file
 from harvester.errors import ErnteError
 from harvester.oai.client import OAIClient
 from harvester.oai.http import HTTPClient, RetryPolicy
@@ -17,7 +18,11 @@ from harvester.settings import Settings
 from harvester.sources import Source
 from harvester.store.archive import RawArchive
 from harvester.store.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
+from indexer import word_lists
 from indexer.backend import IndexBackend
+
+if TYPE_CHECKING:
+    from indexer.elastic.connection import ConnectionOptions
 
 
 class NoIndexYet(ErnteError, ValueError):
@@ -53,17 +58,60 @@ def state_store(settings: Settings, *, readonly: bool = False) -> StateStore:
     return SQLiteStateStore(settings.state_file, readonly=readonly)
 
 
+def use_configured_word_lists(settings: Settings) -> None:
+    """Analyze with the word lists the configuration selects (config directory, or a part list
+    grown under the data directory, else the packaged ones)."""
+    word_lists.use_word_lists(
+        stopwords=config_file(STOPWORDS, settings.config_dir),
+        compound_parts=part_list_file(settings.data_dir, settings.config_dir),
+    )
+
+
+def es_connection(settings: Settings) -> ConnectionOptions:
+    """How to reach ES_URL, with the credentials and TLS settings from the environment."""
+    from indexer.elastic.connection import ConnectionOptions, ElasticConnectionError
+
+    if not settings.es_url:
+        raise ElasticConnectionError(
+            "ES_URL is not set: ernte runs in embedded mode and has no Elasticsearch to use"
+        )
+    return ConnectionOptions(
+        url=settings.es_url,
+        api_key=settings.es_api_key,
+        username=settings.es_username,
+        password=settings.es_password,
+        ca_certs=settings.es_ca_certs,
+        verify_certs=settings.es_verify_certs,
+    )
+
+
+def import_kibana_objects(settings: Settings) -> int:
+    """`ernte kibana setup`: the configured saved objects into KIBANA_URL; returns their count."""
+    from indexer.elastic.kibana import import_saved_objects
+
+    verify: bool | str = settings.es_verify_certs
+    if settings.es_verify_certs and settings.es_ca_certs is not None:
+        verify = str(settings.es_ca_certs)
+    return import_saved_objects(
+        settings.kibana_url,
+        [config_file(KIBANA_OBJECTS, settings.config_dir)],
+        es_connection(settings) if settings.es_url else None,
+        verify=verify,
+    )
+
+
 def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
     """Elasticsearch when ES_URL is set, else the embedded on-disk index.
 
     With `create` (writers), the index (and in Elasticsearch its template and alias) is made
     if missing; searches pass `create=False` and leave the cluster untouched.
     """
+    use_configured_word_lists(settings)
     backend: IndexBackend
     if settings.es_url:
         from indexer.elastic.backend import ElasticBackend
 
-        backend = ElasticBackend.from_settings(settings)
+        backend = ElasticBackend.connect(es_connection(settings), settings.es_index_alias)
     else:
         from indexer.embedded import EmbeddedBackend
 
@@ -74,7 +122,7 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
                 f"no index at {settings.index_dir} yet: run `ernte harvest SOURCE` "
                 "or `ernte index SOURCE` first"
             )
-        from harvester.store.files import GuardedIndex
+        from harvester.run.guarded_index import GuardedIndex
 
         backend = GuardedIndex(EmbeddedBackend(settings.index_dir), settings.index_dir)
     if create:

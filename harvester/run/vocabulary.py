@@ -14,11 +14,12 @@ from pathlib import Path
 
 from harvester.config_files import grown_part_list_file, part_list_file
 from harvester.normalize.normalizer import QuarantineError, normalize
+from harvester.run import services
 from harvester.run.pipeline import crosswalk_for
 from harvester.settings import Settings
 from harvester.sources import load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archives_for
-from indexer.compounds import build_part_list, default_decompounder, load_part_list, write_part_list
+from indexer.compounds import build_part_list, load_part_list, reload_part_lists, write_part_list
 
 
 def archived_subjects(settings: Settings, source: str) -> set[str]:
@@ -46,5 +47,6 @@ def build_parts_from_archive(settings: Settings, source: str) -> tuple[Path, int
     parts = build_part_list(archived_subjects(settings, source), load_part_list(current))
     target = grown_part_list_file(settings.data_dir)
     write_part_list(parts, target)
-    default_decompounder.cache_clear()  # this process now splits with the grown list too
+    reload_part_lists()  # this process now splits with the grown list too
+    services.use_configured_word_lists(settings)
     return target, len(parts)

@@ -20,7 +20,6 @@ from typing import Any
 import elasticsearch
 from elasticsearch import Elasticsearch, helpers
 
-from harvester.settings import Settings
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.elastic import indices
 from indexer.elastic.connection import (
@@ -249,10 +248,9 @@ class ElasticBackend:
         self.with_decompounder = with_decompounder
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ElasticBackend:
-        """Connect to ES_URL (credentials from the environment) and check the server."""
-        client = connect(ConnectionOptions.from_settings(settings))
-        return cls(client, alias=settings.es_index_alias)
+    def connect(cls, options: ConnectionOptions, alias: str = DEFAULT_ALIAS) -> ElasticBackend:
+        """Connect to the server `options` describe, check it, and use the index behind `alias`."""
+        return cls(connect(options), alias=alias)
 
     @classmethod
     def for_tests(cls, es_url: str, index_name: str) -> ElasticBackend:

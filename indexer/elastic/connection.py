@@ -23,8 +23,6 @@ import elasticsearch
 from elasticsearch import Elasticsearch
 from pydantic import SecretStr
 
-from harvester.settings import Settings
-
 log = logging.getLogger(__name__)
 
 SUPPORTED_SERVER_MAJOR = 9
@@ -54,21 +52,6 @@ class ConnectionOptions:
     verify_certs: bool = True
     request_timeout: float = 30.0
     max_retries: int = 3
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionOptions:
-        if not settings.es_url:
-            raise ElasticConnectionError(
-                "ES_URL is not set: ernte runs in embedded mode and has no Elasticsearch to use"
-            )
-        return cls(
-            url=settings.es_url,
-            api_key=settings.es_api_key,
-            username=settings.es_username,
-            password=settings.es_password,
-            ca_certs=settings.es_ca_certs,
-            verify_certs=settings.es_verify_certs,
-        )
 
     @property
     def display_url(self) -> str:
@@ -171,11 +154,6 @@ def connect(options: ConnectionOptions, *, check: bool = True) -> Elasticsearch:
             extra={"es_url": options.display_url, "es_version": version},
         )
     return client
-
-
-def client_from_settings(settings: Settings, *, check: bool = True) -> Elasticsearch:
-    """The client for ES_URL and its credentials from the environment."""
-    return connect(ConnectionOptions.from_settings(settings), check=check)
 
 
 def _version_advice(display_url: str, version: str) -> str:

@@ -1,7 +1,7 @@
 """The Elasticsearch index definition: German analysis, field mappings, the index template.
 
 Everything is built with the client's DSL (`elasticsearch.dsl`) and exported once to
-`harvester/defaults/elasticsearch/ernte-records.index-template.json` (package data) by
+`indexer/resources/elasticsearch/ernte-records.index-template.json` (package data) by
 `write_template_file()` in a source checkout, so the
 JSON an operator can `PUT _index_template/...` by hand is exactly what the code installs
 (a test compares the two).
@@ -44,16 +44,17 @@ from typing import Any
 
 from elasticsearch import dsl
 
-from harvester.config_files import INDEX_TEMPLATE, source_checkout_file
-from indexer.analysis import load_word_list, stopwords_file
+from indexer.analysis import load_word_list
+from indexer.resources import INDEX_TEMPLATE, source_checkout_file
 from indexer.search_model import SUBJECT_NORMS
+from indexer.word_lists import stopwords_file
 
 DEFAULT_ALIAS = "ernte-records"
 """The alias searches and incremental writes go through; it points at `ernte-records-<n>`."""
 
 COMPOUND_PARTS_PATH_IN_ES = "analysis/compound_parts_de.txt"
 """Where the optional decompounder expects `german/compound_parts_de.txt`, relative to the ES
-config directory (see harvester/defaults/elasticsearch/README.md for the docker mount)."""
+config directory (see indexer/resources/elasticsearch/README.md for the docker mount)."""
 
 TEMPLATE_PRIORITY = 200
 """Above Elastic's built-in templates (priority 100) so nothing else shapes our indices."""
