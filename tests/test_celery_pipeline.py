@@ -147,14 +147,14 @@ def worker(cluster_env: dict[str, str]) -> Iterator[Any]:
 
 
 def _state(base_url: str) -> HarvestState:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
 
     source = resolve_source(base_url, get_settings().sources_file, PREFIX)
     return cluster().store.load(HarvestKey(source.key, "", PREFIX))
 
 
 def _run_finished(base_url: str) -> bool:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
 
     return not cluster().ledger.run_ids() and _state(base_url).state == "idle"
 
@@ -163,7 +163,7 @@ def _run_finished(base_url: str) -> bool:
 
 
 def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import FencedStateStore, RunSpec, StaleRun
 
     c = cluster()
@@ -192,7 +192,7 @@ def test_lease_fencing_and_checkpoint_compare_and_set(data_dir: Path) -> None:
 
 
 def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir: Path) -> None:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import RunSpec
 
     c = cluster()
@@ -211,7 +211,7 @@ def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir:
 
 
 def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import HarvestLease
 
     lease = HarvestLease(cluster().client, ttl_seconds=0.3)
@@ -225,8 +225,8 @@ def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
 
 
 def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
-    from harvester.cluster.connection import cluster
     from harvester.cluster.payloads import FETCH_PAGE, INDEX_PAGE, IndexBatch, PageFetch, send
+    from harvester.store.cluster_store import cluster
 
     client = cluster().client
     send(INDEX_PAGE, IndexBatch("r|*|dim", "https://x.example/oai", "dim", 0, ["oai:x:1"]))
@@ -241,7 +241,7 @@ def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
 def test_worker_harvests_multi_page_provider_into_embedded_index(
     data_dir: Path, worker: Any
 ) -> None:
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
 
     records = list(generate_records(300, seed=11, deleted_share=0.1))
     with serve(records, batch_size=50) as base_url:

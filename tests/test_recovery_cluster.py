@@ -32,13 +32,13 @@ def provider() -> Iterator[str]:
 @pytest.fixture
 def cluster_mode(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """REDIS_URL on a fixed port (so the test can stop and restart Redis there); embedded index."""
-    from harvester.cluster import connection
+    from harvester.store import cluster_store
 
     port = free_port()
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    connection.reset()
+    cluster_store.reset()
     yield port
-    connection.reset()
+    cluster_store.reset()
 
 
 def test_redis_down_is_one_line_and_a_restart_without_persistence_is_reported_and_resumed(

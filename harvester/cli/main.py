@@ -703,7 +703,7 @@ def dlq() -> None:
 def dlq_list(as_json: bool) -> None:
     """Show dead letters (needs REDIS_URL)."""
     _require_redis_url("`ernte dlq`")
-    from harvester.cluster.dead_letters import entries as dead_letters
+    from harvester.store.dead_letters import entries as dead_letters
 
     with _clear_errors():
         entries = dead_letters()
@@ -741,9 +741,9 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""
 
-    from harvester.cluster.connection import cluster
     from harvester.cluster.metrics import serve
     from harvester.cluster.worker import require_redis
+    from harvester.store.cluster_store import cluster
 
     require_redis()
     try:

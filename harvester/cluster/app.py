@@ -18,10 +18,10 @@ from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
-from harvester.cluster.connection import cluster_settings, redis_url, reset
 from harvester.cluster.time_limits import TimeLimits, time_limits
 from harvester.redact import install_log_filter
 from harvester.settings import Settings, get_settings
+from harvester.store.cluster_store import cluster_settings, redis_url, reset
 
 log = logging.getLogger(__name__)
 

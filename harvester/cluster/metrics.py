@@ -24,10 +24,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from harvester.store.dead_letters import DLQ_KEY
 from harvester.store.redis_state import NAMESPACE
 
 METRICS_KEY = f"{NAMESPACE}:metrics"
-DLQ_KEY = f"{NAMESPACE}:dlq"
 
 _COUNTERS = {
     "records_harvested": "Records fetched from OAI-PMH and archived.",

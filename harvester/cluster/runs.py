@@ -13,8 +13,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from harvester.cluster.connection import cluster
-from harvester.cluster.dead_letters import raw_entries, remove
 from harvester.cluster.payloads import (
     FETCH_PAGE,
     FINALIZE_RUN,
@@ -33,6 +31,8 @@ from harvester.run.harvest import Harvester, HarvestRequest
 from harvester.run.progress import LogProgress
 from harvester.settings import get_settings
 from harvester.sources import Source, resolve_source
+from harvester.store.cluster_store import cluster
+from harvester.store.dead_letters import raw_entries, remove
 from harvester.store.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
 from harvester.store.state import StateStore, harvest_run_id
 

@@ -18,12 +18,13 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 
-from harvester.cluster import dead_letters, runs
-from harvester.cluster.connection import cluster, cluster_settings
+from harvester.cluster import runs
 from harvester.cluster.payloads import payload_of
 from harvester.oai.client import NotOAIResponse
 from harvester.oai.http import HTTPFailure
 from harvester.redact import redact
+from harvester.store import dead_letters
+from harvester.store.cluster_store import cluster, cluster_settings
 from harvester.store.redis_state import StaleRun
 
 log = logging.getLogger(__name__)

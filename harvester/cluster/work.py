@@ -20,7 +20,6 @@ from typing import Any
 
 from harvester.cluster import metrics
 from harvester.cluster.app import task_limits
-from harvester.cluster.connection import cluster, cluster_settings
 from harvester.cluster.payloads import FETCH_PAGE, INDEX_PAGE, IndexBatch, PageFetch, RunStep, send
 from harvester.cluster.runs import (
     context,
@@ -37,6 +36,7 @@ from harvester.run.pipeline import process_batch
 from harvester.settings import Settings, get_settings
 from harvester.sources import resolve_source
 from harvester.store.archive import RawArchive
+from harvester.store.cluster_store import cluster, cluster_settings
 from harvester.store.locks import index_write_lock
 from harvester.store.redis_state import FencedStateStore, RunLedger, StaleRun
 from harvester.store.state import RunCounts

@@ -16,11 +16,11 @@ from celery.signals import worker_ready, worker_shutdown
 
 from harvester.cluster import metrics
 from harvester.cluster.app import app, task_limits
-from harvester.cluster.connection import cluster, cluster_settings
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
 from harvester.settings import get_settings
+from harvester.store.cluster_store import cluster, cluster_settings
 
 log = logging.getLogger(__name__)
 

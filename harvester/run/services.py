@@ -190,7 +190,7 @@ def status_report(settings: Settings) -> StatusReport:
             s.state = "died"
     report = StatusReport(harvests)
     if settings.redis_url:
-        from harvester.cluster.dead_letters import entries
+        from harvester.store.dead_letters import entries
         from harvester.store.redis_state import RedisStateStore
 
         report.dead_letters = entries()

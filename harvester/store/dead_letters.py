@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
-from harvester.cluster.connection import cluster
-from harvester.cluster.metrics import DLQ_KEY
 from harvester.oai.datestamps import iso_now
 from harvester.redact import redact, redact_data
+from harvester.store.cluster_store import cluster
+from harvester.store.redis_state import NAMESPACE
 
 log = logging.getLogger(__name__)
+
+DLQ_KEY = f"{NAMESPACE}:dlq"
+"""The Redis list holding the dead letters."""
 
 
 def record(

@@ -146,7 +146,7 @@ def harvest_lock(
         with file_lock(_lock_path(settings, run_id), wait=False, what=f"harvest {run_id}"):
             yield None
         return
-    from harvester.cluster.connection import cluster
+    from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import HarvestLease
 
     lease = HarvestLease(cluster().client, settings.lease_seconds)
