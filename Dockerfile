@@ -1,8 +1,9 @@
 # ernte worker / beat image: `docker compose build` (see docker-compose.yml).
 # The image installs ernte as a user would: a wheel built from this checkout, its dependencies
 # pinned by constraints.txt (regenerate with `make constraints`). The source tree is not in the
-# final image; the configuration ernte reads ships inside the wheel (harvester/defaults/), and
-# /app/config (the working directory's `config/`, mounted by docker-compose.yml) overrides it.
+# final image; the configuration ernte reads ships inside the wheel (harvester/defaults/,
+# indexer/resources/), and /app/config (the working directory's `config/`, mounted by
+# docker-compose.yml) overrides it.
 
 FROM python:3.11-slim AS wheel
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

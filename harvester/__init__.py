@@ -1,1 +1,1 @@
-"""Harvesting: OAI-PMH protocol, raw archive and state, normalization, harvest runs, the CLI."""
+"""Harvesting in layers: OAI-PMH (oai/), what is kept (store/), normalization, runs (run/), entry points."""

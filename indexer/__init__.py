@@ -1,1 +1,1 @@
-"""Indexing and search: the search document, German analysis, and the two index backends."""
+"""Indexing and search: German analysis, query syntax, the two index backends; imports nothing from harvester."""
