@@ -1,1 +1,1 @@
-"""Harvesting in layers: OAI-PMH (oai/), what is kept (store/), normalization, runs (run/), entry points."""
+"""Harvesting in layers: OAI-PMH, what is kept, normalization, runs, and the entry points."""

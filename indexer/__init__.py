@@ -1,1 +1,1 @@
-"""Indexing and search: German analysis, query syntax, the two index backends; imports nothing from harvester."""
+"""Indexing and search: German analysis, query syntax, the two backends (no harvester imports)."""

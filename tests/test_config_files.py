@@ -119,3 +119,19 @@ def test_demo_without_the_demo_extra_says_how_to_install_it(
     result = ernte("demo")
     assert result.exit_code == 1
     assert "pip install 'ernte[demo]'" in result.stderr
+
+
+def test_every_host_path_docker_compose_mounts_exists() -> None:
+    """The compose file mounts checkout folders by relative path (the German word lists into
+    Elasticsearch, config/compose into the set-up): each must name a folder that exists."""
+    from tests.shipped import PROJECT_ROOT, compose
+
+    mounted = [
+        volume.split(":")[0]
+        for service in compose()["services"].values()
+        for volume in service.get("volumes", [])
+        if isinstance(volume, str) and volume.startswith("./")
+    ]
+    assert "./indexer/resources/german" in mounted
+    for host in mounted:
+        assert (PROJECT_ROOT / host).exists(), host
