@@ -114,18 +114,17 @@ class RawArchive:
         self.close()
 
     def append(self, records: Sequence[RawRecord], page_url: str = "") -> AppendResult:
-        """Store a page's records durably, in one transaction."""
+        """Store a page's records durably, in one transaction (one lookup of the page's known
+        digests, one insert per new version)."""
         result = AppendResult()
         now = _now()
         db = self._db
+        digests = [hashlib.blake2b(rec.xml, digest_size=16).digest() for rec in records]
         db.execute("BEGIN IMMEDIATE")
         try:
-            for rec in records:
-                digest = hashlib.blake2b(rec.xml, digest_size=16).digest()
-                row = db.execute(
-                    "SELECT digest FROM latest WHERE identifier = ?", (rec.identifier,)
-                ).fetchone()
-                if row is not None and row[0] == digest:
+            known = self._latest_digests([rec.identifier for rec in records])
+            for rec, digest in zip(records, digests, strict=True):
+                if known.get(rec.identifier) == digest:
                     result.unchanged += 1
                     continue
                 cur = db.execute(
@@ -148,12 +147,26 @@ class RawArchive:
                     " digest = excluded.digest",
                     (rec.identifier, cur.lastrowid, digest),
                 )
+                known[rec.identifier] = digest  # a record twice on one page: stored once
                 result.appended += 1
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return result
+
+    def _latest_digests(self, identifiers: Sequence[str]) -> dict[str, bytes]:
+        """identifier -> digest of its latest archived version, for those archived."""
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(identifiers))
+        for start in range(0, len(unique), 500):  # under SQLite's bound-parameter limit
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT identifier, digest FROM latest WHERE identifier IN ({marks})", chunk
+            ).fetchall()
+            found.update({str(i): bytes(d) for i, d in rows})
+        return found
 
     def _row_to_raw(self, row: tuple[object, ...], prefix: str) -> RawRecord:
         identifier, datestamp, deleted, sets, xml = row
@@ -275,11 +288,17 @@ class RawArchive:
 
     def release(self, identifiers: Sequence[str], stage: str) -> None:
         """Remove quarantine entries of records that now passed this stage."""
-        if identifiers:
-            self._db.executemany(
-                "DELETE FROM quarantine WHERE identifier = ? AND stage = ?",
-                [(i, stage) for i in identifiers],
-            )
+        if not identifiers:
+            return
+        held = self._db.execute(
+            "SELECT 1 FROM quarantine WHERE stage = ? LIMIT 1", (stage,)
+        ).fetchone()
+        if held is None:  # the usual case: nothing of this stage is quarantined
+            return
+        self._db.executemany(
+            "DELETE FROM quarantine WHERE identifier = ? AND stage = ?",
+            [(i, stage) for i in identifiers],
+        )
 
     def quarantined(self) -> list[QuarantineEntry]:
         rows = self._db.execute(
