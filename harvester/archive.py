@@ -200,10 +200,12 @@ class RawArchive:
         last_seq = after_seq
         bound = until_seq if until_seq is not None else 2**62
         while True:
+            # Walk `records` by its primary key and keep the rows `latest` points at: each
+            # batch is a range read (a walk of `latest` by seq would scan and sort all of it).
             rows = self._db.execute(
-                "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
-                " JOIN records r ON r.seq = l.seq WHERE l.seq > ? AND l.seq <= ?"
-                " ORDER BY l.seq LIMIT ?",
+                "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM records r"
+                " JOIN latest l ON l.identifier = r.identifier AND l.seq = r.seq"
+                " WHERE r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?",
                 (last_seq, bound, batch_size),
             ).fetchall()
             if not rows:

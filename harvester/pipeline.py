@@ -143,6 +143,15 @@ def apply_batch(
     batch: PreparedBatch, backend: IndexBackend, archive: RawArchive, source: Source
 ) -> RunCounts:
     """Quarantine what failed, write the documents and tombstones, release what passed."""
+    apply_failures(batch, archive, source)
+    counts = _write(batch, backend, archive, source)
+    counts.quarantined += len(batch.failed)
+    counts.normalized += len(batch.passed) - len(batch.gone)
+    return counts
+
+
+def apply_failures(batch: PreparedBatch, archive: RawArchive, source: Source) -> None:
+    """The normalize stage's archive writes: quarantine what failed, release what passed."""
     for identifier, reason, xml in batch.failed:
         archive.quarantine(identifier, "normalize", reason, xml)
         log.warning(
@@ -150,10 +159,6 @@ def apply_batch(
             extra={"source": source.key, "identifier": identifier, "reason": reason},
         )
     archive.release(batch.passed, "normalize")
-    counts = _write(batch, backend, archive, source)
-    counts.quarantined += len(batch.failed)
-    counts.normalized += len(batch.passed) - len(batch.gone)
-    return counts
 
 
 def _write(

@@ -208,7 +208,6 @@ def prepare_document(
         "datestamp": str(document.get("datestamp") or ""),
     }
     values: dict[str, list[str]] = {}
-    tokens: dict[str, list[str]] = {}
 
     def values_of(name: str) -> list[str]:
         found = values.get(name)
@@ -218,19 +217,16 @@ def prepare_document(
 
     for text in text_fields:
         terms: list[str] = []
+        analyzer = text.analyzer
         if text.name in shared:
-            stem = text.analyzer is analyze
+            stem = analyzer is analyze
             for source in text.sources:
-                lowered = tokens.get(source)
-                if lowered is None:
-                    lowered = tokens[source] = [
-                        t for value in values_of(source) for t in analyze_exact(value)
-                    ]
-                terms.extend(german_terms(lowered) if stem else lowered)
+                for value in values_of(source):
+                    terms.extend(_analyzed_value(value)[stem])
         else:
             for source in text.sources:
                 for value in values_of(source):
-                    terms.extend(text.analyzer(value))
+                    terms.extend(_other_chain_value(analyzer, value))
         if terms:
             fields[text.name] = " ".join(terms)
     for facet in FACET_FIELDS:
@@ -258,6 +254,40 @@ def prepare_document(
         ensure_ascii=False,
     ).encode("utf-8")
     return fields
+
+
+_VALUE_CACHE_LIMIT = 200_000
+_SHORT_VALUE = 160
+"""Values up to this length (subjects, names, journals, publishers) repeat across records:
+their analysis is memoized; titles and abstracts are analyzed each time."""
+_value_cache: dict[str, tuple[list[str], list[str]]] = {}
+_other_cache: dict[tuple[Analyzer, str], list[str]] = {}
+
+
+def _analyzed_value(value: str) -> tuple[list[str], list[str]]:
+    """(analyze_exact(value), analyze(value)), the second derived from the first."""
+    found = _value_cache.get(value)
+    if found is None:
+        lowered = analyze_exact(value)
+        found = (lowered, german_terms(lowered))
+        if len(value) <= _SHORT_VALUE:
+            if len(_value_cache) >= _VALUE_CACHE_LIMIT:
+                _value_cache.clear()
+            _value_cache[value] = found
+    return found
+
+
+def _other_chain_value(analyzer: Analyzer, value: str) -> list[str]:
+    """`analyzer(value)`, memoized for short values (the name chain on author names)."""
+    if len(value) > _SHORT_VALUE:
+        return analyzer(value)
+    key = (analyzer, value)
+    found = _other_cache.get(key)
+    if found is None:
+        if len(_other_cache) >= _VALUE_CACHE_LIMIT:
+            _other_cache.clear()
+        found = _other_cache[key] = analyzer(value)
+    return found
 
 
 def _write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
