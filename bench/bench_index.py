@@ -44,7 +44,7 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_harvest import Provider, machine, run_measured  # noqa: E402
+from bench.bench_harvest import Provider, git_revision, machine, run_measured  # noqa: E402
 from harvester.archive import RawArchive, archive_path  # noqa: E402
 from harvester.demo.generate import generate_records  # noqa: E402
 from harvester.demo.provider import NS_DIM, write_dim  # noqa: E402
@@ -58,25 +58,6 @@ PYTHON = sys.executable
 QUERIES = ["Stadt", "Planung", "Quartier", "Verkehr", "Wohnen", "Entwicklung Stadt", "Klima"]
 TARGET_RATE = 10_000
 TARGET_P95_MS = 30.0
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + ("+dirty" if dirty else "")
 
 
 def _record_xml(sample: object) -> bytes:
