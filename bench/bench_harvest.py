@@ -68,6 +68,7 @@ TARGET_RATIO = 2.0
 PAGE_SIZE = 100
 PROVIDER_START_TIMEOUT = 300.0
 PREFIX = "dim"
+REVISION = "unknown"
 
 SICKLE_WORKER = """
 import sys, time
@@ -349,7 +350,7 @@ def report(results: Sequence[SizeResult], repeat: int, note: str) -> str:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     tree = os.environ.get("PYTHONPATH") or str(ROOT)
     lines = [
-        f"# bench_harvest {when} rev {git_revision()}  pages of {PAGE_SIZE}, {PREFIX},"
+        f"# bench_harvest {when} rev {REVISION}  pages of {PAGE_SIZE}, {PREFIX},"
         f" median of {repeat}" + (f"  [{note}]" if note else ""),
         f"harvester from: {tree}",
         f"machine: {machine()}; load: the 1-minute load average when each run started"
@@ -435,8 +436,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
     parser.add_argument("--note", default="", help="a label for this run in the results file")
     args = parser.parse_args(argv)
-    global PREFIX
+    global PREFIX, REVISION
     PREFIX = args.prefix
+    REVISION = git_revision()  # of the code the runs measure (taken before they start)
     sizes = args.n or [10_000, 100_000]
     results = []
     for n in sizes:

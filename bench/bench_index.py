@@ -58,6 +58,7 @@ PYTHON = sys.executable
 QUERIES = ["Stadt", "Planung", "Quartier", "Verkehr", "Wohnen", "Entwicklung Stadt", "Klima"]
 TARGET_RATE = 10_000
 TARGET_P95_MS = 30.0
+REVISION = "unknown"
 
 
 def _record_xml(sample: object) -> bytes:
@@ -194,7 +195,7 @@ def report(
     median_rate = statistics.median(r.rate for r in runs)
     verdict = "meets" if median_rate >= TARGET_RATE else "MISSES"
     lines = [
-        f"# bench_index {when} rev {git_revision()}  `ernte index rebuild`, n={n:,} dim records"
+        f"# bench_index {when} rev {REVISION}  `ernte index rebuild`, n={n:,} dim records"
         f" ({live:,} live), median of {len(runs)}"
         + (f", ERNTE_INDEX_WORKERS={workers}" if workers is not None else "")
         + (f"  [{note}]" if note else ""),
@@ -242,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--note", default="", help="a label for this run in the results file")
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
     args = parser.parse_args(argv)
+    global REVISION
+    REVISION = git_revision()  # of the code the runs measure (taken before they start)
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="ernte-bench-index-"))
     try:
         if args.keep and (data_dir / "archive").exists():

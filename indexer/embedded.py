@@ -207,13 +207,8 @@ def prepare_document(
         "id": str(identifier),
         "datestamp": str(document.get("datestamp") or ""),
     }
-    values: dict[str, list[str]] = {}
-
-    def values_of(name: str) -> list[str]:
-        found = values.get(name)
-        if found is None:
-            found = values[name] = _values(document, name)
-        return found
+    values = {name: _values(document, name) for name in _source_names(tuple(text_fields))}
+    values_of = values.__getitem__
 
     for text in text_fields:
         terms: list[str] = []
@@ -305,9 +300,21 @@ def _values(document: SearchDocument, name: str) -> list[str]:
     value = document.get(name)
     if value is None or value == "":
         return []
+    if type(value) is str:
+        return [value]
     if isinstance(value, list | tuple):
-        return [str(v) for v in value if v is not None and v != ""]
+        return [v if type(v) is str else str(v) for v in value if v is not None and v != ""]
     return [str(value)]
+
+
+@functools.lru_cache(maxsize=8)
+def _source_names(text_fields: Sequence[TextField]) -> tuple[str, ...]:
+    """Every document field `prepare_document` reads, each once."""
+    names = [source for text in text_fields for source in text.sources]
+    names += [f for f in FACET_FIELDS if f != "year"]
+    names += [source for sources in KEYWORD_QUERY_FIELDS.values() for source in sources]
+    names += ["title", "subtitle", "author", "subject"]
+    return tuple(dict.fromkeys(names))
 
 
 class EmbeddedBackend:
