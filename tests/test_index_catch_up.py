@@ -10,8 +10,6 @@ pages again.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from harvester.state import SQLiteStateStore
 from indexer.embedded import POSITIONS_FILE, EmbeddedBackend
-from tests.conftest import CLIResult, harvest_process, wait_for_page
+from tests.conftest import CLIResult, kill_harvest_at_page
 from tests.test_kill_resume import _indexed_ids
 
 RECORDS = list(generate_records(400, seed=14, deleted_share=0.05))
@@ -49,14 +47,7 @@ def test_sigkill_between_archive_write_and_index_commit_is_caught_up(
     monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")
     monkeypatch.setenv("ERNTE_INDEX_COMMIT_INTERVAL", "3600")  # no commit before the kill
     with serve(RECORDS, batch_size=20) as url:
-        process = harvest_process(source(url, "dim"))
-        try:
-            wait_for_page(data_dir / "state.sqlite", 5, process)
-            os.kill(process.pid, signal.SIGKILL)
-            assert process.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if process.poll() is None:
-                process.kill()
+        kill_harvest_at_page(data_dir / "state.sqlite", 5, source(url, "dim"))
         killed = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
         archived, last_seq = _archived_live(data_dir)
         assert killed.state == "running" and killed.next_page >= 5
