@@ -215,7 +215,9 @@ class IndexingSink:
     the archive position it covers; the sink first catches up on what the archive holds beyond
     the index's position (a run killed between archiving and committing). With `workers` = 1,
     normalizing and analyzing run in a worker process while this one fetches and archives the
-    next page (two cores busy instead of one); the writes stay here, in archive order.
+    next page (two cores busy instead of one); the writes stay here, in archive order. Any
+    other backend (Elasticsearch) is written before `handle` returns, in this process, as the
+    checkpoint that follows requires.
     """
 
     def __init__(
@@ -234,7 +236,10 @@ class IndexingSink:
         self.commit_interval = commit_interval
         self._preparer = _preparer_of(backend)
         self._deferred = callable(getattr(backend, "defer_commits", None))
-        self._pool = worker_pool(1) if workers > 0 else None
+        # Only a backend that records archive positions may fall behind the checkpoint (a
+        # crash is caught up from the archive); any other is written before handle() returns.
+        self._ahead = IN_FLIGHT - 1 if self._deferred else 0
+        self._pool = worker_pool(1) if workers > 0 and self._deferred else None
         self._in_flight: deque[tuple[Future[PreparedBatch] | PreparedBatch, int]] = deque()
         self._applied_seq: int | None = None
         self._last_commit = time.monotonic()
@@ -261,14 +266,14 @@ class IndexingSink:
         batches = _with_last(self.archive.batches(500, after_seq=start, until_seq=newest))
         for batch, last in batches:
             self._submit(batch, newest if last else start)
-            self._pending_counts.add(self._drain(IN_FLIGHT - 1))
+            self._pending_counts.add(self._drain(self._ahead))
         self._pending_counts.add(self._drain(0))
         self._commit()
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
         seq = self.archive.last_seq() if self._deferred else 0
         self._submit(records, seq)
-        counts = self._drain(IN_FLIGHT - 1)
+        counts = self._drain(self._ahead)
         counts.add(self._pending_counts)
         self._pending_counts = RunCounts()
         return counts
