@@ -10,6 +10,8 @@ pages again.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +36,28 @@ def _archived_live(data_dir: Path) -> tuple[set[str], int]:
         return live, archive.last_seq()
 
 
+def _processes_using(data_dir: Path, wait: float = 5.0) -> list[int]:
+    """Pids of live processes started with ERNTE_DATA_DIR=data_dir (after `wait` seconds
+    for dying ones to go): the harvest's worker must die with it."""
+    marker = f"ERNTE_DATA_DIR={data_dir}".encode()
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                state = (entry / "stat").read_text().split(") ")[-1][:1]
+            except OSError:
+                continue
+            if marker in environ and state != "Z":
+                found.append(int(entry.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def _positions(data_dir: Path) -> dict[str, int]:
     return dict(json.loads((data_dir / "index" / POSITIONS_FILE).read_text()))
 
@@ -48,6 +72,7 @@ def test_sigkill_between_archive_write_and_index_commit_is_caught_up(
     monkeypatch.setenv("ERNTE_INDEX_COMMIT_INTERVAL", "3600")  # no commit before the kill
     with serve(RECORDS, batch_size=20) as url:
         kill_harvest_at_page(data_dir / "state.sqlite", 5, source(url, "dim"))
+        assert _processes_using(data_dir) == [], "a worker process outlived the killed harvest"
         killed = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
         archived, last_seq = _archived_live(data_dir)
         assert killed.state == "running" and killed.next_page >= 5
