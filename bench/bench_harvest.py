@@ -1,8 +1,15 @@
 """Harvest throughput and memory: `ernte harvest` against a bare sickle loop over the same server.
 
-    .venv/bin/python bench/bench_harvest.py                 # N = 10,000 and 100,000
-    .venv/bin/python bench/bench_harvest.py --n 10000 --repeat 3
-    .venv/bin/python bench/bench_harvest.py --no-indexed    # skip the (slow) indexed line
+    .venv/bin/python bench/bench_harvest.py                 # N = 10,000 and 100,000, 3 runs each
+    .venv/bin/python bench/bench_harvest.py --n 10000 --repeat 5
+    .venv/bin/python bench/bench_harvest.py --workers 0 --workers 1   # compare ERNTE_INDEX_WORKERS
+    .venv/bin/python bench/bench_harvest.py --no-indexed    # skip the indexed harvest
+
+The figure that counts (issue 14) is `ernte harvest` as a user runs it (archive + normalize +
+embedded index, every record searchable when the command exits; the benchmark checks that the
+index holds every live record afterwards) over the bare sickle record loop in the same run:
+target 2.0x, aim 1.5x, at 10,000 and 100,000 records. `--no-index` is measured too, and says
+so: it leaves out the index, the step that costs most.
 
 Why: a harvester's own overhead (strict parsing, archiving, checkpointing, normalizing) must not
 dominate the time a harvest of ORLIS (~400,000 records) takes, and its memory must not grow
@@ -20,13 +27,15 @@ too, so that its peak RSS is its own (`os.wait4` returns the rusage of exactly t
                      what the network and the server alone cost);
 3. ernte --no-index  `ernte harvest URL --prefix oai_dc --no-index --full`: strict parse,
                      raw archive (zstd + SQLite), checkpoint per page, normalization;
-4. ernte indexed     the same without `--no-index`: also the embedded index (for information,
-                     not held to the 1.5x aim).
+4. ernte harvest     the same without `--no-index`: also the embedded index, what the
+                     command does by default (the headline figure).
 
 Times are wall-clock times of the whole subprocess (interpreter start and imports included:
 what a user waits for); ernte's own rate without start-up, read back from its state store, is
-printed alongside. The ratio is ernte's time over the sickle record loop's. Results are
-appended to bench/results/harvest.txt.
+printed alongside. The ratio is ernte's time over the sickle record loop's. Clients run
+interleaved, `--repeat` times each; the median run counts, and every run is listed with the
+load average at its start (the machine may be shared). Results are appended to
+bench/results/harvest.txt with the date and git revision.
 """
 
 from __future__ import annotations
@@ -55,8 +64,11 @@ from harvester.store.state import SQLiteStateStore  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "harvest.txt"
 PYTHON = sys.executable
 AIM_RATIO = 1.5
+TARGET_RATIO = 2.0
 PAGE_SIZE = 100
 PROVIDER_START_TIMEOUT = 300.0
+PREFIX = "dim"
+REVISION = "unknown"
 
 SICKLE_WORKER = """
 import sys, time
@@ -68,7 +80,7 @@ if mode == "pages":
     client = Sickle(url, iterator=OAIResponseIterator)
 else:
     client = Sickle(url)
-count = sum(1 for _ in client.ListRecords(metadataPrefix="oai_dc"))
+count = sum(1 for _ in client.ListRecords(metadataPrefix=sys.argv[3]))
 print(count, time.perf_counter() - started)
 """
 """A bare sickle client: prints how many items it iterated and its loop time."""
@@ -85,6 +97,7 @@ class Measurement:
     peak_rss_mb: float
     loop_s: float | None = None
     rss_samples_mb: list[float] = field(default_factory=list)
+    load: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -196,19 +209,24 @@ def run_measured(
 
 
 def sickle_loop(url: str, mode: str, n: int) -> Measurement:
-    wall, cpu, peak, stdout, samples = run_measured([PYTHON, "-c", SICKLE_WORKER, url, mode])
+    load = os.getloadavg()[0]
+    wall, cpu, peak, stdout, samples = run_measured(
+        [PYTHON, "-c", SICKLE_WORKER, url, mode, PREFIX]
+    )
     count, loop = stdout.split()
     label = "sickle, records" if mode == "records" else "sickle, pages"
     items = int(count)
     expected = n if mode == "records" else -(-n // PAGE_SIZE)
     if items != expected:
         raise RuntimeError(f"{label}: iterated {items} items, expected {expected}")
-    return Measurement(label, n, wall, cpu, peak, float(loop), samples)
+    return Measurement(label, n, wall, cpu, peak, float(loop), samples, load)
 
 
-def ernte_harvest(url: str, n: int, index: bool) -> Measurement:
-    """`ernte harvest` in a fresh data dir, page delay 0; checks it harvested all N records."""
+def ernte_harvest(url: str, n: int, index: bool, workers: int | None = None) -> Measurement:
+    """`ernte harvest` in a fresh data dir, page delay 0; checks it harvested all N records
+    and, indexed, that the index holds every live record when the command has exited."""
     data_dir = Path(tempfile.mkdtemp(prefix="ernte-bench-harvest-"))
+    load = os.getloadavg()[0]
     try:
         env = {
             **os.environ,
@@ -217,7 +235,9 @@ def ernte_harvest(url: str, n: int, index: bool) -> Measurement:
         }
         env.pop("ES_URL", None)
         env.pop("REDIS_URL", None)
-        argv = [PYTHON, "-m", "harvester.cli.main", "harvest", url, "--prefix", "oai_dc", "--full"]
+        if workers is not None:
+            env["ERNTE_INDEX_WORKERS"] = str(workers)
+        argv = [PYTHON, "-m", "harvester.cli.main", "harvest", url, "--prefix", PREFIX, "--full"]
         if not index:
             argv.append("--no-index")
         # cwd is the empty data dir, so no project `.env` changes the settings.
@@ -226,11 +246,29 @@ def ernte_harvest(url: str, n: int, index: bool) -> Measurement:
         harvested = int(summary.group(1)) if summary else -1
         if harvested != n:
             raise RuntimeError(f"ernte harvested {harvested} records, expected {n}: {stdout}")
+        if index:
+            _check_searchable(data_dir, stdout)
         loop = _ernte_run_seconds(data_dir)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    label = "ernte indexed" if index else "ernte --no-index"
-    return Measurement(label, n, wall, cpu, peak, loop, samples)
+    label = "ernte --no-index" if not index else "ernte harvest"
+    if index and workers is not None:
+        label += f" w={workers}"
+    return Measurement(label, n, wall, cpu, peak, loop, samples, load)
+
+
+def _check_searchable(data_dir: Path, stdout: str) -> None:
+    """Every record the harvest normalized live is in the index once the command exited."""
+    from indexer.embedded import EmbeddedBackend
+
+    normalized = re.search(r"normalized (\d+)", stdout)
+    backend = EmbeddedBackend(data_dir / "index")
+    try:
+        count = backend.count()
+    finally:
+        backend.close()
+    if normalized is None or count != int(normalized.group(1)):
+        raise RuntimeError(f"index holds {count} documents after the harvest: {stdout}")
 
 
 def _ernte_run_seconds(data_dir: Path) -> float | None:
@@ -241,11 +279,12 @@ def _ernte_run_seconds(data_dir: Path) -> float | None:
     return states[0].run.records / states[0].rate
 
 
-def best(runs: Sequence[Measurement]) -> Measurement:
-    """The fastest of repeated runs (with the highest peak RSS seen in any of them)."""
-    fastest = min(runs, key=lambda m: m.wall_s)
-    fastest.peak_rss_mb = max(m.peak_rss_mb for m in runs)
-    return fastest
+def median_run(runs: Sequence[Measurement]) -> Measurement:
+    """The run with the median wall time (with the highest peak RSS seen in any of them)."""
+    ordered = sorted(runs, key=lambda m: m.wall_s)
+    middle = ordered[(len(ordered) - 1) // 2]
+    middle.peak_rss_mb = max(m.peak_rss_mb for m in runs)
+    return middle
 
 
 @dataclass(slots=True)
@@ -256,10 +295,13 @@ class SizeResult:
     measurements: list[Measurement]
     load_before: float
     load_after: float
+    runs: list[list[Measurement]] = field(default_factory=list)
 
 
-def bench_one(n: int, repeat: int, indexed: bool) -> SizeResult:
-    """Every client over one provider of N records; repeats interleaved, the best run counts."""
+def bench_one(
+    n: int, repeat: int, indexed: bool, workers: Sequence[int | None] = (None,)
+) -> SizeResult:
+    """Every client over one provider of N records; repeats interleaved, the median counts."""
     with Provider(n, PAGE_SIZE) as provider:
         sickle_loop(provider.url, "pages", n)  # warm-up: the provider's first pages
         load_before = os.getloadavg()[0]
@@ -269,13 +311,14 @@ def bench_one(n: int, repeat: int, indexed: bool) -> SizeResult:
             lambda: ernte_harvest(provider.url, n, index=False),
         ]
         if indexed:
-            plan.append(lambda: ernte_harvest(provider.url, n, index=True))
+            for count in workers:
+                plan.append(lambda c=count: ernte_harvest(provider.url, n, True, c))  # type: ignore[misc]
         runs: list[list[Measurement]] = [[] for _ in plan]
         for _ in range(repeat):
             for client, run in zip(plan, runs, strict=True):
                 run.append(client())
                 print(f"  {format_line(run[-1], runs[0][0])}", flush=True)
-        return SizeResult(n, [best(r) for r in runs], load_before, os.getloadavg()[0])
+        return SizeResult(n, [median_run(r) for r in runs], load_before, os.getloadavg()[0], runs)
 
 
 def format_line(m: Measurement, baseline: Measurement) -> str:
@@ -286,7 +329,7 @@ def format_line(m: Measurement, baseline: Measurement) -> str:
     return (
         f"{m.label:<17} {m.wall_s:7.2f} s {m.rate:7,.0f} rec/s  x{m.wall_s / baseline.wall_s:4.2f}"
         f"  cpu {m.cpu_s:6.2f} s x{m.cpu_s / baseline.cpu_s:4.2f}  in-run {in_run} rec/s"
-        f"  peak RSS {m.peak_rss_mb:4.0f} MB (mid/end {mid_end})"
+        f"  peak RSS {m.peak_rss_mb:4.0f} MB (mid/end {mid_end})  load {m.load:4.1f}"
     )
 
 
@@ -307,10 +350,11 @@ def report(results: Sequence[SizeResult], repeat: int, note: str) -> str:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     tree = os.environ.get("PYTHONPATH") or str(ROOT)
     lines = [
-        f"# bench_harvest {when}  pages of {PAGE_SIZE}, oai_dc, best of {repeat}"
-        + (f"  [{note}]" if note else ""),
+        f"# bench_harvest {when} rev {REVISION}  pages of {PAGE_SIZE}, {PREFIX},"
+        f" median of {repeat}" + (f"  [{note}]" if note else ""),
         f"harvester from: {tree}",
-        f"machine: {machine()}",
+        f"machine: {machine()}; load: the 1-minute load average when each run started"
+        " (the machine may be shared)",
         "wall: whole subprocess incl. start-up; xR: over the sickle record loop; cpu: the"
         " client's user+sys; in-run: the client's own loop (sickle) or ernte's stored rate",
     ]
@@ -320,13 +364,29 @@ def report(results: Sequence[SizeResult], repeat: int, note: str) -> str:
             f"N = {size.n:,}  (load average {size.load_before:.1f} before,"
             f" {size.load_after:.1f} after)"
         )
-        lines += [f"  {format_line(m, baseline)}" for m in size.measurements]
-        ernte = next(m for m in size.measurements if m.label == "ernte --no-index")
-        ratio = ernte.wall_s / baseline.wall_s
-        verdict = "meets" if ratio <= AIM_RATIO else "MISSES"
-        lines.append(
-            f"  ernte --no-index / sickle records = {ratio:.2f} ({verdict} the {AIM_RATIO}x aim)"
-        )
+        for runs in size.runs:
+            lines += [f"    run: {format_line(m, baseline)}" for m in runs]
+        lines += [f"  median {format_line(m, baseline)}" for m in size.measurements]
+        for m in size.measurements:
+            if m.label.startswith("ernte harvest"):
+                ratio = m.wall_s / baseline.wall_s
+                verdict = (
+                    "meets the 1.5x aim"
+                    if ratio <= AIM_RATIO
+                    else f"meets the {TARGET_RATIO}x target"
+                    if ratio <= TARGET_RATIO
+                    else f"MISSES the {TARGET_RATIO}x target"
+                )
+                lines.append(
+                    f"  {m.label} (as a user runs it, records searchable at exit) / sickle records"
+                    f" = {ratio:.2f} ({verdict})"
+                )
+        ernte = next((m for m in size.measurements if m.label == "ernte --no-index"), None)
+        if ernte is not None:
+            lines.append(
+                f"  ernte --no-index / sickle records = {ernte.wall_s / baseline.wall_s:.2f}"
+                " (leaves out the index)"
+            )
     if len(results) > 1:
         small, large = min(results, key=lambda r: r.n), max(results, key=lambda r: r.n)
         for m_small, m_large in zip(small.measurements, large.measurements, strict=True):
@@ -338,23 +398,49 @@ def report(results: Sequence[SizeResult], repeat: int, note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def git_revision() -> str:
+    """The checked-out commit, with `+dirty` when tracked files differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        rev = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--n", type=int, action="append", help="records to serve (repeatable; default 10k, 100k)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per client; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per client; the median counts")
+    parser.add_argument("--prefix", default="dim", help="metadata format (dim, as ORLIS; oai_dc)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="ERNTE_INDEX_WORKERS for the indexed harvest (repeatable; default: ernte's own)",
+    )
     parser.add_argument(
         "--no-indexed", dest="indexed", action="store_false", help="skip the indexed harvest"
     )
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
     parser.add_argument("--note", default="", help="a label for this run in the results file")
     args = parser.parse_args(argv)
+    global PREFIX, REVISION
+    PREFIX = args.prefix
+    REVISION = git_revision()  # of the code the runs measure (taken before they start)
     sizes = args.n or [10_000, 100_000]
     results = []
     for n in sizes:
         print(f"N = {n:,}", flush=True)
-        results.append(bench_one(n, args.repeat, args.indexed))
+        results.append(bench_one(n, args.repeat, args.indexed, args.workers or [None]))
     text = report(results, args.repeat, args.note)
     print(text)
     if args.write:

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # `harvest --reconcile` refuses to delete more than this share of the live records at once.
     reconcile_max_share: float = Field(default=0.1, ge=0, le=1)
 
+    # Embedded index writes (issue 14): during a harvest the index is committed at most every
+    # this many seconds (and when the harvest ends), not after every page.
+    index_commit_interval: float = 5.0
+    # Worker processes that normalize and analyze records beside `ernte harvest` and
+    # `ernte index rebuild` (0: all in the command's own process); None: one per core, at
+    # most 2, and none on a single core.
+    index_workers: int | None = None
+
     # Cluster mode
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "ERNTE_REDIS_URL")

@@ -37,6 +37,7 @@ Facets are multi-select: each filtered facet field is counted without its own fi
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -53,7 +54,7 @@ from typing import Any, Literal
 
 import tantivy
 
-from indexer.analysis import analyze, analyze_exact, analyze_name, analyze_token
+from indexer.analysis import analyze, analyze_exact, analyze_name, analyze_token, german_terms
 from indexer.analysis import tokenize_with_offsets as _tokenize_with_offsets
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.compounds import default_decompounder
@@ -180,6 +181,13 @@ HIGHLIGHT_FRAGMENT_CHARS = 160
 HIGHLIGHT_FRAGMENTS = 3
 WRITER_HEAP_BYTES = 256_000_000
 
+POSITIONS_FILE = "ernte-archive-positions.json"
+"""Beside the index: archive key -> sequence number the index holds that archive up to."""
+
+PreparedDocument = dict[str, Any]
+"""The fields of one tantivy document as plain data (`tantivy.Document(**fields)`): what
+`prepare_document` returns, picklable, so it may be computed in another process."""
+
 
 def _schema(text_fields: Sequence[TextField]) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
@@ -198,14 +206,140 @@ def _schema(text_fields: Sequence[TextField]) -> tantivy.Schema:
     return builder.build()
 
 
+def _single_chain_plan(text_fields: Sequence[TextField]) -> frozenset[str]:
+    """Names of the fields whose chain is `analyze` or `analyze_exact`: for those,
+    `prepare_document` tokenizes each source text once and derives both (`analyze` is
+    `german_terms` of `analyze_exact`'s tokens, by definition)."""
+    return frozenset(f.name for f in text_fields if f.analyzer in (analyze, analyze_exact))
+
+
+def prepare_document(
+    document: SearchDocument,
+    text_fields: Sequence[TextField] = TEXT_FIELDS,
+    shared_tokens: frozenset[str] | None = None,
+) -> PreparedDocument:
+    """The tantivy fields of one search document (see the module docstring for the layout).
+
+    Each source text is tokenized and lower-cased once, however many fields analyze it;
+    the German terms come from the per-token cache of `indexer.analysis`. Raises KeyError
+    without an `id`, TypeError/ValueError for values the layout cannot hold.
+    """
+    identifier = document["id"]
+    if not identifier:
+        raise KeyError("id")
+    shared = _single_chain_plan(text_fields) if shared_tokens is None else shared_tokens
+    fields: PreparedDocument = {
+        "id": str(identifier),
+        "datestamp": str(document.get("datestamp") or ""),
+    }
+    values = {name: _values(document, name) for name in _source_names(tuple(text_fields))}
+    values_of = values.__getitem__
+
+    for text in text_fields:
+        terms: list[str] = []
+        analyzer = text.analyzer
+        if text.name in shared:
+            stem = analyzer is analyze
+            for source in text.sources:
+                for value in values_of(source):
+                    terms.extend(_analyzed_value(value)[stem])
+        else:
+            for source in text.sources:
+                for value in values_of(source):
+                    terms.extend(_other_chain_value(analyzer, value))
+        if terms:
+            fields[text.name] = " ".join(terms)
+    for facet in FACET_FIELDS:
+        if facet != "year":
+            facet_values = values_of(facet)
+            if facet_values:
+                fields[f"f_{facet}"] = facet_values
+    for keyword, sources in KEYWORD_QUERY_FIELDS.items():
+        lowered_values = [v.lower() for source in sources for v in values_of(source)]
+        if lowered_values:
+            fields[f"k_{keyword}"] = lowered_values
+    year = document.get("year")
+    if year is not None:
+        fields["year"] = int(year)
+    fields["display"] = json.dumps(
+        {
+            "title": " : ".join(values_of("title") + values_of("subtitle")),
+            "abstract": str(document.get("abstract") or ""),
+            "year": int(year) if year is not None else None,
+            "authors": values_of("author"),
+            "type": str(document.get("type") or ""),
+            "subjects": values_of("subject"),
+            "source": str(document.get("source") or ""),
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return fields
+
+
+_VALUE_CACHE_LIMIT = 200_000
+_SHORT_VALUE = 160
+"""Values up to this length (subjects, names, journals, publishers) repeat across records:
+their analysis is memoized; titles and abstracts are analyzed each time."""
+_value_cache: dict[str, tuple[list[str], list[str]]] = {}
+_other_cache: dict[tuple[Analyzer, str], list[str]] = {}
+
+
+def _analyzed_value(value: str) -> tuple[list[str], list[str]]:
+    """(analyze_exact(value), analyze(value)), the second derived from the first."""
+    found = _value_cache.get(value)
+    if found is None:
+        lowered = analyze_exact(value)
+        found = (lowered, german_terms(lowered))
+        if len(value) <= _SHORT_VALUE:
+            if len(_value_cache) >= _VALUE_CACHE_LIMIT:
+                _value_cache.clear()
+            _value_cache[value] = found
+    return found
+
+
+def _other_chain_value(analyzer: Analyzer, value: str) -> list[str]:
+    """`analyzer(value)`, memoized for short values (the name chain on author names)."""
+    if len(value) > _SHORT_VALUE:
+        return analyzer(value)
+    key = (analyzer, value)
+    found = _other_cache.get(key)
+    if found is None:
+        if len(_other_cache) >= _VALUE_CACHE_LIMIT:
+            _other_cache.clear()
+        found = _other_cache[key] = analyzer(value)
+    return found
+
+
+def _write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON so that a reader (or a crash) sees the old file or the new one, never half."""
+    staged = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with staged.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    staged.replace(path)
+
+
 def _values(document: SearchDocument, name: str) -> list[str]:
     """A document field as a list of non-empty strings (scalars and lists alike)."""
     value = document.get(name)
     if value is None or value == "":
         return []
+    if type(value) is str:
+        return [value]
     if isinstance(value, list | tuple):
-        return [str(v) for v in value if v is not None and v != ""]
+        return [v if type(v) is str else str(v) for v in value if v is not None and v != ""]
     return [str(value)]
+
+
+@functools.lru_cache(maxsize=8)
+def _source_names(text_fields: Sequence[TextField]) -> tuple[str, ...]:
+    """Every document field `prepare_document` reads, each once."""
+    names = [source for text in text_fields for source in text.sources]
+    names += [f for f in FACET_FIELDS if f != "year"]
+    names += [source for sources in KEYWORD_QUERY_FIELDS.values() for source in sources]
+    names += ["title", "subtitle", "author", "subject"]
+    return tuple(dict.fromkeys(names))
 
 
 class EmbeddedBackend:
@@ -213,7 +347,11 @@ class EmbeddedBackend:
 
     One tantivy writer may exist per index; it is opened on the first write and released by
     `close()`, so a process may open and close the backend repeatedly. Searches need no
-    writer and see what was committed (every `upsert`/`delete` call commits).
+    writer and see what was committed. By default every `upsert`/`delete` call commits;
+    with `defer_commits()` writes accumulate until `commit()` (one tantivy commit per many
+    pages instead of per page), and `commit(positions)` records with the commit how far into
+    each raw archive the index is (`archive_positions()`), so a writer killed before its
+    commit is caught up from the archive by the next one (harvester.run.pipeline).
 
     The options tune analysis and ranking; their defaults are the measured, shipped choice
     (bench/results/relevance.md), which `indexer.elastic.queries` mirrors:
@@ -273,6 +411,11 @@ class EmbeddedBackend:
         self._schema = _schema(self.text_fields)
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
+        self._auto_commit = True
+        # id -> datestamp of documents written since the last commit (None: deleted); the
+        # searcher cannot see them yet, but the stale-write check and the replace must.
+        self._pending: dict[str, str | None] = {}
+        self._single_text_sources = _single_chain_plan(self.text_fields)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -286,8 +429,13 @@ class EmbeddedBackend:
         self._open()
 
     def close(self) -> None:
-        """Commit pending writes, wait for merges, release the writer lock."""
+        """Commit pending writes, wait for merges, release the writer lock.
+
+        Archive positions are only recorded by an explicit `commit(positions)`: what a closing
+        writer commits without them is caught up (idempotently) by the next writer.
+        """
         writer, self._writer = self._writer, None
+        self._pending.clear()
         if writer is not None:
             writer.commit()
             writer.wait_merging_threads()
@@ -303,6 +451,11 @@ class EmbeddedBackend:
                     f"index at {self.path} has schema version {marker.read_text().strip()}, "
                     f"this ernte needs {SCHEMA_VERSION}: rebuild it (create with recreate)"
                 )
+            fresh = not marker.exists() and not (self.path / "meta.json").exists()
+            if fresh:
+                # A new index knows it holds nothing of any archive (a missing file means an
+                # index from before positions were recorded, see archive_positions).
+                _write_json_atomically(self.path / POSITIONS_FILE, {})
             index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
             index.register_tokenizer(
                 PRE_ANALYZED, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
@@ -322,43 +475,108 @@ class EmbeddedBackend:
         return self._writer
 
     def _commit(self) -> None:
+        if self._auto_commit:
+            self.commit()
+
+    def defer_commits(self) -> None:
+        """From now on writes are committed only by `commit()` (and `close()`)."""
+        self._auto_commit = False
+
+    def commit(self, positions: Mapping[str, int] | None = None) -> None:
+        """Make every write so far durable and searchable; with `positions` (archive key ->
+        archive sequence number), record that the index now holds each archive up to there.
+
+        The positions are written (atomically) after the tantivy commit: killed in between,
+        the index holds more than its positions say, and a catch-up re-writes it (upserts are
+        idempotent); it never holds less.
+        """
         if self._writer is not None:
             self._writer.commit()
             self._open().reload()
+        self._pending.clear()
+        if positions:
+            merged = {**(self.archive_positions() or {}), **positions}
+            _write_json_atomically(self.path / POSITIONS_FILE, merged)
+
+    def archive_positions(self) -> dict[str, int] | None:
+        """Archive key -> the sequence number up to which the index holds that archive
+        (an archive not named: nothing of it); None for an index written before positions
+        were recorded, which committed every page and so holds everything archived."""
+        self._open()
+        try:
+            data = json.loads((self.path / POSITIONS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return {str(k): int(v) for k, v in data.items()}
 
     # -- writes ----------------------------------------------------------------------------
 
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
         """Insert or replace documents by `id`; a document older than the stored one
-        (by `datestamp`) is skipped and counted, never written. Commits the batch."""
+        (by `datestamp`) is skipped and counted, never written. Commits the batch (unless
+        commits are deferred)."""
         result = WriteResult()
-        newest: dict[str, SearchDocument] = {}
+        prepared: list[PreparedDocument] = []
+        refused: list[ItemError] = []
         for document in documents:
             identifier = str(document.get("id") or "")
             if not identifier:
                 result.errors.append(ItemError("", "document has no id"))
                 continue
+            try:
+                prepared.append(self.prepare(document))
+            except (TypeError, ValueError, KeyError) as error:
+                refused.append(ItemError(identifier, f"cannot index document: {error}"))
+        result.errors.extend(refused)
+        self.upsert_prepared(prepared, result)
+        return result
+
+    @property
+    def preparer(self) -> Callable[[SearchDocument], PreparedDocument]:
+        """`prepare` as a picklable function (for worker processes, see harvester.run.pipeline)."""
+        return functools.partial(
+            prepare_document,
+            text_fields=self.text_fields,
+            shared_tokens=self._single_text_sources,
+        )
+
+    def prepare(self, document: SearchDocument) -> PreparedDocument:
+        """The tantivy fields of a document (plain, picklable data: see `prepare_document`)."""
+        return prepare_document(document, self.text_fields, self._single_text_sources)
+
+    def upsert_prepared(
+        self, prepared: Sequence[PreparedDocument], result: WriteResult | None = None
+    ) -> WriteResult:
+        """`upsert` for documents already turned into fields by `prepare` (perhaps in another
+        process): the stale-datestamp check, the replace by `id`, the commit."""
+        result = result if result is not None else WriteResult()
+        newest: dict[str, PreparedDocument] = {}
+        for fields in prepared:
+            identifier = fields["id"]
             held = newest.get(identifier)
-            if held is not None and _is_older(document, str(held.get("datestamp") or "")):
+            if held is not None and _is_older_stamp(fields["datestamp"], held["datestamp"]):
                 result.skipped_stale += 1
                 continue
             if held is not None:
                 result.skipped_stale += 1  # superseded by a newer copy in the same batch
-            newest[identifier] = document
-        stored = self._stored_datestamps(list(newest))
+            newest[identifier] = fields
+        current = self._current_datestamps(list(newest))
         writer = self._writer_for_batch()
-        for identifier, document in newest.items():
-            if identifier in stored and _is_older(document, stored[identifier]):
+        for identifier, fields in newest.items():
+            stored = current.get(identifier)
+            if stored is not None and _is_older_stamp(fields["datestamp"], stored):
                 result.skipped_stale += 1
                 continue
             try:
-                tantivy_document = self._to_tantivy(document)
+                tantivy_document = tantivy.Document(**fields)
             except (TypeError, ValueError) as error:
                 result.errors.append(ItemError(identifier, f"cannot index document: {error}"))
                 continue
-            if identifier in stored:
+            if identifier in current:
                 writer.delete_documents_by_term("id", identifier)
             writer.add_document(tantivy_document)
+            if not self._auto_commit:
+                self._pending[identifier] = fields["datestamp"]
             result.written += 1
         self._commit()
         return result
@@ -369,7 +587,7 @@ class EmbeddedBackend:
         """Remove documents by identifier; missing identifiers are not an error. A stored
         document newer than its tombstone's datestamp stays (counted as skipped_stale)."""
         wanted = [i for i in dict.fromkeys(identifiers) if i]
-        present = self._stored_datestamps(wanted)
+        present = {i: d for i, d in self._current_datestamps(wanted).items() if d is not None}
         tombstones = datestamps or {}
         newer = {
             i
@@ -380,12 +598,24 @@ class EmbeddedBackend:
         for identifier in present:
             if identifier not in newer:
                 writer.delete_documents_by_term("id", identifier)
+                if not self._auto_commit:
+                    self._pending[identifier] = None
         self._commit()
         return WriteResult(deleted=len(present) - len(newer), skipped_stale=len(newer))
 
     def count(self) -> int:
         """Searchable documents (committed, not deleted)."""
         return int(self._open().searcher().num_docs)
+
+    def _current_datestamps(self, identifiers: list[str]) -> dict[str, str | None]:
+        """`_stored_datestamps` overlaid with the writes not committed yet (None: deleted
+        since the last commit, still to be replaced by id if it comes again)."""
+        current: dict[str, str | None] = dict(self._stored_datestamps(identifiers))
+        if self._pending:
+            for identifier in identifiers:
+                if identifier in self._pending:
+                    current[identifier] = self._pending[identifier]
+        return current
 
     def _stored_datestamps(self, identifiers: list[str]) -> dict[str, str]:
         """id -> stored datestamp for those of `identifiers` already in the index."""
@@ -400,44 +630,6 @@ class EmbeddedBackend:
             stored = searcher.doc(address)
             found[str(stored.get_first("id"))] = str(stored.get_first("datestamp") or "")
         return found
-
-    def _to_tantivy(self, document: SearchDocument) -> tantivy.Document:
-        fields: dict[str, Any] = {
-            "id": str(document["id"]),
-            "datestamp": str(document.get("datestamp") or ""),
-        }
-        for text in self.text_fields:
-            terms: list[str] = []
-            for source in text.sources:
-                for value in _values(document, source):
-                    terms.extend(text.analyzer(value))
-            if terms:
-                fields[text.name] = " ".join(terms)
-        for facet in FACET_FIELDS:
-            if facet != "year":
-                values = _values(document, facet)
-                if values:
-                    fields[f"f_{facet}"] = values
-        for keyword, sources in KEYWORD_QUERY_FIELDS.items():
-            values = [v.lower() for source in sources for v in _values(document, source)]
-            if values:
-                fields[f"k_{keyword}"] = values
-        year = document.get("year")
-        if year is not None:
-            fields["year"] = int(year)
-        fields["display"] = json.dumps(
-            {
-                "title": " : ".join(_values(document, "title") + _values(document, "subtitle")),
-                "abstract": str(document.get("abstract") or ""),
-                "year": int(year) if year is not None else None,
-                "authors": _values(document, "author"),
-                "type": str(document.get("type") or ""),
-                "subjects": _values(document, "subject"),
-                "source": str(document.get("source") or ""),
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
-        return tantivy.Document(**fields)
 
     # -- search ----------------------------------------------------------------------------
 
@@ -898,6 +1090,11 @@ def _is_bare_word(clause: Clause) -> bool:
 
 def _clause_text(clause: Clause) -> str:
     return clause.text if isinstance(clause, Term) else " ".join(clause.words)
+
+
+def _is_older_stamp(incoming: str, stored: str | None) -> bool:
+    """`_is_older` for two datestamps (a missing one never blocks a write)."""
+    return bool(incoming and stored and incoming < stored)
 
 
 def _is_older(document: SearchDocument, stored_datestamp: str) -> bool:

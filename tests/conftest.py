@@ -4,6 +4,7 @@ run the real `ernte` command line in-process."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -154,3 +155,17 @@ def assert_exactly(data_dir: Path, every: set[str], live: set[str]) -> None:
     indexed = indexed_ids(data_dir / "index")
     assert len(indexed) == len(set(indexed)), "a record is in the index twice"
     assert set(indexed) == live
+
+
+def kill_harvest_at_page(state_file: Path, page: int, *args: str) -> int:
+    """Start `ernte harvest ARGS` as its own process, SIGKILL it once it has checkpointed
+    `page` pages; returns the page it had reached."""
+    process = harvest_process(*args)
+    try:
+        reached = wait_for_page(state_file, page, process)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return reached

@@ -6,8 +6,6 @@ nothing of it survives but what it wrote to disk. The provider is a real pyoai s
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from harvester.store.state import SQLiteStateStore
-from tests.conftest import CLIResult, assert_exactly, harvest_process, wait_for_page
+from tests.conftest import CLIResult, assert_exactly, kill_harvest_at_page
 
 pytestmark = pytest.mark.slow  # harvest processes killed and resumed
 
@@ -33,14 +31,7 @@ def test_sigkill_mid_harvest_then_resume_gives_exactly_the_servers_records(
 ) -> None:
     monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")  # slow enough to be killed mid-way
     with serve(RECORDS, batch_size=30) as url:
-        process = harvest_process(source(url, "dim"))
-        try:
-            reached = wait_for_page(data_dir / "state.sqlite", 4, process)
-            os.kill(process.pid, signal.SIGKILL)
-            assert process.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if process.poll() is None:
-                process.kill()
+        reached = kill_harvest_at_page(data_dir / "state.sqlite", 4, source(url, "dim"))
         killed = SQLiteStateStore(data_dir / "state.sqlite").all()[0]
         assert killed.state == "running" and killed.token is not None
         assert 4 <= reached < 20 and killed.watermark is None

@@ -146,10 +146,16 @@ def test_ctrl_c_then_sigterm_mid_harvest_then_resume_gives_exactly_the_live_reco
 
 
 def test_a_page_whose_storing_failed_is_fetched_again_and_its_next_token_accepted(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The cause of the stuck runs: the loop guard must not hold the token of a page that was
-    never checkpointed. The index write of page 4 fails once (a full index volume)."""
+    never checkpointed. An index write in mid-list fails (a full index volume); the index
+    commits after every page here, so that the failure comes while pages remain."""
+    monkeypatch.setenv("ERNTE_INDEX_COMMIT_INTERVAL", "0")
     with tmpfs(data_dir / "index", "400k"):
         failed = ernte_process("harvest", source(provider, "dim"))
         line = one_line_error(failed)

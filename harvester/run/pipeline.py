@@ -7,8 +7,18 @@ or that the index refuses go to the quarantine with the reason; the batch goes o
 
 from __future__ import annotations
 
+import ctypes
 import logging
-from collections.abc import Iterable, Sequence
+import multiprocessing as mp
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
 
 from harvester.model import RawRecord, Record
 from harvester.normalize.normalizer import QuarantineError, normalize
@@ -16,9 +26,13 @@ from harvester.run.document import build_document
 from harvester.sources import Source
 from harvester.store.archive import RawArchive
 from harvester.store.state import RunCounts
-from indexer.backend import IndexBackend
+from indexer.backend import IndexBackend, SearchDocument, WriteResult
+from indexer.compounds import default_decompounder
+from indexer.word_lists import part_list_file, stopwords_file, use_word_lists
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 def crosswalk_for(source: Source, prefix: str) -> str:
@@ -57,50 +71,293 @@ def index_records(
     """Upsert live records and delete tombstones; refused documents go to the quarantine."""
     live = [r for r in records if not r.deleted]
     gone = {r.identifier: r.datestamp for r in records if r.deleted}
-    counts = RunCounts()
-    if live:
-        result = backend.upsert([build_document(r) for r in live])
-        counts.indexed += result.written
-        for error in result.errors:
-            archive.quarantine(error.identifier, "index", error.reason, None)
-            counts.quarantined += 1
-            log.warning(
-                "document refused by the index",
-                extra={
-                    "source": source.key,
-                    "identifier": error.identifier,
-                    "reason": error.reason,
-                },
-            )
-        refused = {e.identifier for e in result.errors}
-        archive.release([r.identifier for r in live if r.identifier not in refused], "index")
-    if gone:
-        backend.delete(list(gone), gone)
-    return counts
+    batch = PreparedBatch(gone=gone, passed=[r.identifier for r in records])
+    _add_documents(batch, live, _preparer_of(backend))
+    return _write(batch, backend, archive, source)
 
 
 def process_batch(
     records: Sequence[RawRecord], source: Source, archive: RawArchive, backend: IndexBackend
 ) -> RunCounts:
     """Normalize and index one batch (a harvested page, or a slice of the archive)."""
-    normalized, counts = normalize_batch(records, source, archive)
-    counts.add(index_records(normalized, backend, archive, source))
+    return apply_batch(
+        prepare_batch(records, source, _preparer_of(backend)), backend, archive, source
+    )
+
+
+# -- the same in two halves, so that the first may run in another process -----------------------
+
+Preparer = Callable[[SearchDocument], Any]
+"""Turns a search document into what the backend writes (`EmbeddedBackend.preparer`)."""
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch normalized and made into documents, with neither archive nor index touched
+    (so it can be computed in a worker process): what `apply_batch` then writes."""
+
+    documents: list[Any] = field(default_factory=list)
+    """Search documents, or what the backend's preparer made of them."""
+    gone: dict[str, str] = field(default_factory=dict)
+    """Tombstones: identifier -> the deletion's datestamp."""
+    passed: list[str] = field(default_factory=list)
+    """Identifiers that normalized (to release from the normalize quarantine)."""
+    failed: list[tuple[str, str, bytes]] = field(default_factory=list)
+    """(identifier, reason, raw XML) of records that did not normalize."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(identifier, reason) of documents the preparer refused (the index's quarantine)."""
+
+
+def prepare_batch(
+    records: Sequence[RawRecord], source: Source, preparer: Preparer | None = None
+) -> PreparedBatch:
+    """normalize -> search document (-> the backend's own form, with a preparer)."""
+    batch = PreparedBatch()
+    live: list[Record] = []
+    for raw in records:
+        try:
+            record = normalize(raw, source.key, crosswalk_for(source, raw.metadata_prefix))
+        except QuarantineError as exc:
+            batch.failed.append((raw.identifier, exc.reason, raw.xml))
+            continue
+        batch.passed.append(record.identifier)
+        if record.deleted:
+            batch.gone[record.identifier] = record.datestamp
+        else:
+            live.append(record)
+    _add_documents(batch, live, preparer)
+    return batch
+
+
+def _add_documents(batch: PreparedBatch, live: Sequence[Record], preparer: Preparer | None) -> None:
+    for record in live:
+        document = build_document(record)
+        if preparer is None:
+            batch.documents.append(document)
+            continue
+        try:
+            batch.documents.append(preparer(document))
+        except (TypeError, ValueError, KeyError) as error:
+            batch.refused.append((record.identifier, f"cannot index document: {error}"))
+
+
+def apply_batch(
+    batch: PreparedBatch, backend: IndexBackend, archive: RawArchive, source: Source
+) -> RunCounts:
+    """Quarantine what failed, write the documents and tombstones, release what passed."""
+    apply_failures(batch, archive, source)
+    counts = _write(batch, backend, archive, source)
+    counts.quarantined += len(batch.failed)
+    counts.normalized += len(batch.passed) - len(batch.gone)
     return counts
 
 
-class IndexingSink:
-    """The in-process page sink: each archived page is normalized and indexed right away."""
+def apply_failures(batch: PreparedBatch, archive: RawArchive, source: Source) -> None:
+    """The normalize stage's archive writes: quarantine what failed, release what passed."""
+    for identifier, reason, xml in batch.failed:
+        archive.quarantine(identifier, "normalize", reason, xml)
+        log.warning(
+            "record quarantined",
+            extra={"source": source.key, "identifier": identifier, "reason": reason},
+        )
+    archive.release(batch.passed, "normalize")
 
-    def __init__(self, source: Source, archive: RawArchive, backend: IndexBackend) -> None:
+
+def _write(
+    batch: PreparedBatch, backend: IndexBackend, archive: RawArchive, source: Source
+) -> RunCounts:
+    counts = RunCounts()
+    refused = list(batch.refused)
+    if batch.documents:
+        upsert_prepared = getattr(backend, "upsert_prepared", None)
+        if _preparer_of(backend) is not None and upsert_prepared is not None:
+            result: WriteResult = upsert_prepared(batch.documents)
+        else:
+            result = backend.upsert(batch.documents)
+        counts.indexed += result.written
+        refused += [(e.identifier, e.reason) for e in result.errors]
+    for identifier, reason in refused:
+        archive.quarantine(identifier, "index", reason, None)
+        counts.quarantined += 1
+        log.warning(
+            "document refused by the index",
+            extra={"source": source.key, "identifier": identifier, "reason": reason},
+        )
+    if batch.documents or refused:
+        not_refused = {i for i, _ in refused}
+        written = [i for i in batch.passed if i not in not_refused and i not in batch.gone]
+        archive.release(written, "index")
+    if batch.gone:
+        backend.delete(list(batch.gone), batch.gone)
+    return counts
+
+
+def _preparer_of(backend: IndexBackend) -> Preparer | None:
+    preparer = getattr(backend, "preparer", None)
+    return preparer if callable(preparer) else None
+
+
+def archive_key(archive: RawArchive) -> str:
+    """An archive's name in the index's positions: `<source dir>/<prefix>`."""
+    return f"{archive.path.parent.name}/{archive.prefix}"
+
+
+COMMIT_INTERVAL = 5.0
+"""Default seconds between index commits during a harvest (settings.index_commit_interval)."""
+
+IN_FLIGHT = 2
+"""Pages handed to the worker process and not yet written (bounds memory)."""
+
+
+class IndexingSink:
+    """The in-process page sink: each archived page is normalized and indexed.
+
+    With a backend that can defer commits (the embedded index), the index is committed every
+    `commit_interval` seconds and when the harvest ends, not per page, and each commit records
+    the archive position it covers; the sink first catches up on what the archive holds beyond
+    the index's position (a run killed between archiving and committing). With `workers` = 1,
+    normalizing and analyzing run in a worker process while this one fetches and archives the
+    next page (two cores busy instead of one); the writes stay here, in archive order. Any
+    other backend (Elasticsearch) is written before `handle` returns, in this process, as the
+    checkpoint that follows requires.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        archive: RawArchive,
+        backend: IndexBackend,
+        *,
+        workers: int = 0,
+        commit_interval: float = COMMIT_INTERVAL,
+    ) -> None:
         self.source = source
         self.archive = archive
         self.backend = backend
+        self.key = archive_key(archive)
+        self.commit_interval = commit_interval
+        self._preparer = _preparer_of(backend)
+        self._deferred = callable(getattr(backend, "defer_commits", None))
+        # Only a backend that records archive positions may fall behind the checkpoint (a
+        # crash is caught up from the archive); any other is written before handle() returns.
+        self._ahead = IN_FLIGHT - 1 if self._deferred else 0
+        self._pool = worker_pool(1) if workers > 0 and self._deferred else None
+        self._in_flight: deque[tuple[Future[PreparedBatch] | PreparedBatch, int]] = deque()
+        self._applied_seq: int | None = None
+        self._last_commit = time.monotonic()
+        self._pending_counts = RunCounts()
+        if self._deferred:
+            backend.defer_commits()  # type: ignore[attr-defined]
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Index what the archive holds beyond the index's recorded position."""
+        positions = self.backend.archive_positions()  # type: ignore[attr-defined]
+        newest = self.archive.last_seq()
+        if positions is None:  # an index from before positions: it committed every page
+            self._applied_seq = newest
+            return
+        start = positions.get(self.key, 0)
+        if newest <= start:
+            self._applied_seq = start
+            return
+        log.info(
+            "catching up the index from the archive",
+            extra={"source": self.source.key, "after_seq": start, "until_seq": newest},
+        )
+        batches = _with_last(self.archive.batches(500, after_seq=start, until_seq=newest))
+        for batch, last in batches:
+            self._submit(batch, newest if last else start)
+            self._pending_counts.add(self._drain(self._ahead))
+        self._pending_counts.add(self._drain(0))
+        self._commit()
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
-        return process_batch(records, self.source, self.archive, self.backend)
+        seq = self.archive.last_seq() if self._deferred else 0
+        self._submit(records, seq)
+        counts = self._drain(self._ahead)
+        counts.add(self._pending_counts)
+        self._pending_counts = RunCounts()
+        return counts
 
     def close(self) -> RunCounts:
-        return RunCounts()
+        counts = self._drain(0)
+        counts.add(self._pending_counts)
+        self._pending_counts = RunCounts()
+        self._commit()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return counts
+
+    def _submit(self, records: Sequence[RawRecord], seq: int) -> None:
+        if self._pool is None:
+            self._in_flight.append((prepare_batch(records, self.source, self._preparer), seq))
+            return
+        detached = [replace(r, element=None) for r in records]  # lxml trees do not pickle
+        future = self._pool.submit(prepare_batch, detached, self.source, self._preparer)
+        self._in_flight.append((future, seq))
+
+    def _drain(self, keep: int) -> RunCounts:
+        """Write prepared batches in order until at most `keep` are in flight."""
+        counts = RunCounts()
+        while len(self._in_flight) > keep:
+            pending, seq = self._in_flight.popleft()
+            batch = pending.result() if isinstance(pending, Future) else pending
+            counts.add(apply_batch(batch, self.backend, self.archive, self.source))
+            self._applied_seq = max(self._applied_seq or 0, seq)
+            if self._deferred and time.monotonic() - self._last_commit >= self.commit_interval:
+                self._commit()
+        return counts
+
+    def _commit(self) -> None:
+        if not self._deferred:
+            return
+        positions = {self.key: self._applied_seq} if self._applied_seq is not None else None
+        self.backend.commit(positions)  # type: ignore[attr-defined]
+        self._last_commit = time.monotonic()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for `prepare_batch`, started now (their imports overlap the first fetch).
+
+    Spawned, not forked: a forked worker would inherit the harvest's lock files and the
+    index writer's threads. Each worker dies with the command (see `_worker_init`).
+    """
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(stopwords_file(), part_list_file()),
+    )
+    for _ in range(workers):
+        pool.submit(int)
+    return pool
+
+
+def _worker_init(stopwords: Path, compound_parts: Path) -> None:
+    """Leave Ctrl-C to the command (it stops its workers in order); die with it on SIGKILL
+    (Linux: PR_SET_PDEATHSIG), so no orphan outlives a killed harvest; load the analysis
+    data once, from the word lists the command chose (a spawned process starts without)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    use_word_lists(stopwords=stopwords, compound_parts=compound_parts)
+    default_decompounder()
+
+
+def _with_last(items: Iterable[_T]) -> Iterator[tuple[_T, bool]]:
+    """(item, is_last) for each item, streaming."""
+    iterator = iter(items)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield previous, False
+        previous = item
+    yield previous, True
 
 
 class NormalizeOnlySink:

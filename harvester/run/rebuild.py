@@ -14,20 +14,34 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
 from harvester.run import services
-from harvester.run.document import build_document
-from harvester.run.pipeline import normalize_batch, process_batch
+from harvester.run.pipeline import (
+    PreparedBatch,
+    Preparer,
+    apply_failures,
+    archive_key,
+    prepare_batch,
+    process_batch,
+    worker_pool,
+)
 from harvester.run.progress import PeriodicLog
+from harvester.run.services import index_workers
 from harvester.settings import Settings
 from harvester.sources import Source, SourceError, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archives_of
 from harvester.store.locks import index_write_lock
 from harvester.store.state import RunCounts
-from indexer.backend import IndexBackend, SearchDocument
+from indexer.backend import IndexBackend
+
+if TYPE_CHECKING:
+    from indexer.embedded import EmbeddedBackend, PreparedDocument
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +54,6 @@ class _Archives:
 
     settings: Settings
     entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
-    owner: dict[str, RawArchive] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings) -> _Archives:
@@ -69,30 +82,36 @@ class _Archives:
         for _, archive, _ in self.entries:
             archive.close()
 
-    def documents(self) -> Iterator[SearchDocument]:
-        """Search documents of every identifier's latest live version, as of the start.
+    def documents(
+        self,
+        preparer: Preparer | None = None,
+        pool: ProcessPoolExecutor | None = None,
+        ahead: int = 4,
+    ) -> Iterator[Any]:
+        """Search documents (or what `preparer` makes of them) of every identifier's latest
+        live version, as of the start, in archive order.
 
-        Records that fail to normalize are quarantined on the way; `owner` learns which
-        archive each identifier came from, so index-side refusals are quarantined there.
+        With a pool, batches are normalized and prepared in its worker processes, a few in
+        flight at a time (memory stays flat); records that fail to normalize are quarantined
+        here, in this process.
         """
         progress = PeriodicLog("rebuild progress")
         for source, archive, start in self.entries:
-            for batch in archive.batches(BATCH, until_seq=start, live_only=True):
-                yield from self._normalized(batch, source, archive)
-                progress.add(len(batch))
-
-    def _normalized(
-        self, batch: list[RawRecord], source: Source, archive: RawArchive
-    ) -> Iterator[SearchDocument]:
-        records, _ = normalize_batch(batch, source, archive)
-        for record in records:
-            self.owner[record.identifier] = archive
-            yield build_document(record)
+            batches = archive.batches(BATCH, until_seq=start, live_only=True)
+            for prepared in _prepared_in_order(batches, source, preparer, pool, ahead):
+                apply_failures(prepared, archive, source)
+                yield from prepared.documents
+                progress.add(len(prepared.passed) + len(prepared.failed))
+                for identifier, reason in prepared.refused:
+                    archive.quarantine(identifier, "index", reason, None)
 
     def quarantine_refused(self, refused: list[tuple[str, str]]) -> None:
+        """Quarantine documents the index refused, in the archive that holds them."""
         for identifier, reason in refused:
-            if identifier in self.owner:
-                self.owner[identifier].quarantine(identifier, "index", reason, None)
+            for _, archive, _ in self.entries:
+                if archive.get(identifier) is not None:
+                    archive.quarantine(identifier, "index", reason, None)
+                    break
 
     def catch_up(self, backend: IndexBackend) -> RunCounts:
         """Index what was archived after the rebuild started (upserts and deletions), including
@@ -108,6 +127,7 @@ class _Archives:
 
 def rebuild_from_archives(settings: Settings) -> str:
     """Rebuild the configured backend's index; returns a one-line report."""
+    services.use_configured_word_lists(settings)  # the new index analyzes with these
     if settings.es_url:
         archives = _Archives.open(settings)
         try:
@@ -129,11 +149,19 @@ def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
     from indexer.elastic.rebuild import build_index_and_switch_alias
 
     backend = ElasticBackend.connect(services.es_connection(settings), settings.es_index_alias)
+    workers = index_workers(settings)
+    pool = worker_pool(workers) if workers else None
     try:
-        report = build_index_and_switch_alias(backend, archives.documents())
+        # Normalizing and building documents run in the workers while this process sends
+        # bulk requests (the server does the analysis).
+        report = build_index_and_switch_alias(
+            backend, archives.documents(None, pool, 2 * max(1, workers))
+        )
         archives.quarantine_refused([(e.identifier, e.reason) for e in report.errors])
         late = archives.catch_up(backend)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         backend.close()
     previous = ", ".join(report.previous) or "none"
     return (
@@ -152,17 +180,30 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
     shutil.rmtree(new_dir, ignore_errors=True)
     backend = EmbeddedBackend(new_dir)
     backend.create(recreate=True)
+    backend.defer_commits()
     refused = 0
+    workers = index_workers(settings)
+    pool = worker_pool(workers) if workers else None
     try:
-        batch: list[SearchDocument] = []
-        for document in archives.documents():
-            batch.append(document)
-            if len(batch) >= 1000:
+        batch: list[PreparedDocument] = []
+        since_commit = 0
+        for prepared in archives.documents(backend.preparer, pool, 2 * max(1, workers)):
+            batch.append(prepared)
+            if len(batch) >= UPSERT_BATCH:
                 refused += _upsert(backend, batch, archives)
+                since_commit += len(batch)
                 batch = []
+            if since_commit >= COMMIT_EVERY:
+                backend.commit()  # bounds the writer's memory of uncommitted ids
+                since_commit = 0
         refused += _upsert(backend, batch, archives)
+        # Every archive is in the new index up to its position at the start (the host's
+        # index lock kept writers out since), so a harvest after the swap catches up from there.
+        backend.commit({archive_key(a): start for _, a, start in archives.entries})
         count = backend.count()
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         backend.close()
     shutil.rmtree(old_dir, ignore_errors=True)
     if live_dir.exists():
@@ -172,9 +213,36 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
     return f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused"
 
 
-def _upsert(backend: IndexBackend, batch: list[SearchDocument], archives: _Archives) -> int:
+UPSERT_BATCH = 1000
+COMMIT_EVERY = 50_000
+"""Documents between the rebuild's intermediate commits (what it holds of uncommitted ids)."""
+
+
+def _upsert(backend: EmbeddedBackend, batch: list[PreparedDocument], archives: _Archives) -> int:
     if not batch:
         return 0
-    result = backend.upsert(batch)
+    result = backend.upsert_prepared(batch)
     archives.quarantine_refused([(e.identifier, e.reason) for e in result.errors])
     return len(result.errors)
+
+
+def _prepared_in_order(
+    batches: Iterable[list[RawRecord]],
+    source: Source,
+    preparer: Preparer | None,
+    pool: ProcessPoolExecutor | None,
+    ahead: int,
+) -> Iterator[PreparedBatch]:
+    """`prepare_batch` of each batch, in order; in the pool's workers when there is one,
+    with at most `ahead` batches in flight."""
+    if pool is None:
+        for batch in batches:
+            yield prepare_batch(batch, source, preparer)
+        return
+    in_flight: deque[Future[PreparedBatch]] = deque()
+    for batch in batches:
+        in_flight.append(pool.submit(prepare_batch, batch, source, preparer))
+        if len(in_flight) >= ahead:
+            yield in_flight.popleft().result()
+    while in_flight:
+        yield in_flight.popleft().result()

@@ -3,6 +3,7 @@ by hand: HTTP client, OAI client, state store, index backend, harvester."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,14 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
     return backend
 
 
+def index_workers(settings: Settings) -> int:
+    """Worker processes for normalizing and analyzing (settings.index_workers, or per core)."""
+    if settings.index_workers is not None:
+        return max(0, settings.index_workers)
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 2)
+
+
 def harvester(
     settings: Settings,
     source: Source,
@@ -142,7 +151,13 @@ def harvester(
     def sink(src: Source, prefix: str, archive: RawArchive) -> PageSink:
         if backend is None:
             return NormalizeOnlySink(src, archive)
-        return IndexingSink(src, archive, backend)
+        return IndexingSink(
+            src,
+            archive,
+            backend,
+            workers=min(1, index_workers(settings)),
+            commit_interval=settings.index_commit_interval,
+        )
 
     delay = source.page_delay if source.page_delay is not None else settings.page_delay
     return Harvester(

@@ -125,7 +125,8 @@ class RawArchive:
     def append(
         self, records: Sequence[RawRecord], page_url: str = "", *, fresh_after: int | None = None
     ) -> AppendResult:
-        """Store a page's records durably, in one transaction.
+        """Store a page's records durably, in one transaction (one lookup of the page's known
+        digests, one insert per new version).
 
         With `fresh_after` (the archive's `last_seq` at the harvest's last checkpoint), a
         version already archived after that point counts as appended: it is this page's own,
@@ -134,13 +135,12 @@ class RawArchive:
         now = _now()
         db = self._db
         counted: set[str] = set()
+        digests = [hashlib.blake2b(rec.xml, digest_size=16).digest() for rec in records]
         db.execute("BEGIN IMMEDIATE")
         try:
-            for rec in records:
-                digest = hashlib.blake2b(rec.xml, digest_size=16).digest()
-                row = db.execute(
-                    "SELECT digest, seq FROM latest WHERE identifier = ?", (rec.identifier,)
-                ).fetchone()
+            known = self._latest_digests([rec.identifier for rec in records])
+            for rec, digest in zip(records, digests, strict=True):
+                row = known.get(rec.identifier)
                 if row is not None and row[0] == digest:
                     if (
                         fresh_after is not None
@@ -174,6 +174,7 @@ class RawArchive:
                     " digest = excluded.digest",
                     (rec.identifier, cur.lastrowid, digest),
                 )
+                known[rec.identifier] = (digest, -1)  # a record twice on one page: stored once
                 result.appended += 1
                 counted.add(rec.identifier)
             db.execute("COMMIT")
@@ -182,6 +183,19 @@ class RawArchive:
                 db.execute("ROLLBACK")
             raise
         return result
+
+    def _latest_digests(self, identifiers: Sequence[str]) -> dict[str, tuple[bytes, int]]:
+        """identifier -> (digest, seq) of its latest archived version, for those archived."""
+        found: dict[str, tuple[bytes, int]] = {}
+        unique = list(dict.fromkeys(identifiers))
+        for start in range(0, len(unique), 500):  # under SQLite's bound-parameter limit
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT identifier, digest, seq FROM latest WHERE identifier IN ({marks})", chunk
+            ).fetchall()
+            found.update({str(i): (bytes(d), int(q)) for i, d, q in rows})
+        return found
 
     def _row_to_raw(self, row: tuple[object, ...], prefix: str) -> RawRecord:
         identifier, datestamp, deleted, sets, xml = row
@@ -215,10 +229,12 @@ class RawArchive:
         last_seq = after_seq
         bound = until_seq if until_seq is not None else 2**62
         while True:
+            # Walk `records` by its primary key and keep the rows `latest` points at: each
+            # batch is a range read (a walk of `latest` by seq would scan and sort all of it).
             rows = self._db.execute(
-                "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM latest l"
-                " JOIN records r ON r.seq = l.seq WHERE l.seq > ? AND l.seq <= ?"
-                " ORDER BY l.seq LIMIT ?",
+                "SELECT r.seq, r.identifier, r.datestamp, r.deleted, r.sets, r.xml FROM records r"
+                " JOIN latest l ON l.identifier = r.identifier AND l.seq = r.seq"
+                " WHERE r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?",
                 (last_seq, bound, batch_size),
             ).fetchall()
             if not rows:
@@ -312,11 +328,17 @@ class RawArchive:
 
     def release(self, identifiers: Sequence[str], stage: str) -> None:
         """Remove quarantine entries of records that now passed this stage."""
-        if identifiers:
-            self._db.executemany(
-                "DELETE FROM quarantine WHERE identifier = ? AND stage = ?",
-                [(i, stage) for i in identifiers],
-            )
+        if not identifiers:
+            return
+        held = self._db.execute(
+            "SELECT 1 FROM quarantine WHERE stage = ? LIMIT 1", (stage,)
+        ).fetchone()
+        if held is None:  # the usual case: nothing of this stage is quarantined
+            return
+        self._db.executemany(
+            "DELETE FROM quarantine WHERE identifier = ? AND stage = ?",
+            [(i, stage) for i in identifiers],
+        )
 
     def quarantined(self) -> list[QuarantineEntry]:
         rows = self._db.execute(

@@ -12,7 +12,9 @@ caller to quarantine; overload (429) and gateway errors are retried with backoff
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -51,6 +53,13 @@ class BulkOptions:
     retry_on_status: tuple[int, ...] = (429, 502, 503, 504)
     refresh: bool | str = False
     """Passed to each bulk request; tests use "wait_for" to search right after a write."""
+    parallel: int = 1
+    """Bulk requests in flight at once (threads, each streaming chunks of the same actions);
+    a rebuild uses 2, so the cluster indexes one chunk while the next one is sent."""
+
+
+REBUILD_PARALLEL_BULK = 2
+"""Concurrent bulk requests while a rebuild loads its new index (refresh off, no replicas)."""
 
 
 def datestamp_version(datestamp: str) -> int:
@@ -164,30 +173,71 @@ def run_bulk(
     options: BulkOptions,
     result: WriteResult,
 ) -> WriteResult:
-    """Stream `actions` to Elasticsearch and count every item's outcome into `result`."""
-    extra: dict[str, Any] = {}
-    if options.refresh:
-        extra["refresh"] = options.refresh
+    """Stream `actions` to Elasticsearch and count every item's outcome into `result`.
+
+    Chunks are bounded by count and bytes; with `options.parallel` > 1, that many threads
+    each stream chunks drawn from the same actions (helpers.parallel_bulk would not retry
+    429s with backoff, streaming_bulk does).
+    """
     try:
-        for ok, item in helpers.streaming_bulk(
-            client,
-            actions,
-            chunk_size=options.chunk_size,
-            max_chunk_bytes=options.max_chunk_bytes,
-            raise_on_error=False,
-            max_retries=options.max_retries,
-            initial_backoff=options.initial_backoff,
-            max_backoff=options.max_backoff,
-            retry_on_status=options.retry_on_status,
-            **extra,
-        ):
-            apply_bulk_item(result, ok, item)
+        if options.parallel <= 1:
+            for ok, item in _stream(client, actions, options):
+                apply_bulk_item(result, ok, item)
+        else:
+            _run_parallel(client, actions, options, result)
     except elasticsearch.ConnectionError as error:
         raise ElasticConnectionError(
             f"Elasticsearch became unreachable during a bulk write ({error}); "
             f"{result.written} written and {result.deleted} deleted before it failed"
         ) from None
     return result
+
+
+def _stream(
+    client: Elasticsearch, actions: Iterable[dict[str, Any]], options: BulkOptions
+) -> Iterable[tuple[bool, Any]]:
+    extra: dict[str, Any] = {}
+    if options.refresh:
+        extra["refresh"] = options.refresh
+    return helpers.streaming_bulk(
+        client,
+        actions,
+        chunk_size=options.chunk_size,
+        max_chunk_bytes=options.max_chunk_bytes,
+        raise_on_error=False,
+        max_retries=options.max_retries,
+        initial_backoff=options.initial_backoff,
+        max_backoff=options.max_backoff,
+        retry_on_status=options.retry_on_status,
+        **extra,
+    )
+
+
+def _run_parallel(
+    client: Elasticsearch,
+    actions: Iterable[dict[str, Any]],
+    options: BulkOptions,
+    result: WriteResult,
+) -> None:
+    source = iter(actions)
+    take, count = threading.Lock(), threading.Lock()
+
+    def shared() -> Iterator[dict[str, Any]]:
+        while True:
+            with take:
+                action = next(source, None)
+            if action is None:
+                return
+            yield action
+
+    def worker() -> None:
+        for ok, item in _stream(client, shared(), options):
+            with count:
+                apply_bulk_item(result, ok, item)
+
+    with ThreadPoolExecutor(options.parallel, thread_name_prefix="ernte-bulk") as pool:
+        for done in [pool.submit(worker) for _ in range(options.parallel)]:
+            done.result()
 
 
 def write_documents(
@@ -283,7 +333,8 @@ class ElasticBackend:
     def upsert_into(self, index: str, documents: Iterable[SearchDocument]) -> WriteResult:
         """Upsert into a concrete index (a rebuild's new one), never waiting for a refresh:
         a bulk-loading index has refresh switched off, so `wait_for` would never return."""
-        return write_documents(self.client, index, documents, replace(self.bulk, refresh=False))
+        loading = replace(self.bulk, refresh=False, parallel=REBUILD_PARALLEL_BULK)
+        return write_documents(self.client, index, documents, loading)
 
     def smoke_search(self, index: str) -> SearchResponse:
         """One faceted, highlighted search with the year histogram on `index`: proves query,
