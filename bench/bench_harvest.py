@@ -259,7 +259,7 @@ def ernte_harvest(url: str, n: int, index: bool, workers: int | None = None) -> 
 
 def _check_searchable(data_dir: Path, stdout: str) -> None:
     """Every record the harvest normalized live is in the index once the command exited."""
-    from indexer.embedded import EmbeddedBackend
+    from indexer.embedded.backend import EmbeddedBackend
 
     normalized = re.search(r"normalized (\d+)", stdout)
     backend = EmbeddedBackend(data_dir / "index")

@@ -50,7 +50,7 @@ from harvester.demo.provider import NS_DIM, write_dim  # noqa: E402
 from harvester.model import RawRecord  # noqa: E402
 from harvester.oai.client import OAI_NS  # noqa: E402
 from harvester.store.archive import RawArchive, archive_path  # noqa: E402
-from indexer.embedded import EmbeddedBackend  # noqa: E402
+from indexer.embedded.backend import EmbeddedBackend  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "index.txt"

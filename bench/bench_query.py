@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_index import QUERIES as SIMPLE_QUERIES  # noqa: E402
 from bench.bench_index import publish  # noqa: E402
-from indexer.embedded import TEXT_FIELDS, EmbeddedBackend  # noqa: E402
+from indexer.embedded.backend import EmbeddedBackend  # noqa: E402
+from indexer.embedded.schema import TEXT_FIELDS  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "query.txt"

@@ -138,7 +138,7 @@ SUBJECT_NORMS = False
 scored with BM25 length normalization. Off: headings are a set, and a record catalogued with
 20 headings is not less about each than one with 2 (issue 15, measured in
 bench/results/relevance.md). The embedded backend scores them by idf and weight
-(`indexer.embedded.no_norms_weight`), Elasticsearch by the `heading_set` similarity."""
+(`indexer.embedded.queries.no_norms_weight`), Elasticsearch by the `heading_set` similarity."""
 
 _MSM_SIMPLE = re.compile(r"^-?\d+%?$")
 _MSM_CONDITION = re.compile(r"^(\d+)<(-?\d+%?)$")

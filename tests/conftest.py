@@ -122,7 +122,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 def indexed_ids(index_dir: Path) -> list[str]:
     """Every document id in the embedded index at `index_dir` (duplicates kept, to be seen)."""
-    from indexer.embedded import EmbeddedBackend
+    from indexer.embedded.backend import EmbeddedBackend
     from indexer.search_model import SearchRequest
 
     backend = EmbeddedBackend(index_dir)

@@ -16,7 +16,7 @@ import pytest
 from harvester.model import Abstract, HostPublication, Identifiers, Person, Record
 from harvester.run.document import build_document
 from indexer.backend import IndexBackend, SearchDocument
-from indexer.embedded import EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
 from indexer.search_model import (
     Filter,
     QuerySyntaxError,

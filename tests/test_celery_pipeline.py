@@ -82,7 +82,7 @@ def indexed_ids(index_dir: Path) -> list[str]:
     Taken under the workers' index lock: opening an EmbeddedBackend rewrites its schema marker
     file, which a concurrently opening writer can read half-written (reported to the lead)."""
     from harvester.store.locks import index_write_lock
-    from indexer.embedded import EmbeddedBackend
+    from indexer.embedded.backend import EmbeddedBackend
     from indexer.search_model import SearchRequest
 
     with index_write_lock(get_settings()):

@@ -70,7 +70,7 @@ def test_rebuild_catches_up_with_what_was_archived_meanwhile(ernte: Ernte, data_
     from harvester.run.rebuild import _Archives
     from harvester.settings import get_settings
     from harvester.store.archive import RawArchive, archives_of
-    from indexer.embedded import EmbeddedBackend
+    from indexer.embedded.backend import EmbeddedBackend
 
     with serve(RECORDS[:40], batch_size=50) as url:
         assert ernte("harvest", url, "--prefix", "dim", "--no-index").exit_code == 0

@@ -14,7 +14,8 @@ import tantivy
 from harvester.model import Record
 from harvester.run.document import build_document
 from indexer.analysis import analyze, german_stopwords
-from indexer.embedded import TEXT_FIELDS, EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
+from indexer.embedded.schema import TEXT_FIELDS
 from indexer.search_model import QuerySyntaxError, SearchRequest
 from tests.test_backend_contract import corpus, make_record
 

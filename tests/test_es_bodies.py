@@ -139,7 +139,7 @@ def test_subject_heading_fields_are_scored_as_a_set(
 ) -> None:
     """Issue 15: no length norms on the subject fields, BM25 with k1 0 (idf x boost), as the
     embedded backend scores them; the other text fields keep the default BM25 with norms."""
-    from indexer.embedded import TEXT_FIELDS
+    from indexer.embedded.schema import TEXT_FIELDS
 
     similarity = template["template"]["settings"]["similarity"]
     assert similarity == {"heading_set": {"type": "BM25", "k1": 0.0, "b": 0.0}}
@@ -355,7 +355,8 @@ def test_one_or_two_bare_words_are_all_required() -> None:
 
 def test_ranking_defaults_mirror_the_embedded_backend() -> None:
     """Same field weights, minimum_should_match and proximity clause as the embedded default."""
-    from indexer import embedded
+    from indexer.embedded import schema
+    from indexer.embedded.backend import EmbeddedBackend
 
     es_names = {
         "title": ("title", "subtitle"),
@@ -365,21 +366,21 @@ def test_ranking_defaults_mirror_the_embedded_backend() -> None:
     }
     expected = [
         f"{es}^{field.boost:g}" if field.boost != 1 else es
-        for field in embedded.TEXT_FIELDS
+        for field in schema.TEXT_FIELDS
         if field.default
         for es in es_names.get(field.name, (field.name,))
     ]
     assert sorted(queries.DEFAULT_TEXT_FIELDS) == sorted(expected)
     proximity = [
         f"{es}^{weight:g}" if weight != 1 else es
-        for name, weight in embedded.PROXIMITY_FIELDS.items()
+        for name, weight in schema.PROXIMITY_FIELDS.items()
         for es in es_names.get(name, (name,))
     ]
     assert list(queries.PROXIMITY_FIELDS) == proximity
-    backend = embedded.EmbeddedBackend(Path("unused"))
-    assert backend.min_should_match == queries.MIN_SHOULD_MATCH
-    assert backend.proximity_boost == queries.PROXIMITY_BOOST
-    assert backend.proximity_slop == queries.PROXIMITY_SLOP
+    translator = EmbeddedBackend(Path("unused")).queries
+    assert translator.min_should_match == queries.MIN_SHOULD_MATCH
+    assert translator.proximity_boost == queries.PROXIMITY_BOOST
+    assert translator.proximity_slop == queries.PROXIMITY_SLOP
 
 
 def test_only_exclusions_match_everything_else() -> None:

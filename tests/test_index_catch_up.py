@@ -21,7 +21,8 @@ from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from harvester.store.archive import RawArchive, archives_of
 from harvester.store.state import SQLiteStateStore
-from indexer.embedded import POSITIONS_FILE, EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
+from indexer.embedded.writer import POSITIONS_FILE
 from tests.conftest import CLIResult, indexed_ids, kill_harvest_at_page
 
 RECORDS = list(generate_records(400, seed=14, deleted_share=0.05))

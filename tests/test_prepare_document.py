@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from indexer.compounds import default_decompounder
-from indexer.embedded import TEXT_FIELDS, prepare_document
+from indexer.embedded.documents import prepare_document
+from indexer.embedded.schema import TEXT_FIELDS
 from tests.conftest import GERMAN_RECORDS
 
 CORPUS = GERMAN_RECORDS / "corpus.json"

@@ -148,10 +148,10 @@ def test_filter_values_fold_like_the_elasticsearch_folded_normalizer() -> None:
 def test_folded_filter_pattern_admits_every_spelling_of_the_value() -> None:
     import re
 
-    from indexer.embedded import _folded_pattern
+    from indexer.embedded.queries import folded_pattern
     from indexer.filters import fold_value
 
-    pattern = re.compile(_folded_pattern(fold_value("Bürgerbeteiligung (Stadt)")))
+    pattern = re.compile(folded_pattern(fold_value("Bürgerbeteiligung (Stadt)")))
     for stored in (
         "Bürgerbeteiligung (Stadt)",
         "BUERGERBETEILIGUNG (stadt)",
@@ -159,4 +159,4 @@ def test_folded_filter_pattern_admits_every_spelling_of_the_value() -> None:
     ):
         assert pattern.fullmatch(stored), stored
     assert not pattern.fullmatch("Bürgerbeteiligung")
-    assert re.compile(_folded_pattern("strasse")).fullmatch("Straße")
+    assert re.compile(folded_pattern("strasse")).fullmatch("Straße")

@@ -26,7 +26,7 @@ from harvester.run.document import build_document
 from harvester.store.archive import RawArchive, archives_of
 from harvester.store.state import SQLiteStateStore
 from indexer.backend import SearchDocument
-from indexer.embedded import EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
 from tests.conftest import (
     PROJECT_ROOT,
     CLIResult,

@@ -16,7 +16,7 @@ import pytest
 from bench.relevance.build_judgments import DEFAULT_CORPUS, load_corpus, load_queries
 from bench.relevance.run import build_documents, index_documents
 from indexer.backend import IndexBackend
-from indexer.embedded import EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
 from indexer.search_model import SearchRequest
 
 ES_URL = os.environ.get("ES_URL")

@@ -15,7 +15,7 @@ from harvester.web import formatting
 from harvester.web.app import create_app
 from harvester.web.pages import SearchState, templates, year_bars
 from harvester.web.search import cli_filter, parse_after, search_request
-from indexer.embedded import EmbeddedBackend
+from indexer.embedded.backend import EmbeddedBackend
 from indexer.search_model import FacetValue, Filter, QuerySyntaxError
 
 

@@ -3,7 +3,7 @@
 A variant names a configuration of the embedded backend's analysis and ranking options
 (`text_fields`, `use_parts`, `exact_boost`, `min_should_match`, `proximity_boost`,
 `proximity_slop`, `compound_boost`, `compound_min_should_match`; see
-`indexer.embedded.EmbeddedBackend`). The rows up to `issue 9 (before 15)` keep the
+`indexer.embedded.backend.EmbeddedBackend`). The rows up to `issue 9 (before 15)` keep the
 configuration before issue 15 (subject fields with BM25 length norms, no query-side
 compound splitting), so they stay comparable with earlier results files. The last one, `shipped`, passes no
 options at all: it is the default both backends run, so the table always shows what users
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from indexer.analysis import analyze_exact
-from indexer.embedded import TEXT_FIELDS, EmbeddedBackend, TextField
+from indexer.embedded.backend import EmbeddedBackend
+from indexer.embedded.schema import TEXT_FIELDS, TextField
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
 from indexer.search_model import (
     DEFAULT_MIN_SHOULD_MATCH,

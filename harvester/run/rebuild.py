@@ -41,7 +41,8 @@ from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend
 
 if TYPE_CHECKING:
-    from indexer.embedded import EmbeddedBackend, PreparedDocument
+    from indexer.embedded.backend import EmbeddedBackend
+    from indexer.embedded.documents import PreparedDocument
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
 
 
 def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
-    from indexer.embedded import EmbeddedBackend
+    from indexer.embedded.backend import EmbeddedBackend
 
     live_dir = settings.index_dir
     new_dir = live_dir.with_name(live_dir.name + ".rebuild")

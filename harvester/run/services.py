@@ -114,7 +114,7 @@ def index_backend(settings: Settings, *, create: bool = True) -> IndexBackend:
 
         backend = ElasticBackend.connect(es_connection(settings), settings.es_index_alias)
     else:
-        from indexer.embedded import EmbeddedBackend
+        from indexer.embedded.backend import EmbeddedBackend
 
         if not create and not settings.index_dir.exists():
             # A search must not create an index (it could land in the middle of a rebuild's

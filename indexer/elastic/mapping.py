@@ -24,7 +24,7 @@ docstring names the same analyzers):
 * Subject headings are a set, not prose: `subject`, `subject.exact` and `subject_parts` use
   the `heading_set` similarity (BM25 with k1 0, b 0: a match scores its idf and weight, neither
   the number of headings nor repeats lower or raise it) and keep no norms, as the embedded
-  backend scores those fields (`indexer.embedded.no_norms_weight`); measured in
+  backend scores those fields (`indexer.embedded.queries.no_norms_weight`); measured in
   bench/results/relevance.md (issue 15).
 * Every facet keyword has a `.folded` subfield (lowercase + german_normalization) that filters
   compare against, case- and umlaut-insensitively (`indexer.filters`).
