@@ -164,3 +164,16 @@ def test_every_module_says_its_job_in_its_first_line(module: str) -> None:
     assert docstring, f"{module} has no docstring"
     first_line = docstring.splitlines()[0].strip()
     assert len(first_line.split()) >= 4, f"{module}: {first_line!r} does not say its job"
+
+
+def test_only_the_command_line_imports_the_other_entry_points() -> None:
+    """`ernte` starts the server, the worker and the demo; they never reach back into the CLI
+    (what they share lives in a lower layer, e.g. `indexer.user_request`)."""
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        if layer_of(module) == "entry" and not module.startswith("harvester.cli")
+        for target in targets
+        if layer_of(target) == "entry" and module.split(".")[1] != target.split(".")[1]
+    )
+    assert wrong == []

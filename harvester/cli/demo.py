@@ -13,7 +13,7 @@ import sys
 
 from rich.console import Console
 
-from harvester.cli.search import build_request, print_response
+from harvester.cli.search import print_response
 from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
 from harvester.run import services
@@ -21,6 +21,7 @@ from harvester.run.harvest import HarvestRequest
 from harvester.run.progress import progress_for
 from harvester.settings import Settings
 from harvester.sources import Source
+from indexer.user_request import build_request
 
 DEMO_SOURCE_KEY = "orlis-demo"
 SEED_IDENTIFIER = "oai:orlis.difu.de:difu/167832"

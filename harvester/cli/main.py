@@ -593,7 +593,8 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the index: words (all of 1-2, all but one of 3+), "phrases", -exclusion, field:value."""
-    from harvester.cli.search import build_request, print_response
+    from harvester.cli.search import print_response
+    from indexer.user_request import build_request
 
     settings = _settings()
     with _clear_errors():

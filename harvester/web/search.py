@@ -1,5 +1,6 @@
-"""The web's side of a search: query parameters into the one `SearchRequest` (built by the same
-`build_request` as `ernte search`), and the index the server keeps open between requests."""
+"""The web's side of a search: query parameters into the one `SearchRequest` (built by
+`indexer.user_request.build_request`, as for `ernte search`), and the index the server keeps
+open between requests."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import re
 import threading
 from collections.abc import Sequence
 
-from harvester.cli.search import build_request, parse_filter
 from harvester.run import services
 from harvester.settings import Settings
 from indexer.backend import IndexBackend
 from indexer.search_model import QuerySyntaxError, SearchRequest, SearchResponse
+from indexer.user_request import build_request, parse_filter
 
 _FILTER = re.compile(r"^\s*([A-Za-z_]+)\s*[:=](.*)$", re.DOTALL)
 

@@ -1,0 +1,64 @@
+"""The search as a user writes it (query, `field=value` filters, facet names, sort) -> one
+`SearchRequest`: the same for `ernte search`, `ernte demo` and `ernte serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from indexer.query import parse_year_value
+from indexer.search_model import FACET_FIELDS, Filter, QuerySyntaxError, SearchRequest, SortOrder
+
+
+def parse_filter(text: str) -> Filter:
+    """`field=value`, or `year=2005..2010` (either end may be open: `year=..2010`).
+
+    The year value is read by the query syntax's parser, so `year=2010..2005` is the same
+    one-line error as `year:2010..2005` in the query. Other values are compared case- and
+    umlaut-insensitively by the backends (`indexer.filters`).
+    """
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise QuerySyntaxError(
+            f"filter {text!r}: write field=value (e.g. type=Zeitschriftenaufsatz)"
+        )
+    if name not in FACET_FIELDS:
+        raise QuerySyntaxError(
+            f"filter {text!r}: unknown field {name!r}; filterable: {', '.join(FACET_FIELDS)}"
+        )
+    if name == "year":
+        try:
+            low, high = parse_year_value(value)
+        except QuerySyntaxError as error:
+            raise QuerySyntaxError(f"filter {text!r}: {error}") from None
+        if ".." in value:
+            return Filter(name, low=low, high=high)
+    return Filter(name, value)
+
+
+def build_request(
+    query: str,
+    filters: Sequence[str],
+    facets: Sequence[str],
+    facet_size: int,
+    sort: str,
+    limit: int,
+    offset: int,
+    *,
+    year_histogram: bool = False,
+) -> SearchRequest:
+    for name in facets:
+        if name not in FACET_FIELDS:
+            raise QuerySyntaxError(f"unknown facet {name!r}; available: {', '.join(FACET_FIELDS)}")
+    sort_order: SortOrder = "relevance"
+    if sort in ("year_desc", "year_asc"):
+        sort_order = "year_desc" if sort == "year_desc" else "year_asc"
+    return SearchRequest(
+        query=query,
+        filters=[parse_filter(f) for f in filters],
+        facets={name: facet_size for name in facets},
+        sort=sort_order,
+        limit=limit,
+        offset=offset,
+        year_histogram=year_histogram,
+    )
