@@ -356,6 +356,15 @@ def test_year_filter_does_not_hide_the_other_years_of_the_timeline(
         }
     if "year" in facets:
         assert facet_counts(response, "year") == {"2015": 3, "2021": 1}
+    # Without the year filter the same timeline (the embedded backend then counts it in the
+    # facets' shared pass, not in a pass of its own).
+    unranged = with_timeline.search(
+        SearchRequest(
+            filters=[Filter("subject", "Verkehr")], facets=facets, limit=1, year_histogram=True
+        )
+    )
+    assert unranged.total == 5  # and the year-less Verkehr record, matched but in no bucket
+    assert timeline(unranged) == [("2015", 3), ("2021", 1)]
 
 
 def test_sort_and_paging(loaded: IndexBackend) -> None:

@@ -233,8 +233,14 @@ class EmbeddedBackend:
             self._hit(searcher.doc(address), value, request, marks)
             for value, address in result.hits[: max(0, request.limit)]
         ]
-        facets = facet_counts(searcher, query, base, faceted, request.facets)
-        timeline = year_histogram(searcher, text_query, filters) if request.year_histogram else []
+        # Without a year filter the timeline's scope is `query` itself: counted in the facets'
+        # shared pass rather than in a second pass over the matches.
+        shared_timeline = request.year_histogram and "year" not in filters
+        facets, timeline = facet_counts(
+            searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
+        )
+        if request.year_histogram and not shared_timeline:
+            timeline = year_histogram(searcher, text_query, filters)
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,

@@ -36,30 +36,38 @@ def facet_counts(
     base: tantivy.Query,
     faceted_filters: dict[str, tantivy.Query],
     wanted: dict[str, int],
-) -> dict[str, list[FacetValue]]:
-    """Terms aggregations, multi-select style (see SearchResponse).
+    *,
+    with_year_histogram: bool = False,
+) -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
+    """Terms aggregations, multi-select style (see SearchResponse), and, when asked, the year
+    histogram over `query` in the same pass.
 
     Facets without a filter of their own share one aggregation over `query` (everything
     the search matched); each filtered facet field gets its own aggregation over `base`
     plus the filters of the other faceted fields. So a search costs one aggregation
-    more per filtered facet field, and none more without filters.
+    more per filtered facet field, and none more without filters. The histogram rides on the
+    shared pass: its scope (the query and every filter but `year`) is `query` itself whenever
+    no year filter is set, which is what the caller checks before asking.
     """
-    if not wanted:
-        return {}
-    shared = [name for name in wanted if name not in faceted_filters]
-    buckets = aggregate(searcher, query, {n: wanted[n] for n in shared})
+    shared = {n: wanted[n] for n in wanted if n not in faceted_filters}
+    buckets = aggregate(searcher, query, shared, with_year_histogram=with_year_histogram)
     for name in wanted:
         if name in faceted_filters:
             others = [q for f, q in faceted_filters.items() if f != name]
             scope = restrict(base, others)
             buckets.update(aggregate(searcher, scope, {name: wanted[name]}))
-    return {
+    facets = {
         name: [
             FacetValue(str(int(b["key"])) if name == "year" else str(b["key"]), b["doc_count"])
             for b in buckets[name]
         ]
         for name in wanted
     }
+    return facets, _timeline(buckets.get(YEAR_HISTOGRAM_AGG, []))
+
+
+def _timeline(buckets: list[dict[str, Any]]) -> list[FacetValue]:
+    return [FacetValue(str(int(b["key"])), int(b["doc_count"])) for b in buckets]
 
 
 def year_histogram(
@@ -74,20 +82,25 @@ def year_histogram(
     returns every year in key order, with no size to guess, and empty years cost nothing.
     """
     scope = restrict(text_query, [q for name, q in filters.items() if name != "year"])
-    result = searcher.aggregate(scope, {YEAR_HISTOGRAM_AGG: YEAR_HISTOGRAM_SPEC})
-    buckets = result.get(YEAR_HISTOGRAM_AGG, {}).get("buckets", [])
-    return [FacetValue(str(int(b["key"])), int(b["doc_count"])) for b in buckets]
+    return _timeline(aggregate(searcher, scope, {}, with_year_histogram=True)[YEAR_HISTOGRAM_AGG])
 
 
 def aggregate(
-    searcher: tantivy.Searcher, query: tantivy.Query, sizes: dict[str, int]
+    searcher: tantivy.Searcher,
+    query: tantivy.Query,
+    sizes: dict[str, int],
+    *,
+    with_year_histogram: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    """facet name -> terms buckets of the documents `query` matches (one pass)."""
-    if not sizes:
-        return {}
-    aggregations = {
+    """facet name -> terms buckets of the documents `query` matches, and the year histogram's
+    buckets under YEAR_HISTOGRAM_AGG when asked (one pass)."""
+    aggregations: dict[str, Any] = {
         name: {"terms": {"field": "year" if name == "year" else f"f_{name}", "size": max(1, size)}}
         for name, size in sizes.items()
     }
+    if with_year_histogram:
+        aggregations[YEAR_HISTOGRAM_AGG] = YEAR_HISTOGRAM_SPEC
+    if not aggregations:
+        return {}
     result = searcher.aggregate(query, aggregations)
-    return {name: result.get(name, {}).get("buckets", []) for name in sizes}
+    return {name: result.get(name, {}).get("buckets", []) for name in aggregations}
