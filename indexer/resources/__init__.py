@@ -12,6 +12,7 @@ the file and hands its path to the indexer, which never reads the config directo
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,8 +22,12 @@ INDEX_TEMPLATE = "elasticsearch/ernte-records.index-template.json"
 KIBANA_OBJECTS = "kibana/saved_objects.ndjson"
 
 
+@cache
 def resource_file(name: str) -> Path:
-    """The packaged file `name` (relative to this package; read-only: never write to it)."""
+    """The packaged file `name` (relative to this package; read-only: never write to it).
+
+    Found once per process: the analysis asks for the part list per word and per document,
+    and an importlib.resources lookup costs more than the analysis of a word."""
     # A regular package installed as files (wheel or source tree), so the resource is a real
     # file; ernte is not meant to run from a zip archive.
     path = Path(str(files(__name__).joinpath(name)))
