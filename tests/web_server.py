@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import requests
 
 from harvester.demo.provider import serve as serve_provider
 from harvester.demo.sample import DimField, SampleRecord, load_sample
+from tests.redis_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ERNTE = Path(sys.executable).parent / "ernte"
@@ -54,12 +54,6 @@ HOSTILE_RECORD = SampleRecord(
         DimField("type", None, "de", "Zeitschriftenaufsatz"),
     ),
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sample_environment(data_dir: Path) -> dict[str, str]:
