@@ -97,3 +97,27 @@ def test_every_real_german_record_gives_the_chains_terms() -> None:
             ]
         compared += 1
     assert compared > 4000
+
+
+def test_the_memo_holds_repeating_values_not_one_entry_per_record() -> None:
+    """Memory flat in N (issue 14): titles are unique per record, so memoizing them grew the
+    memo (and a harvest's memory) with every record; only headings, names and journals are
+    memoized."""
+    from indexer.embedded import documents
+
+    documents._value_cache.clear()
+    documents._other_cache.clear()
+    for number in range(2_000):
+        document = _document(
+            f"oai:test:{number}",
+            {
+                "dc.title": [f"Bericht Nummer {number} über Quartiere"],
+                "dc.contributor.author": [f"Kocks, Martina {number % 5}"],
+                "dc.subject": ["Stadtentwicklungsplanung", f"Sozialraumanalyse {number % 7}"],
+                "dc.description.abstract": [f"Kurzfassung {number}."],
+                "dc.relation.ispartof": ["Informationen zur Raumentwicklung"],
+            },
+        )
+        assert _text_part(prepare_document(document)) == _plain_text_fields(document)
+    memoized = len(documents._value_cache) + len(documents._other_cache)
+    assert 0 < memoized <= 1 + 7 + 1 + 5

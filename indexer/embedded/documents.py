@@ -52,12 +52,14 @@ def prepare_document(
         if text.name in shared:
             stem = analyzer is analyze
             for source in text.sources:
+                memoize = source in REPEATING_FIELDS
                 for value in values_of(source):
-                    terms.extend(_analyzed_value(value)[stem])
+                    terms.extend(_analyzed_value(value, memoize)[stem])
         else:
             for source in text.sources:
+                memoize = source in REPEATING_FIELDS
                 for value in values_of(source):
-                    terms.extend(_other_chain_value(analyzer, value))
+                    terms.extend(_other_chain_value(analyzer, value, memoize))
         if terms:
             fields[text.name] = " ".join(terms)
     for facet in FACET_FIELDS:
@@ -87,19 +89,27 @@ def prepare_document(
     return fields
 
 
-_VALUE_CACHE_LIMIT = 200_000
+REPEATING_FIELDS = frozenset({"subject", "author", "editor", "journal", "publisher", "place"})
+"""Document fields whose values repeat across records (headings, names, journals): their
+analysis is memoized. Titles and abstracts are (nearly) unique: memoizing them only filled
+the memo with one entry per record, so a harvest's memory grew with its size."""
+
+_VALUE_CACHE_LIMIT = 100_000
 
 _SHORT_VALUE = 160
-"""Values up to this length (subjects, names, journals, publishers) repeat across records:
-their analysis is memoized; titles and abstracts are analyzed each time."""
+"""Longer values are never memoized, whatever their field."""
 
 _value_cache: dict[str, tuple[list[str], list[str]]] = {}
 
 _other_cache: dict[tuple[Analyzer, str], list[str]] = {}
 
 
-def _analyzed_value(value: str) -> tuple[list[str], list[str]]:
-    """(analyze_exact(value), analyze(value)), the second derived from the first."""
+def _analyzed_value(value: str, memoize: bool) -> tuple[list[str], list[str]]:
+    """(analyze_exact(value), analyze(value)), the second derived from the first; memoized
+    for short values of repeating fields."""
+    if not memoize:
+        lowered = analyze_exact(value)
+        return lowered, german_terms(lowered)
     found = _value_cache.get(value)
     if found is None:
         lowered = analyze_exact(value)
@@ -111,9 +121,10 @@ def _analyzed_value(value: str) -> tuple[list[str], list[str]]:
     return found
 
 
-def _other_chain_value(analyzer: Analyzer, value: str) -> list[str]:
-    """`analyzer(value)`, memoized for short values (the name chain on author names)."""
-    if len(value) > _SHORT_VALUE:
+def _other_chain_value(analyzer: Analyzer, value: str, memoize: bool) -> list[str]:
+    """`analyzer(value)`, memoized for short values of repeating fields (the name chain on
+    author names)."""
+    if not memoize or len(value) > _SHORT_VALUE:
         return analyzer(value)
     key = (analyzer, value)
     found = _other_cache.get(key)
