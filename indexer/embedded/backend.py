@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from indexer.embedded.schema import (
     build_schema,
 )
 from indexer.embedded.writer import POSITIONS_FILE, EmbeddedWriter, write_json_atomically
-from indexer.query import parse_query
+from indexer.query import ParsedQuery, parse_query
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
 from indexer.search_model import (
     DEFAULT_MIN_SHOULD_MATCH,
@@ -46,6 +47,13 @@ from indexer.search_model import (
     SearchRequest,
     SearchResponse,
 )
+
+
+@functools.cache
+def _second_core() -> ThreadPoolExecutor:
+    """Threads that collect searches' hits while the calling threads count their facets (one
+    per core, shared by the process's searches)."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ernte-hits")
 
 
 class EmbeddedBackend:
@@ -217,6 +225,37 @@ class EmbeddedBackend:
         if request.search_after:
             offset = int(request.search_after[0])
         offset = max(0, offset)
+        # The hits and the facets are two passes over the matches; tantivy releases the GIL in
+        # both, so the hits are collected on the second core while this thread counts facets.
+        hits_pass = _second_core().submit(self._hits_page, searcher, query, parsed, request, offset)
+        # Without a year filter the timeline's scope is `query` itself: counted in the facets'
+        # shared pass rather than in a second pass over the matches.
+        shared_timeline = request.year_histogram and "year" not in filters
+        facets, timeline = facet_counts(
+            searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
+        )
+        if request.year_histogram and not shared_timeline:
+            timeline = year_histogram(searcher, text_query, filters)
+        total, hits = hits_pass.result()
+        next_offset = offset + len(hits)
+        return SearchResponse(
+            total=total,
+            hits=hits,
+            facets=facets,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
+            next_search_after=[next_offset] if hits and next_offset < total else None,
+            year_histogram=timeline,
+        )
+
+    def _hits_page(
+        self,
+        searcher: tantivy.Searcher,
+        query: tantivy.Query,
+        parsed: ParsedQuery,
+        request: SearchRequest,
+        offset: int,
+    ) -> tuple[int, list[Hit]]:
+        """(total matches, the requested page of hits with their highlights)."""
         # tantivy refuses a limit of 0; a count-and-facets-only search asks for one hit and
         # drops it.
         limit = max(1, request.limit)
@@ -233,23 +272,7 @@ class EmbeddedBackend:
             self._hit(searcher.doc(address), value, request, marks)
             for value, address in result.hits[: max(0, request.limit)]
         ]
-        # Without a year filter the timeline's scope is `query` itself: counted in the facets'
-        # shared pass rather than in a second pass over the matches.
-        shared_timeline = request.year_histogram and "year" not in filters
-        facets, timeline = facet_counts(
-            searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
-        )
-        if request.year_histogram and not shared_timeline:
-            timeline = year_histogram(searcher, text_query, filters)
-        next_offset = offset + len(hits)
-        return SearchResponse(
-            total=total,
-            hits=hits,
-            facets=facets,
-            took_ms=round((time.perf_counter() - started) * 1000, 3),
-            next_search_after=[next_offset] if hits and next_offset < total else None,
-            year_histogram=timeline,
-        )
+        return total, hits
 
     def _hit(
         self, stored: tantivy.Document, value: Any, request: SearchRequest, marks: set[str]
