@@ -5,6 +5,8 @@ and per-item errors."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,31 @@ def test_subject_fields_without_norms_score_idf_times_weight(tmp_path: Path) -> 
     normed = tuple(dataclasses.replace(f, norms=True) for f in TEXT_FIELDS)
     with_norms = scores(EmbeddedBackend(path, text_fields=normed), "subject:Stadtteil")
     assert with_norms["oai:orlis.difu.de:difu/40"] < with_norms["oai:orlis.difu.de:difu/41"]
+
+
+def test_a_forked_child_searches_like_its_parent(tmp_path: Path) -> None:
+    """A search collects its hits on a second thread; a child forked after a search (a Celery
+    prefork worker) has no such thread and must make its own instead of waiting forever."""
+    loaded_index(tmp_path)
+    backend = EmbeddedBackend(tmp_path)
+    expected = hit_ids(backend, "Stadt")
+    assert expected
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, reported by its exit status
+        try:
+            os._exit(0 if hit_ids(EmbeddedBackend(tmp_path), "Stadt") == expected else 1)
+        finally:
+            os._exit(2)
+    waited = 0
+    status = 0
+    while waited < 200:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+        waited += 1
+    else:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child's search did not return within 10 s")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -56,6 +56,10 @@ def _second_core() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ernte-hits")
 
 
+# A forked child (a Celery prefork worker) inherits the pool without its threads: it makes its own.
+os.register_at_fork(after_in_child=_second_core.cache_clear)
+
+
 class EmbeddedBackend:
     """IndexBackend over a tantivy index directory (see the module docstring for layout).
 
