@@ -96,7 +96,7 @@ class Measurement:
     cpu_s: float
     peak_rss_mb: float
     loop_s: float | None = None
-    rss_samples_mb: list[float] = field(default_factory=list)
+    rss_samples_mb: list[tuple[float, float]] = field(default_factory=list)
     load: float = 0.0
 
     @property
@@ -163,27 +163,49 @@ class Provider:
         self.stop()
 
 
-def _rss_mb(pid: int) -> float | None:
-    """Current resident set size of a process, from /proc (None once it is gone)."""
+def _rss_mb(pid: int) -> tuple[float, float] | None:
+    """(resident set size, its anonymous part) of a process and its child processes (the
+    index worker), from /proc; None once it is gone.
+
+    The anonymous part is the memory the processes allocated themselves; the rest of the RSS
+    is file pages mapped in, mostly the index's segment files that tantivy memory-maps, which
+    grow with the index and which the kernel reclaims as page cache when memory is short.
+    """
+    total = anonymous = 0.0
+    for process in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{process}/status").read_text()
+        except OSError:
+            if process == pid:
+                return None
+            continue
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        anon = re.search(r"^RssAnon:\s+(\d+) kB", status, re.MULTILINE)
+        total += int(rss.group(1)) / 1024 if rss else 0.0
+        anonymous += int(anon.group(1)) / 1024 if anon else 0.0
+    return total, anonymous
+
+
+def _children(pid: int) -> list[int]:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
-        return None
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else None
+        return []
+    return [int(child) for child in text.split()]
 
 
 def run_measured(
     argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> tuple[float, float, float, str, list[float]]:
-    """Run a command; (wall s, CPU s, peak RSS MB, stdout, RSS samples every 0.25 s).
+) -> tuple[float, float, float, str, list[tuple[float, float]]]:
+    """Run a command; (wall s, CPU s, peak RSS MB, stdout, (RSS, anonymous RSS) samples of
+    the command and its children every 0.25 s, see `_rss_mb`).
 
     `os.wait4` gives the rusage of this one child, so its CPU time and ru_maxrss are its own.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
-        samples: list[float] = []
+        samples: list[tuple[float, float]] = []
         done = threading.Event()
 
         def sample() -> None:
@@ -324,12 +346,13 @@ def bench_one(
 def format_line(m: Measurement, baseline: Measurement) -> str:
     """One client: wall time, rate, ratio to the baseline, CPU, in-run rate, memory."""
     in_run = f"{m.records / m.loop_s:7,.0f}" if m.loop_s else "      -"
-    rss = m.rss_samples_mb
-    mid_end = f"{rss[len(rss) // 2]:4.0f}/{rss[-1]:4.0f}" if rss else "   -/   -"
+    rss = [anonymous for _, anonymous in m.rss_samples_mb]
+    mid_end = f"{max(rss):4.0f}, {rss[len(rss) // 2]:4.0f}/{rss[-1]:4.0f}" if rss else "-"
     return (
         f"{m.label:<17} {m.wall_s:7.2f} s {m.rate:7,.0f} rec/s  x{m.wall_s / baseline.wall_s:4.2f}"
         f"  cpu {m.cpu_s:6.2f} s x{m.cpu_s / baseline.cpu_s:4.2f}  in-run {in_run} rec/s"
-        f"  peak RSS {m.peak_rss_mb:4.0f} MB (mid/end {mid_end})  load {m.load:4.1f}"
+        f"  peak RSS {m.peak_rss_mb:4.0f} MB (anonymous, with workers: peak, mid/end {mid_end})"
+        f"  load {m.load:4.1f}"
     )
 
 

@@ -108,6 +108,8 @@ class RebuildRun:
     peak_rss_mb: float
     documents: int
     load_before: float
+    anonymous_peak_mb: float = 0.0
+    """The largest sum of anonymous RSS of the command and its workers (bench_harvest._rss_mb)."""
 
     @property
     def rate(self) -> float:
@@ -123,7 +125,7 @@ def rebuild(data_dir: Path, workers: int | None) -> RebuildRun:
     load = os.getloadavg()[0]
     argv = [PYTHON, "-m", "harvester.cli.main", "index", "rebuild"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall, cpu, peak, stdout, _ = run_measured(argv, env=env, cwd=data_dir)
+    wall, cpu, peak, stdout, samples = run_measured(argv, env=env, cwd=data_dir)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # run_measured's wait4 counts the command only; its workers are its children, whose
     # time reaches this process's RUSAGE_CHILDREN once the command reaped them.
@@ -132,7 +134,8 @@ def rebuild(data_dir: Path, workers: int | None) -> RebuildRun:
     match = re.search(r": (\d+) documents", stdout)
     if match is None:
         raise RuntimeError(f"unexpected rebuild output: {stdout!r}")
-    return RebuildRun(wall, max(cpu, cpu_all), peak_all, int(match.group(1)), load)
+    anonymous = max((a for _, a in samples), default=0.0)
+    return RebuildRun(wall, max(cpu, cpu_all), peak_all, int(match.group(1)), load, anonymous)
 
 
 def search_latencies(
@@ -214,7 +217,8 @@ def report(
     for number, run in enumerate(runs, 1):
         lines.append(
             f"  run {number}: {run.wall_s:7.2f} s  {run.rate:8,.0f} records/s  cpu {run.cpu_s:6.1f} s"
-            f"  peak RSS {run.peak_rss_mb:5.0f} MB  load average before {run.load_before:.1f}"
+            f"  peak RSS {run.peak_rss_mb:5.0f} MB (anonymous, with workers: {run.anonymous_peak_mb:.0f})"
+            f"  load average before {run.load_before:.1f}"
         )
     lines.append(
         f"ernte index rebuild (as a user runs it): median {median_wall:.2f} s ="
