@@ -16,11 +16,12 @@ import functools
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tantivy
 
@@ -43,21 +44,57 @@ from indexer.search_model import (
     DEFAULT_MIN_SHOULD_MATCH,
     DEFAULT_PROXIMITY_BOOST,
     DEFAULT_PROXIMITY_SLOP,
+    FacetValue,
     Hit,
     SearchRequest,
     SearchResponse,
 )
 
-
-@functools.cache
-def _second_core() -> ThreadPoolExecutor:
-    """Threads that collect searches' hits while the calling threads count their facets (one
-    per core, shared by the process's searches)."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ernte-hits")
+_H = TypeVar("_H")
+_F = TypeVar("_F")
 
 
-# A forked child (a Celery prefork worker) inherits the pool without its threads: it makes its own.
-os.register_at_fork(after_in_child=_second_core.cache_clear)
+class _SpareCore:
+    """Runs a search's hits pass on a second thread while the calling thread counts the facets,
+    when no other search of this process is running (tantivy releases the GIL in both passes,
+    so a lone search costs the longer pass, not their sum). Under concurrent searches every
+    core is busy already: a second thread would only add switching, so both passes run in the
+    calling thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._thread: ThreadPoolExecutor | None = None
+
+    def both(self, hits: Callable[[], _H], facets: Callable[[], _F]) -> tuple[_H, _F]:
+        with self._lock:
+            self._running += 1
+            alone = self._running == 1
+            if alone and self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ernte-hits")
+            thread = self._thread
+        try:
+            if not alone or thread is None:
+                return hits(), facets()
+            pending = thread.submit(hits)
+            counted = facets()
+            return pending.result(), counted
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+_spare_core = _SpareCore()
+
+
+def _new_spare_core() -> None:
+    """A forked child (a Celery prefork worker) inherits the thread pool without its thread:
+    it makes its own."""
+    global _spare_core
+    _spare_core = _SpareCore()
+
+
+os.register_at_fork(after_in_child=_new_spare_core)
 
 
 class EmbeddedBackend:
@@ -229,18 +266,21 @@ class EmbeddedBackend:
         if request.search_after:
             offset = int(request.search_after[0])
         offset = max(0, offset)
-        # The hits and the facets are two passes over the matches; tantivy releases the GIL in
-        # both, so the hits are collected on the second core while this thread counts facets.
-        hits_pass = _second_core().submit(self._hits_page, searcher, query, parsed, request, offset)
         # Without a year filter the timeline's scope is `query` itself: counted in the facets'
         # shared pass rather than in a second pass over the matches.
         shared_timeline = request.year_histogram and "year" not in filters
-        facets, timeline = facet_counts(
-            searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
+
+        def count_facets() -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
+            facets, timeline = facet_counts(
+                searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
+            )
+            if request.year_histogram and not shared_timeline:
+                timeline = year_histogram(searcher, text_query, filters)
+            return facets, timeline
+
+        (total, hits), (facets, timeline) = _spare_core.both(
+            lambda: self._hits_page(searcher, query, parsed, request, offset), count_facets
         )
-        if request.year_histogram and not shared_timeline:
-            timeline = year_histogram(searcher, text_query, filters)
-        total, hits = hits_pass.result()
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,
