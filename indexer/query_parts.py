@@ -5,7 +5,8 @@
 entwicklung, planung) into the `*_parts` fields (`indexer.compounds`, `harvester.run.document`), but
 the whole query word `stadtentwickl` is no term there. So a query word is split with the very
 same decompounder (part list, linking elements -s-, -es-, -n-, -en-, ..., the rule that only
-capitalized words of six letters or more are compounds), and its parts are matched against the
+capitalized words of six letters or more are compounds, a query word being taken as
+capitalized whatever its case), and its parts are matched against the
 `*_parts` fields, in addition to the whole word, which keeps its own, higher weight.
 
 Both backends call `compound_part_terms` and build the same clause from it (embedded:
@@ -44,9 +45,14 @@ bare words of a query. Measured in bench/results/relevance.md."""
 @lru_cache(maxsize=4096)
 def compound_parts(word: str) -> tuple[str, ...]:
     """The finest parts of a compound as the index splits it, lower-case, in order; () for a
-    word the decompounder does not split (too short, not capitalized, no known parts)."""
+    word the decompounder does not split (too short, no known parts).
+
+    The word is split as if capitalized, whatever case it was typed in: a query is matched
+    case-insensitively everywhere else, so `stadtentwicklung` must find what `Stadtentwicklung`
+    finds. (At index time only capitalized words are split: in running text the capital marks
+    a noun, which keeps adjectives and verbs out; in a search box it marks nothing.)"""
     decompounder = default_decompounder()
-    parts = decompounder.split(word)
+    parts = decompounder.split(word[:1].upper() + word[1:])
     if not parts:
         return ()
     found = set(parts)

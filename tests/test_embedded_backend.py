@@ -245,6 +245,10 @@ def test_compound_options_and_highlights(tmp_path: Path) -> None:
     loaded_index(path, make_record(30, "Berichte zur Stadtentwicklungsplanung", ["Stadtforschung"]))
     seed, report = "oai:orlis.difu.de:difu/167832", "oai:orlis.difu.de:difu/30"
     assert {seed, report} <= hit_ids(EmbeddedBackend(path), "Stadtentwicklung")
+    # typed in lower case, as people type in a search box: the same records, the same ranking
+    assert scores(EmbeddedBackend(path), "stadtentwicklung") == scores(
+        EmbeddedBackend(path), "Stadtentwicklung"
+    )
     assert hit_ids(EmbeddedBackend(path, compound_boost=0.0), "Stadtentwicklung") == set()
     three_parts = "Stadtentwicklungsarbeit"  # stadt, entwicklung, arbeit: two of three match
     assert report in hit_ids(EmbeddedBackend(path), three_parts)
