@@ -1,6 +1,7 @@
 """Relevance of German search, variant by variant: one command, one Markdown table.
 
     python bench/relevance/run.py [--variants all|NAME,NAME] [--out bench/results/relevance.md]
+    python bench/relevance/run.py --variants shipped --lower-case --out /tmp/lower.md
 
 Why: the German analysis chain (stemming, umlaut folding, decompounding, field weights) is the
 part of ernte most likely to regress silently. This harness indexes the 5,000 judged TIBKAT
@@ -18,6 +19,7 @@ It skips (exit 0, with a message) where `../shared/german-records` is absent.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import statistics
 import sys
@@ -348,6 +350,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    parser.add_argument(
+        "--lower-case",
+        action="store_true",
+        help="run every query lower-cased, as people type them (the judgments are unchanged)",
+    )
     args = parser.parse_args(argv)
     if not args.corpus.is_file():
         print(f"skipped: corpus not found at {args.corpus} (needs ../shared/german-records)")
@@ -355,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = select_variants(args.variants)
     started = time.monotonic()
     queries = load_queries(args.queries)
+    if args.lower_case:
+        queries = [dataclasses.replace(q, query=q.query.lower()) for q in queries]
     entries = load_corpus(args.corpus)
     qrels = build_qrels(queries, entries)
     print(f"normalizing {len(entries)} records ...")
