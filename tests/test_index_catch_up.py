@@ -141,3 +141,16 @@ def test_deferred_writes_replace_by_id_and_refuse_older_copies(tmp_path: Path) -
     assert backend.upsert([doc]).written == 1  # deleted since the commit: written again
     backend.close()
     assert backend.count() == 1
+
+
+def test_the_normalizing_workers_yield_the_cpu_to_interactive_work() -> None:
+    """A harvest or rebuild on the host of `ernte serve` must not starve its searches: the
+    worker processes run at a lower priority than the command."""
+    from harvester.run.pipeline import WORKER_NICENESS, worker_pool
+
+    pool = worker_pool(1)
+    try:
+        niceness = pool.submit(os.nice, 0).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert niceness == min(19, os.nice(0) + WORKER_NICENESS)

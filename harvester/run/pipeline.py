@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections import deque
@@ -335,11 +336,20 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
+WORKER_NICENESS = 10
+"""How much lower the scheduling priority of the normalizing workers is than the command's.
+Harvests and rebuilds are batch work: while one runs on the host of `ernte serve` or of other
+searches, those get the CPU first; with nothing else running the workers lose nothing."""
+
+
 def _worker_init(stopwords: Path, compound_parts: Path) -> None:
     """Leave Ctrl-C to the command (it stops its workers in order); die with it on SIGKILL
-    (Linux: PR_SET_PDEATHSIG), so no orphan outlives a killed harvest; load the analysis
-    data once, from the word lists the command chose (a spawned process starts without)."""
+    (Linux: PR_SET_PDEATHSIG), so no orphan outlives a killed harvest; yield the CPU to
+    interactive work (WORKER_NICENESS); load the analysis data once, from the word lists the
+    command chose (a spawned process starts without)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with suppress(OSError):
+        os.nice(WORKER_NICENESS)
     with suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
