@@ -36,8 +36,13 @@ def compose() -> dict[str, Any]:
 
 def env_example() -> dict[str, str]:
     """The variables `.env.example` sets (what a user's `.env` starts from)."""
+    return env_file(ENV_EXAMPLE)
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """The variables a `.env`-style file sets (comments and blank lines skipped)."""
     values = {}
-    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             name, _, value = line.partition("=")

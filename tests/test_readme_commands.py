@@ -37,6 +37,7 @@ from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
 from tests.cli_parse import assert_cli_accepts
 from tests.redis_server import redis_server
+from tests.shipped import env_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"
@@ -430,12 +431,7 @@ def _run_password_setup(command: ReadmeCommand, world: World) -> None:
     workdir.mkdir(exist_ok=True)
     shutil.copy(PROJECT_ROOT / ".env.example", workdir / ".env")
     world.run(command.text, cwd=workdir).ok()
-    values = dict(
-        line.split("=", 1)
-        for line in (workdir / ".env").read_text().splitlines()
-        if line and not line.startswith("#") and "=" in line
-    )
-    passwords = {k: v for k, v in values.items() if k.endswith("_PASSWORD")}
+    passwords = {k: v for k, v in env_file(workdir / ".env").items() if k.endswith("_PASSWORD")}
     assert passwords and all(re.fullmatch(r"[0-9a-f]{32}", v) for v in passwords.values())
 
 

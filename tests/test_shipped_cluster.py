@@ -47,6 +47,7 @@ from tests.shipped import (
     dockerfile_env,
     dotenv,
     env_example,
+    env_file,
     executable,
     shipped_service,
     substitute,
@@ -185,17 +186,9 @@ def test_env_example_password_line_fills_every_password(tmp_path: Path) -> None:
     )
     (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
     subprocess.run(["bash", "-c", line], cwd=tmp_path, check=True)
-    values = {k: v for k, v in env_example_at(tmp_path / ".env").items() if k.endswith("_PASSWORD")}
+    values = {k: v for k, v in env_file(tmp_path / ".env").items() if k.endswith("_PASSWORD")}
     assert len(values) >= 5 and all(len(v) == 32 for v in values.values()), values
     assert len(set(values.values())) == len(values), "each password has its own value"
-
-
-def env_example_at(path: Path) -> dict[str, str]:
-    return dict(
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if line and not line.startswith("#") and "=" in line
-    )
 
 
 # -- running the shipped commands -------------------------------------------------------------
