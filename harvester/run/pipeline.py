@@ -339,7 +339,8 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 WORKER_NICENESS = 10
 """How much lower the scheduling priority of the normalizing workers is than the command's.
 Harvests and rebuilds are batch work: while one runs on the host of `ernte serve` or of other
-searches, those get the CPU first; with nothing else running the workers lose nothing."""
+searches, those get the CPU first; with nothing else running the workers lose nothing (on a
+host busy with other work the harvest slows down rather than that work)."""
 
 
 def _worker_init(stopwords: Path, compound_parts: Path) -> None:

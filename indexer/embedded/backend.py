@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,21 +67,34 @@ class _SpareCore:
         self._thread: ThreadPoolExecutor | None = None
 
     def both(self, hits: Callable[[], _H], facets: Callable[[], _F]) -> tuple[_H, _F]:
+        """(hits(), facets()), the first on the spare thread when this search runs alone."""
         with self._lock:
+            alone = self._running == 0
             self._running += 1
-            alone = self._running == 1
-            if alone and self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ernte-hits")
-            thread = self._thread
         try:
-            if not alone or thread is None:
+            pending = self._submit(hits) if alone else None
+            if pending is None:
                 return hits(), facets()
-            pending = thread.submit(hits)
-            counted = facets()
+            try:
+                counted = facets()
+            except BaseException:
+                wait([pending])  # the spare thread is free again before the next search
+                raise
             return pending.result(), counted
         finally:
             with self._lock:
                 self._running -= 1
+
+    def _submit(self, hits: Callable[[], _H]) -> Future[_H] | None:
+        """`hits` started on the spare thread; None once the interpreter shuts down."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ernte-hits")
+            thread = self._thread
+        try:
+            return thread.submit(hits)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            return None
 
 
 _spare_core = _SpareCore()
