@@ -52,10 +52,13 @@ NOT_PARTS: frozenset[str] = frozenset(
         "schaft", "heit", "keit", "ismus", "ling", "linge", "tums", "nisse", "chen", "lein",
         "ität", "tion", "ation", "ionen", "unter", "ober", "über", "inter", "gegen", "neben",
         "anti", "ente", "ante", "erei", "iker", "ische", "lich", "ungen", "sion", "ster",
+        "isch", "elle",
     }
 )  # fmt: skip
 """Nouns that are also derivational suffixes or prefixes (`Schaft` in `Gesellschaft`,
-`Ismus` in `Tourismus`): as parts they would split simple words into junk."""
+`Ismus` in `Tourismus`): as parts they would split simple words into junk. `isch` and `elle`
+end adjectives (`planerische`, `kulturelle`), which a query word typed in lower case is
+split like a noun: without them `kulturelle` came out as kultur + elle."""
 
 DOMAIN_PARTS: frozenset[str] = frozenset(
     {
