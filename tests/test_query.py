@@ -130,6 +130,8 @@ def test_query_words_split_into_the_finest_parts_the_index_uses() -> None:
     # typed in lower case: split like the capitalized word (queries ignore case)
     assert compound_parts("stadtplanung") == compound_parts("Stadtplanung") == ("stadt", "planung")
     assert compound_parts("soziale") == ()
+    for adjective in ("kulturelle", "planerische", "siedlungsstrukturelle", "demografische"):
+        assert compound_parts(adjective) == (), adjective  # no junk parts like `elle`, `isch`
     assert compound_part_terms("Stadtentwicklung") == (
         ("stadt", "stadt"),
         ("entwicklung", "entwickl"),
