@@ -17,6 +17,13 @@ from indexer.embedded.documents import PreparedDocument
 
 WRITER_HEAP_BYTES = 256_000_000
 
+WRITER_THREADS = 1
+"""tantivy indexing threads. One: the analysis runs in Python before tantivy sees a document,
+so tantivy's share of the work is small, and the normalizing workers have the other core. A
+second thread wrote two segments per commit, which doubled the merging; the harvest's own
+process then grew from 68 to 135 MB over 60,000 records, against 87 to 99 MB over 100,000
+with one thread (bench/results/harvest.txt)."""
+
 POSITIONS_FILE = "ernte-archive-positions.json"
 """Beside the index: archive key -> sequence number the index holds that archive up to."""
 
@@ -61,7 +68,9 @@ class EmbeddedWriter:
 
     def _writer_for_batch(self) -> tantivy.IndexWriter:
         if self._writer is None:
-            self._writer = self._open().writer(heap_size=WRITER_HEAP_BYTES, num_threads=2)
+            self._writer = self._open().writer(
+                heap_size=WRITER_HEAP_BYTES, num_threads=WRITER_THREADS
+            )
         return self._writer
 
     def _commit(self) -> None:
