@@ -122,6 +122,25 @@ def test_rebuild_records_each_archives_position(
     assert set(indexed_ids(data_dir / "index")) == LIVE
 
 
+def test_index_source_records_its_archives_position(
+    ernte: Callable[..., CLIResult], data_dir: Path, source: Callable[..., str]
+) -> None:
+    """`ernte index SOURCE` notes how far into the archive the index now holds, so the next
+    harvest does not index the whole archive again as a catch-up."""
+    with serve(RECORDS, batch_size=50) as url:
+        name = source(url, "dim")
+        assert ernte("harvest", name, "--no-index").exit_code == 0
+        indexed = ernte("index", name)
+        assert indexed.exit_code == 0, indexed.stderr
+        [(key, prefix, _)] = archives_of(data_dir / "archive")
+        _, last_seq = _archived_live(data_dir)
+        assert _positions(data_dir) == {f"{key}/{prefix}": last_seq}
+        assert set(indexed_ids(data_dir / "index")) == LIVE
+        again = ernte("harvest", name)
+    assert again.exit_code == 0, again.stderr
+    assert "catching up" not in again.stderr + again.output
+
+
 def test_deferred_writes_replace_by_id_and_refuse_older_copies(tmp_path: Path) -> None:
     """Before a commit the searcher cannot see the writes; the backend still must."""
     backend = EmbeddedBackend(tmp_path / "index")

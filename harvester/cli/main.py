@@ -544,7 +544,7 @@ def index(target: str) -> None:
         with _clear_errors():
             click.echo(rebuild_from_archives(_settings()))
         return
-    from harvester.run.pipeline import process_batch
+    from harvester.run.pipeline import process_batch, record_archive_position
 
     settings = _settings()
     with _clear_errors(), index_write_lock(settings):
@@ -556,10 +556,12 @@ def index(target: str) -> None:
                 src = source_of_archive(configured, src_key, prefix)
                 with RawArchive(path) as archive:
                     done = bad = 0
+                    start = archive.last_seq()
                     for batch in _batches(archive):
                         counts = process_batch(batch, src, archive, backend)
                         done += counts.indexed
                         bad += counts.quarantined
+                    record_archive_position(backend, archive, start)
                 click.echo(f"{src_key} [{prefix}]: indexed {done}, quarantined {bad}")
         finally:
             backend.close()

@@ -319,6 +319,17 @@ class IndexingSink:
         self._last_commit = time.monotonic()
 
 
+def record_archive_position(backend: IndexBackend, archive: RawArchive, seq: int) -> None:
+    """Commit, recording that the index holds `archive` up to `seq` (every record archived
+    up to there was written), so that the next harvest's catch-up starts there; a position
+    the index already records beyond `seq` is kept. Backends without positions: nothing."""
+    if not hasattr(backend, "archive_positions"):
+        return
+    positions = backend.archive_positions() or {}
+    key = archive_key(archive)
+    backend.commit({key: max(positions.get(key, 0), seq)})  # type: ignore[attr-defined]
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Processes for `prepare_batch`, started now (their imports overlap the first fetch).
 
