@@ -321,13 +321,10 @@ class IndexingSink:
 
 def record_archive_position(backend: IndexBackend, archive: RawArchive, seq: int) -> None:
     """Commit, recording that the index holds `archive` up to `seq` (every record archived
-    up to there was written), so that the next harvest's catch-up starts there; a position
-    the index already records beyond `seq` is kept. Backends without positions: nothing."""
-    if not hasattr(backend, "archive_positions"):
-        return
-    positions = backend.archive_positions() or {}
-    key = archive_key(archive)
-    backend.commit({key: max(positions.get(key, 0), seq)})  # type: ignore[attr-defined]
+    up to there was written), so that the next harvest's catch-up starts there, as a rebuild
+    records its archives. Backends without positions: nothing."""
+    if hasattr(backend, "archive_positions"):
+        backend.commit({archive_key(archive): seq})  # type: ignore[attr-defined]
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
