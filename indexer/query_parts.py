@@ -52,15 +52,18 @@ def compound_parts(word: str) -> tuple[str, ...]:
     finds. (At index time only capitalized words are split: in running text the capital marks
     a noun, which keeps adjectives and verbs out; in a search box it marks nothing.)"""
     decompounder = default_decompounder()
-    parts = decompounder.split(word[:1].upper() + word[1:])
+    parts = decompounder.split(_capitalized(word))
     if not parts:
         return ()
     found = set(parts)
     return tuple(
-        part
-        for part in parts
-        if not found.intersection(decompounder.split(part[:1].upper() + part[1:]))
+        part for part in parts if not found.intersection(decompounder.split(_capitalized(part)))
     )
+
+
+def _capitalized(word: str) -> str:
+    """`word` with a capital first letter: the decompounder splits only capitalized words."""
+    return word[:1].upper() + word[1:]
 
 
 def compound_part_terms(word: str) -> tuple[tuple[str, str], ...]:
