@@ -27,7 +27,12 @@ import tantivy
 
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.embedded.documents import PreparedDocument, prepare_document, single_chain_plan
-from indexer.embedded.facets import check_facet_names, facet_counts, year_histogram
+from indexer.embedded.facets import (
+    check_facet_names,
+    count_with_year,
+    facet_counts,
+    year_histogram,
+)
 from indexer.embedded.highlight import highlight, highlight_terms
 from indexer.embedded.queries import QueryTranslator, restrict
 from indexer.embedded.schema import (
@@ -37,6 +42,7 @@ from indexer.embedded.schema import (
     TextField,
     build_schema,
 )
+from indexer.embedded.views import IndexViews
 from indexer.embedded.writer import POSITIONS_FILE, EmbeddedWriter, write_json_atomically
 from indexer.query import ParsedQuery, parse_query
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
@@ -49,6 +55,12 @@ from indexer.search_model import (
     SearchRequest,
     SearchResponse,
 )
+
+SUBTRACTION_FROM_SHARE = 0.6
+"""Count the facets of a query that matches at least this share of the records by
+subtraction (`indexer.embedded.facets.aggregate_by_subtraction`). Measured on the 400,000
+records of bench/bench_query.py: at 85 % subtraction took 17 ms instead of 41 ms, at 47 %
+39 ms instead of 30 ms."""
 
 _H = TypeVar("_H")
 _F = TypeVar("_F")
@@ -176,6 +188,7 @@ class EmbeddedBackend:
         )
         self._index: tantivy.Index | None = None
         self._writes = EmbeddedWriter(self.path, self._schema, self._open)
+        self._views = IndexViews(self.path, self._open)
         self._single_text_sources = single_chain_plan(self.text_fields)
 
     def create(self, *, recreate: bool = False) -> None:
@@ -259,13 +272,14 @@ class EmbeddedBackend:
 
     def count(self) -> int:
         """Searchable documents (committed, not deleted)."""
-        return int(self._open().searcher().num_docs)
+        return int(self._views.current().searcher.num_docs)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         """Parse the query, apply filters, collect facets, sort, page and highlight."""
         started = time.perf_counter()
         parsed = parse_query(request.query)
-        searcher = self._open().searcher()
+        view = self._views.current()
+        searcher = view.searcher
         text_query = self.queries.text_query(parsed, searcher)
         filters = self.queries.filters_by_field(request, searcher)
         check_facet_names(request.facets)
@@ -284,8 +298,23 @@ class EmbeddedBackend:
         shared_timeline = request.year_histogram and "year" not in filters
 
         def count_facets() -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
+            # A query that matches most records (and no filter): its facets are counted as
+            # everything's minus those of the few records it does not match.
+            whole = None
+            if (
+                (request.facets or shared_timeline)
+                and not filters
+                and self._mostly_matches(parsed, text_query, searcher)
+            ):
+                whole = view.whole_counts(request.facets, with_year_histogram=shared_timeline)
             facets, timeline = facet_counts(
-                searcher, query, base, faceted, request.facets, with_year_histogram=shared_timeline
+                searcher,
+                query,
+                base,
+                faceted,
+                request.facets,
+                with_year_histogram=shared_timeline,
+                whole=whole,
             )
             if request.year_histogram and not shared_timeline:
                 timeline = year_histogram(searcher, text_query, filters)
@@ -303,6 +332,19 @@ class EmbeddedBackend:
             next_search_after=[next_offset] if hits and next_offset < total else None,
             year_histogram=timeline,
         )
+
+    def _mostly_matches(
+        self, parsed: ParsedQuery, text_query: tantivy.Query, searcher: tantivy.Searcher
+    ) -> bool:
+        """Whether `text_query` matches at least SUBTRACTION_FROM_SHARE of the records: a
+        quick estimate from term statistics first, then, if it says so, a count."""
+        estimate = self.queries.matched_share_estimate(parsed, searcher)
+        if estimate < SUBTRACTION_FROM_SHARE:
+            return False
+        if estimate >= 1.0:
+            return True  # every record has a word of the query (or there is none)
+        total = max(1, int(searcher.num_docs))
+        return count_with_year(searcher, text_query) >= SUBTRACTION_FROM_SHARE * total
 
     def _hits_page(
         self,

@@ -98,6 +98,33 @@ class QueryTranslator:
             + ([(tantivy.Occur.Should, proximity)] if proximity is not None else [])
         )
 
+    def matched_share_estimate(self, parsed: ParsedQuery, searcher: tantivy.Searcher) -> float:
+        """A quick estimate, from term statistics alone, of the share of records `text_query`
+        matches: 1.0 for no query; for bare words that must all match, the product of the
+        words' shares, a word's share being that of a record holding it in at least one of the
+        fields it searches, as if the fields were independent; 0.0 where the query is not that
+        simple (exclusions, phrases, `field:` clauses, words that need not all match). It only
+        decides whether counting the matches is worth it (see `EmbeddedBackend.search`).
+        """
+        if not parsed.positive and not parsed.negative:
+            return 1.0
+        if parsed.negative or not all(is_bare_word(c) for c in parsed.positive):
+            return 0.0
+        total = max(1, int(searcher.num_docs))
+        shares: list[float] = []
+        for clause in parsed.positive:
+            if not analyze(clause_text(clause)):
+                continue  # a stop word: dropped from the query
+            missing = 1.0
+            for field, _boost in self._searched_fields(DEFAULT_FIELDS):
+                terms = field.analyzer(clause_text(clause))
+                if len(terms) == 1:
+                    missing *= 1.0 - min(1.0, int(searcher.doc_freq(field.name, terms[0])) / total)
+            shares.append(1.0 - missing)
+        if not shares or required_word_count(self.min_should_match, len(shares)) < len(shares):
+            return 0.0
+        return math.prod(shares)
+
     def _proximity_query(
         self, parsed: ParsedQuery, searcher: tantivy.Searcher
     ) -> tantivy.Query | None:

@@ -1,0 +1,89 @@
+"""The view of the index that searches read, kept while the index is unchanged, and the facet
+counts of every record, which belong to that view.
+
+A tantivy Searcher is a fixed view of the index as last committed, so whatever is computed
+on one stays true for it. `IndexViews` hands every search the current `IndexView` and takes
+a new one only when the index changed. tantivy replaces the index's `meta.json` atomically
+on every commit and merge (the opstamp in it only grows), so unchanged bytes mean an
+unchanged index. A search that starts after a commit, in this process or another, sees that
+commit.
+
+What a view caches: the facet counts over all records (`whole_counts`). The facets of a
+broad query are counted from them by subtraction (`indexer.embedded.facets`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from indexer.embedded.facets import YEAR_HISTOGRAM_AGG, aggregate
+
+SUBTRACTION_MAX_VALUES = 10_000
+"""A facet field with more distinct values than this in the whole index is never counted by
+subtraction: every one of its values would travel from tantivy to Python on each search. This
+also keeps the buckets of one aggregation far below tantivy's limit of 65,000."""
+
+Buckets = list[dict[str, Any]]
+
+
+class IndexView:
+    """One committed state of the index: its searcher and what is known about all of it."""
+
+    def __init__(self, searcher: tantivy.Searcher, meta: bytes) -> None:
+        self.searcher = searcher
+        self.meta = meta
+        self._lock = threading.Lock()
+        self._whole: dict[str, Buckets | None] = {}
+
+    def whole_counts(
+        self, names: Iterable[str], *, with_year_histogram: bool
+    ) -> dict[str, Buckets]:
+        """facet name -> every value of the field with its number of records (and the year
+        histogram's buckets under YEAR_HISTOGRAM_AGG when asked), for the names whose field
+        has at most SUBTRACTION_MAX_VALUES values. Counted once per view."""
+        wanted = list(names) + ([YEAR_HISTOGRAM_AGG] if with_year_histogram else [])
+        with self._lock:
+            missing = [name for name in wanted if name not in self._whole]
+            if missing:
+                self._whole.update(self._count_everything(missing))
+            return {name: b for name in wanted if (b := self._whole[name]) is not None}
+
+    def _count_everything(self, names: list[str]) -> dict[str, Buckets | None]:
+        facets = [name for name in names if name != YEAR_HISTOGRAM_AGG]
+        found = aggregate(
+            self.searcher,
+            tantivy.Query.all_query(),
+            dict.fromkeys(facets, SUBTRACTION_MAX_VALUES + 1),
+            with_year_histogram=YEAR_HISTOGRAM_AGG in names,
+        )
+        return {
+            name: found[name] if len(found[name]) <= SUBTRACTION_MAX_VALUES else None
+            for name in names
+        }
+
+
+class IndexViews:
+    """The current `IndexView` of one index directory (see the module docstring)."""
+
+    def __init__(self, path: Path, open_index: Callable[[], tantivy.Index]) -> None:
+        self._meta_path = Path(path) / "meta.json"
+        self._open = open_index
+        self._lock = threading.Lock()
+        self._view: IndexView | None = None
+
+    def current(self) -> IndexView:
+        """The view of the index as last committed when this call started (or later)."""
+        index = self._open()  # creates meta.json for a new index
+        meta = self._meta_path.read_bytes()
+        with self._lock:
+            if self._view is None or self._view.meta != meta:
+                # Read after `meta`: at least the state `meta` describes, perhaps newer, which
+                # the next call notices (its meta.json differs) and reads again.
+                index.reload()
+                self._view = IndexView(index.searcher(), meta)
+            return self._view

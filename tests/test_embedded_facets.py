@@ -1,0 +1,158 @@
+"""Facet counts of the embedded backend are exact: a value's count is what selecting it finds,
+on an index of several segments, whether a query's facets are counted directly or by
+subtraction from the whole index's counts (indexer.embedded.facets), and never from a view of
+the index older than the search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import indexer.embedded.backend as embedded_backend
+import indexer.embedded.facets as embedded_facets
+import indexer.embedded.views as embedded_views
+from harvester.run.document import build_document
+from indexer.embedded.backend import EmbeddedBackend
+from indexer.query import parse_query
+from indexer.search_model import Filter, SearchRequest
+from tests.test_backend_contract import make_record
+
+FACETS = {"subject": 20, "year": 50, "type": 10, "author": 10, "journal": 10, "language": 5}
+
+
+def varied_records(first: int, count: int) -> list[dict[str, object]]:
+    """Records with overlapping subjects, authors, years, types and journals; every title has
+    `Stadt`, half of them `Verkehr`, a third `Umwelt`."""
+    subjects = ["Stadtentwicklung", "Verkehr", "Wohnen", "Umwelt", "Soziale Stadt", "Klima"]
+    records = []
+    for number in range(first, first + count):
+        title = (
+            "Stadt" + (" Verkehr" if number % 2 else "") + (" Umwelt" if number % 3 == 0 else "")
+        )
+        records.append(
+            build_document(
+                make_record(
+                    number,
+                    title,
+                    [subjects[number % 6], subjects[(number * 7) % 5]],
+                    year=2000 + number % 9,
+                    authors=(f"Autor{number % 4}, A", f"Autor{number % 7}, B"),
+                    type_="Monographie" if number % 5 == 0 else "Zeitschriftenaufsatz",
+                    journal=f"Zeitschrift {number % 3}" if number % 5 else "",
+                )
+            )
+        )
+    return records
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> EmbeddedBackend:
+    """90 varied records in three segments (one commit each)."""
+    backend = EmbeddedBackend(tmp_path / "index")
+    backend.defer_commits()
+    for first in (0, 30, 60):
+        backend.upsert(varied_records(first, 30))
+        backend.commit()
+    backend.close()
+    return backend
+
+
+def searched(backend: EmbeddedBackend, query: str, *, subtraction: bool) -> object:
+    """The response to `query`, its facets counted by subtraction or directly."""
+    share = 0.0 if subtraction else 2.0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embedded_backend, "SUBTRACTION_FROM_SHARE", share)
+        response = backend.search(SearchRequest(query=query, facets=FACETS, year_histogram=True))
+    return (response.total, response.facets, response.year_histogram)
+
+
+@pytest.mark.parametrize("query", ["", "Stadt", "Verkehr", "Stadt -Umwelt", "Verkehr Umwelt"])
+def test_subtraction_counts_what_direct_counting_counts(
+    index: EmbeddedBackend, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used = []
+    counted_by_subtraction = embedded_facets.aggregate_by_subtraction
+
+    def observed(*args: object, **kwargs: object) -> object:
+        used.append(query)
+        return counted_by_subtraction(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded_facets, "aggregate_by_subtraction", observed)
+    direct = searched(index, query, subtraction=False)
+    assert not used
+    subtracted = searched(index, query, subtraction=True)
+    assert used == [query]
+    assert subtracted == direct
+    total, facets, timeline = direct  # type: ignore[misc]
+    assert total > 0 and facets["subject"] and facets["author"] and timeline
+
+
+def test_a_shown_count_is_what_selecting_the_value_finds(tmp_path: Path) -> None:
+    """One segment holds ten authors twice each and `Zeta` once, the next `Zeta` five times.
+    With tantivy's default segment_size (ten times the facet size) the first segment's `Zeta`
+    fell below its cut and the facet showed 5 where selecting `Zeta` finds 6."""
+    backend = EmbeddedBackend(tmp_path / "index")
+    backend.defer_commits()
+    first = [(f"Autor{n % 10}, A",) for n in range(20)] + [("Zeta, Z",)]
+    for segment in (first, [("Zeta, Z",)] * 5):
+        start = backend.count()
+        backend.upsert(
+            [
+                build_document(make_record(start + n, "Stadt", ["Stadt"], authors=authors))
+                for n, authors in enumerate(segment)
+            ]
+        )
+        backend.commit()
+    backend.close()
+    # The filter keeps the direct count (subtraction is for unfiltered broad queries); the
+    # empty query is counted by subtraction.
+    for narrowing in ([Filter("type", "Zeitschriftenaufsatz")], []):
+        shown = backend.search(SearchRequest(filters=narrowing, facets={"author": 1})).facets
+        assert [(v.value, v.count) for v in shown["author"]] == [("Zeta, Z", 6)]
+    selected = backend.search(SearchRequest(filters=[Filter("author", "Zeta, Z")]))
+    assert selected.total == 6
+
+
+def test_a_search_after_a_commit_sees_it_even_from_another_backend(
+    index: EmbeddedBackend, tmp_path: Path
+) -> None:
+    """The whole-index counts belong to one view of the index: a commit, here by another
+    backend on the same directory (as another process would), makes the next search read a
+    new view and count again."""
+    before = index.search(SearchRequest(facets={"type": 10}))
+    assert before.total == 90
+    writer = EmbeddedBackend(tmp_path / "index")
+    writer.upsert(
+        [build_document(make_record(1000 + n, "Stadt", ["Neu"], type_="Karte")) for n in range(4)]
+    )
+    writer.close()
+    after = index.search(SearchRequest(facets={"type": 10, "subject": 20}))
+    assert after.total == 94
+    assert ("Karte", 4) in [(v.value, v.count) for v in after.facets["type"]]
+    assert ("Neu", 4) in [(v.value, v.count) for v in after.facets["subject"]]
+    assert index.count() == 94
+
+
+def test_a_field_with_too_many_values_is_counted_directly(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct = searched(index, "", subtraction=False)
+    monkeypatch.setattr(embedded_views, "SUBTRACTION_MAX_VALUES", 3)  # fewer than the authors
+    fresh = EmbeddedBackend(index.path)  # a new view, whose whole counts keep to 3 values
+    assert searched(fresh, "", subtraction=True) == direct
+    whole = fresh._views.current().whole_counts(FACETS, with_year_histogram=False)
+    # 2 types, 1 language, 3 journals; 6 subjects, 9 years and 7 authors are too many
+    assert set(whole) == {"type", "language", "journal"}
+
+
+def test_share_estimate_is_one_for_everything_and_zero_where_not_simple(
+    index: EmbeddedBackend,
+) -> None:
+    searcher = index._views.current().searcher
+    estimate = index.queries.matched_share_estimate
+    assert estimate(parse_query(""), searcher) == 1.0
+    assert estimate(parse_query("Stadt"), searcher) == pytest.approx(1.0)
+    assert 0.0 < estimate(parse_query("Verkehr"), searcher) < 1.0
+    for not_simple in ('"Stadt Verkehr"', "Stadt -Verkehr", "title:Stadt"):
+        assert estimate(parse_query(not_simple), searcher) == 0.0
