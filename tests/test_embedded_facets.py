@@ -156,3 +156,16 @@ def test_share_estimate_is_one_for_everything_and_zero_where_not_simple(
     assert 0.0 < estimate(parse_query("Verkehr"), searcher) < 1.0
     for not_simple in ('"Stadt Verkehr"', "Stadt -Verkehr", "title:Stadt"):
         assert estimate(parse_query(not_simple), searcher) == 0.0
+
+
+def test_a_filter_finds_a_spelling_committed_after_it_was_first_asked(tmp_path: Path) -> None:
+    """A view remembers the stored spellings of a filter value; a commit makes a new view,
+    so a spelling that arrives later is found, as the total shows."""
+    backend = EmbeddedBackend(tmp_path / "index")
+    backend.upsert([build_document(make_record(1, "Stadt", ["Soziale Stadt"]))])
+    wanted = SearchRequest(filters=[Filter("subject", "soziale stadt")])
+    assert backend.search(wanted).total == 1
+    assert backend.search(wanted).total == 1  # from the view's spellings
+    backend.upsert([build_document(make_record(2, "Stadt", ["SOZIALE STADT"]))])
+    assert backend.search(wanted).total == 2
+    backend.close()

@@ -281,7 +281,7 @@ class EmbeddedBackend:
         view = self._views.current()
         searcher = view.searcher
         text_query = self.queries.text_query(parsed, searcher)
-        filters = self.queries.filters_by_field(request, searcher)
+        filters = self.queries.filters_by_field(request, searcher, view.spellings)
         check_facet_names(request.facets)
         # Filters on fields that are not faceted restrict the facets too; the others are left
         # out of the facet of their own field (multi-select), see `facet_counts`.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 
 import tantivy
 
@@ -282,10 +282,14 @@ class QueryTranslator:
         )
 
     def filters_by_field(
-        self, request: SearchRequest, searcher: tantivy.Searcher
+        self,
+        request: SearchRequest,
+        searcher: tantivy.Searcher,
+        spellings: MutableMapping[tuple[str, str], list[str]] | None = None,
     ) -> dict[str, tantivy.Query]:
         """One query per filtered field: its values ORed (facet values, compared folded, see
-        `_folded_filter`; or year ranges); the caller ANDs the fields."""
+        `_folded_filter`; or year ranges); the caller ANDs the fields. `spellings` keeps the
+        stored spellings found for a (facet, folded value), valid for this searcher only."""
         by_field: dict[str, list[tantivy.Query]] = defaultdict(list)
         for item in request.filters:
             if item.field not in FACET_FIELDS:
@@ -295,7 +299,9 @@ class QueryTranslator:
             if item.field == "year":
                 by_field["year"].append(self._year_range(*year_bounds(item)))
             else:
-                by_field[item.field].append(self._folded_filter(searcher, item.field, item.value))
+                by_field[item.field].append(
+                    self._folded_filter(searcher, item.field, item.value, spellings)
+                )
         return {
             name: alternatives[0]
             if len(alternatives) == 1
@@ -303,7 +309,13 @@ class QueryTranslator:
             for name, alternatives in by_field.items()
         }
 
-    def _folded_filter(self, searcher: tantivy.Searcher, facet: str, value: str) -> tantivy.Query:
+    def _folded_filter(
+        self,
+        searcher: tantivy.Searcher,
+        facet: str,
+        value: str,
+        known: MutableMapping[tuple[str, str], list[str]] | None = None,
+    ) -> tantivy.Query:
         """Records with a `facet` value that folds to the same string as `value`
         (`indexer.filters.fold_value`), as Elasticsearch's `.folded` subfields compare.
 
@@ -315,15 +327,19 @@ class QueryTranslator:
         """
         wanted = fold_value(value)
         field = f"f_{facet}"
-        candidates = tantivy.Query.regex_query(self._schema, field, folded_pattern(wanted))
-        found = searcher.aggregate(
-            candidates, {"values": {"terms": {"field": field, "size": FOLDED_FILTER_VALUES}}}
-        )
-        spellings = [
-            str(b["key"])
-            for b in found.get("values", {}).get("buckets", [])
-            if fold_value(str(b["key"])) == wanted
-        ]
+        spellings = known.get((facet, wanted)) if known is not None else None
+        if spellings is None:
+            candidates = tantivy.Query.regex_query(self._schema, field, folded_pattern(wanted))
+            found = searcher.aggregate(
+                candidates, {"values": {"terms": {"field": field, "size": FOLDED_FILTER_VALUES}}}
+            )
+            spellings = [
+                str(b["key"])
+                for b in found.get("values", {}).get("buckets", [])
+                if fold_value(str(b["key"])) == wanted
+            ]
+            if known is not None:
+                known[(facet, wanted)] = spellings
         if not spellings:
             return tantivy.Query.empty_query()
         return tantivy.Query.term_set_query(self._schema, field, spellings)

@@ -8,8 +8,9 @@ on every commit and merge (the opstamp in it only grows), so unchanged bytes mea
 unchanged index. A search that starts after a commit, in this process or another, sees that
 commit.
 
-What a view caches: the facet counts over all records (`whole_counts`). The facets of a
-broad query are counted from them by subtraction (`indexer.embedded.facets`).
+What a view caches: the facet counts over all records (`whole_counts`), from which the facets
+of a broad query are counted by subtraction (`indexer.embedded.facets`), and the stored
+spellings of the filter values asked for so far (`spellings`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class IndexView:
         self.meta = meta
         self._lock = threading.Lock()
         self._whole: dict[str, Buckets | None] = {}
+        self.spellings: dict[tuple[str, str], list[str]] = {}
+        """(facet, folded value) -> the field's stored spellings of it (see
+        `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
 
     def whole_counts(
         self, names: Iterable[str], *, with_year_histogram: bool
