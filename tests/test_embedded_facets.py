@@ -169,3 +169,19 @@ def test_a_filter_finds_a_spelling_committed_after_it_was_first_asked(tmp_path: 
     backend.upsert([build_document(make_record(2, "Stadt", ["SOZIALE STADT"]))])
     assert backend.search(wanted).total == 2
     backend.close()
+
+
+def test_searches_go_on_while_a_rebuild_swaps_the_index_directory(
+    index: EmbeddedBackend, tmp_path: Path
+) -> None:
+    """`ernte index rebuild` renames the old directory away and the new one in: in between no
+    index directory exists, and a search keeps the view it had; after the swap it reads the
+    new index."""
+    assert index.search(SearchRequest(facets={"type": 10})).total == 90
+    rebuilt = EmbeddedBackend(tmp_path / "rebuilt")
+    rebuilt.upsert(varied_records(0, 12))
+    rebuilt.close()
+    index.path.rename(tmp_path / "old")
+    assert index.search(SearchRequest(facets={"type": 10})).total == 90
+    (tmp_path / "rebuilt").rename(index.path)
+    assert index.search(SearchRequest(facets={"type": 10})).total == 12

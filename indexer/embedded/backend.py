@@ -196,6 +196,7 @@ class EmbeddedBackend:
         if recreate:
             self.close()
             self._index = None
+            self._views = IndexViews(self.path, self._open)
             if self.path.exists():
                 shutil.rmtree(self.path)
         self._open()

@@ -83,11 +83,16 @@ class IndexViews:
     def current(self) -> IndexView:
         """The view of the index as last committed when this call started (or later)."""
         index = self._open()  # creates meta.json for a new index
-        meta = self._meta_path.read_bytes()
+        try:
+            meta = self._meta_path.read_bytes()
+        except FileNotFoundError:
+            # `ernte index rebuild` swaps the new index directory in with two renames; for a
+            # moment there is none. Searches go on with the view they had.
+            meta = None
         with self._lock:
-            if self._view is None or self._view.meta != meta:
+            if self._view is None or (meta is not None and self._view.meta != meta):
                 # Read after `meta`: at least the state `meta` describes, perhaps newer, which
                 # the next call notices (its meta.json differs) and reads again.
                 index.reload()
-                self._view = IndexView(index.searcher(), meta)
+                self._view = IndexView(index.searcher(), meta or b"")
             return self._view
