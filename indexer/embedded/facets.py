@@ -29,8 +29,8 @@ SEGMENT_VALUES = 1_000
 A value that ranks below it in one segment loses that segment's records: with the default,
 the 7th author of the benchmark's 400,000 records showed 1,323 records, and selecting it gave
 1,333. With 1,000 a count is exact whenever each segment's matches hold at most 1,000 values
-of the field (type, language and year always), for 1-5 % more time on the benchmark's subject
-and author facets (bench/results/query.txt). Broad queries are counted exactly by subtraction
+of the field (type, language and year always), for at most 4 % more time on the benchmark's
+subject and author facets (bench/results/facets.txt). Broad queries are counted exactly by subtraction
 (`aggregate_by_subtraction`) in fields of up to 10,000 values."""
 
 
@@ -162,8 +162,8 @@ def aggregate_by_subtraction(
     holds every value of each field named) minus those of the records `query` does not match.
 
     For a query that matches most records this reads far fewer values: `Stadt` matches 84 %
-    of the benchmark's records, and its facets cost 17 ms this way instead of 41 ms
-    (bench/results/query.txt). The counts are exact, and so is the top `size` of each field
+    of the benchmark's records, and its facets cost 18 ms this way instead of 46 ms
+    (bench/results/facets.txt). The counts are exact, and so is the top `size` of each field
     (ties by value, as tantivy orders them): every value's count is known, not only a
     shard's top list.
     """
