@@ -5,7 +5,9 @@ the index older than the search."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -59,11 +61,15 @@ def index(tmp_path: Path) -> EmbeddedBackend:
 
 
 def searched(backend: EmbeddedBackend, query: str, *, subtraction: bool) -> object:
-    """The response to `query`, its facets counted by subtraction or directly."""
+    """The response to `query`, its facets counted by subtraction or directly. An index view
+    counts by subtraction from its second broad search on, so that one is returned."""
     share = 0.0 if subtraction else 2.0
+    request = SearchRequest(query=query, facets=FACETS, year_histogram=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embedded_backend, "SUBTRACTION_FROM_SHARE", share)
-        response = backend.search(SearchRequest(query=query, facets=FACETS, year_histogram=True))
+        if subtraction:
+            backend.search(request)
+        response = backend.search(request)
     return (response.total, response.facets, response.year_histogram)
 
 
@@ -106,8 +112,8 @@ def test_a_shown_count_is_what_selecting_the_value_finds(tmp_path: Path) -> None
         backend.commit()
     backend.close()
     # The filter keeps the direct count (subtraction is for unfiltered broad queries); the
-    # empty query is counted by subtraction.
-    for narrowing in ([Filter("type", "Zeitschriftenaufsatz")], []):
+    # empty query is counted directly the first time, by subtraction the second.
+    for narrowing in ([Filter("type", "Zeitschriftenaufsatz")], [], []):
         shown = backend.search(SearchRequest(filters=narrowing, facets={"author": 1})).facets
         assert [(v.value, v.count) for v in shown["author"]] == [("Zeta, Z", 6)]
     selected = backend.search(SearchRequest(filters=[Filter("author", "Zeta, Z")]))
@@ -144,6 +150,26 @@ def test_a_field_with_too_many_values_is_counted_directly(
     whole = fresh._views.current().whole_counts(FACETS, with_year_histogram=False)
     # 2 types, 1 language, 3 journals; 6 subjects, 9 years and 7 authors are too many
     assert set(whole) == {"type", "language", "journal"}
+
+
+def test_a_one_shot_search_does_not_count_everything(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting all records costs as much as counting a broad query directly: the first broad
+    search of a view (all a one-shot `ernte search` makes) counts directly."""
+    counted: list[list[str]] = []
+    count_everything = embedded_views.IndexView._count_everything
+
+    def observed(view: embedded_views.IndexView, names: list[str]) -> object:
+        counted.append(names)
+        return count_everything(view, names)
+
+    monkeypatch.setattr(embedded_views.IndexView, "_count_everything", observed)
+    request = SearchRequest(query="Stadt", facets={"type": 10})
+    first = index.search(request)
+    assert counted == []
+    assert index.search(request) == dataclasses.replace(first, took_ms=ANY)
+    assert counted == [["type"]]
 
 
 def test_share_estimate_is_one_for_everything_and_zero_where_not_simple(

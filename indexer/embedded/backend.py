@@ -306,6 +306,7 @@ class EmbeddedBackend:
                 (request.facets or shared_timeline)
                 and not filters
                 and self._mostly_matches(parsed, text_query, searcher)
+                and view.broad_search_again()
             ):
                 whole = view.whole_counts(request.facets, with_year_histogram=shared_timeline)
             facets, timeline = facet_counts(

@@ -40,9 +40,20 @@ class IndexView:
         self.meta = meta
         self._lock = threading.Lock()
         self._whole: dict[str, Buckets | None] = {}
+        self._broad_searches = 0
         self.spellings: dict[tuple[str, str], list[str]] = {}
         """(facet, folded value) -> the field's stored spellings of it (see
         `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
+
+    def broad_search_again(self) -> bool:
+        """Count one more search that matches most records; whether there was one before.
+
+        Counting everything costs about as much as counting one broad query directly, so the
+        view counts everything only from its second broad search on: a one-shot
+        `ernte search Stadt` never pays for it, a server pays once per committed state."""
+        with self._lock:
+            self._broad_searches += 1
+            return self._broad_searches > 1
 
     def whole_counts(
         self, names: Iterable[str], *, with_year_histogram: bool
