@@ -29,7 +29,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from indexer.analysis import analyze
-from indexer.compounds import default_decompounder
+from indexer.compounds import Decompounder, default_decompounder
 from indexer.search_model import DEFAULT_MIN_SHOULD_MATCH
 
 COMPOUND_PARTS_BOOST = 1.0
@@ -42,7 +42,6 @@ COMPOUND_PARTS_MIN_SHOULD_MATCH = DEFAULT_MIN_SHOULD_MATCH
 bare words of a query. Measured in bench/results/relevance.md."""
 
 
-@lru_cache(maxsize=4096)
 def compound_parts(word: str) -> tuple[str, ...]:
     """The finest parts of a compound as the index splits it, lower-case, in order; () for a
     word the decompounder does not split (too short, no known parts).
@@ -51,7 +50,12 @@ def compound_parts(word: str) -> tuple[str, ...]:
     case-insensitively everywhere else, so `stadtentwicklung` must find what `Stadtentwicklung`
     finds. (At index time only capitalized words are split: in running text the capital marks
     a noun, which keeps adjectives and verbs out; in a search box it marks nothing.)"""
-    decompounder = default_decompounder()
+    return _finest_parts(word, default_decompounder())
+
+
+@lru_cache(maxsize=4096)
+def _finest_parts(word: str, decompounder: Decompounder) -> tuple[str, ...]:
+    """`compound_parts` with the part list in use (a grown list is a new decompounder)."""
     parts = decompounder.split(_capitalized(word))
     if not parts:
         return ()

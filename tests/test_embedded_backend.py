@@ -321,3 +321,31 @@ def test_a_failing_facet_pass_leaves_no_hits_pass_behind() -> None:
         spare.both(slow_hits, failing_facets)
     assert finished == ["hits"]
     assert spare.both(lambda: 1, lambda: 2) == (1, 2)
+
+
+def test_a_grown_part_list_changes_query_splits_and_highlights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Query splitting and highlighting memoize per word, but with the part list in use: after
+    `ernte compounds build` grows the list (a running server reads it again), a new part splits
+    and marks at once."""
+    from indexer import word_lists
+    from indexer.compounds import reload_part_lists
+    from indexer.embedded.highlight import highlight
+    from indexer.query_parts import compound_parts
+    from indexer.resources import COMPOUND_PARTS, STOPWORDS, resource_file
+
+    word = "Quaxelbrunkplanung"
+    assert compound_parts(word) == ()
+    assert highlight(f"Die {word} der Stadt", {"quaxelbrunk"}, whole=True) == []
+    grown = tmp_path / "compound_parts_de.txt"
+    grown.write_text(resource_file(COMPOUND_PARTS).read_text(encoding="utf-8") + "quaxelbrunk\n")
+    monkeypatch.setattr(word_lists, "_chosen", {})
+    word_lists.use_word_lists(stopwords=resource_file(STOPWORDS), compound_parts=grown)
+    try:
+        assert compound_parts(word) == ("quaxelbrunk", "planung")
+        assert highlight(f"Die {word} der Stadt", {"quaxelbrunk"}, whole=True) == [
+            f"Die <mark>{word}</mark> der Stadt"
+        ]
+    finally:
+        reload_part_lists()

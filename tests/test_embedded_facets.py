@@ -156,7 +156,8 @@ def test_a_one_shot_search_does_not_count_everything(
     index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Counting all records costs as much as counting a broad query directly: the first broad
-    search of a view (all a one-shot `ernte search` makes) counts directly."""
+    search of a view (all a one-shot `ernte search` makes) counts directly, without even
+    counting its matches first."""
     counted: list[list[str]] = []
     count_everything = embedded_views.IndexView._count_everything
 
@@ -164,12 +165,20 @@ def test_a_one_shot_search_does_not_count_everything(
         counted.append(names)
         return count_everything(view, names)
 
+    matches_counted: list[object] = []
+    count_matches = embedded_backend.count_with_year
+
+    def observed_count(*args: object) -> int:
+        matches_counted.append(args)
+        return count_matches(*args)  # type: ignore[arg-type]
+
     monkeypatch.setattr(embedded_views.IndexView, "_count_everything", observed)
+    monkeypatch.setattr(embedded_backend, "count_with_year", observed_count)
     request = SearchRequest(query="Stadt", facets={"type": 10})
     first = index.search(request)
-    assert counted == []
+    assert counted == [] and matches_counted == []
     assert index.search(request) == dataclasses.replace(first, took_ms=ANY)
-    assert counted == [["type"]]
+    assert counted == [["type"]] and len(matches_counted) == 1
 
 
 def test_share_estimate_is_one_for_everything_and_zero_where_not_simple(
@@ -211,3 +220,37 @@ def test_searches_go_on_while_a_rebuild_swaps_the_index_directory(
     assert index.search(SearchRequest(facets={"type": 10})).total == 90
     (tmp_path / "rebuilt").rename(index.path)
     assert index.search(SearchRequest(facets={"type": 10})).total == 12
+
+
+def test_deleted_records_do_not_make_a_query_look_like_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Term statistics count replaced records until segments merge: here `Stadt` is in 20
+    records' terms but in 10 live ones, so its estimate says 100 %. The backend counts the
+    matches before it counts by subtraction, and 50 % is not enough."""
+    backend = EmbeddedBackend(tmp_path / "index")
+    backend.upsert([build_document(make_record(n, "Stadt", ["Wohnen"])) for n in range(20)])
+    later = "2023-01-01T00:00:00Z"
+    backend.upsert(
+        [build_document(make_record(n, "Land", ["Wohnen"], datestamp=later)) for n in range(10)]
+    )
+    backend.close()
+    searcher = backend._views.current().searcher
+    assert backend.queries.matched_share_estimate(parse_query("Stadt"), searcher) == 1.0
+    used: list[str] = []
+    monkeypatch.setattr(
+        embedded_facets, "aggregate_by_subtraction", lambda *a, **k: used.append("yes")
+    )
+    for _ in range(3):
+        response = backend.search(SearchRequest(query="Stadt", facets={"subject": 5}))
+        assert response.total == 10
+        assert [(v.value, v.count) for v in response.facets["subject"]] == [("Wohnen", 10)]
+    assert used == []
+
+
+def test_a_view_keeps_a_bounded_number_of_filter_spellings() -> None:
+    kept = embedded_views._BoundedDict(3)
+    for number in range(7):
+        kept[("subject", str(number))] = [str(number)]
+        assert 1 <= len(kept) <= 3
+    assert kept[("subject", "6")] == ["6"]

@@ -42,7 +42,7 @@ from indexer.embedded.schema import (
     TextField,
     build_schema,
 )
-from indexer.embedded.views import IndexViews
+from indexer.embedded.views import IndexView, IndexViews
 from indexer.embedded.writer import POSITIONS_FILE, EmbeddedWriter, write_json_atomically
 from indexer.query import ParsedQuery, parse_query
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
@@ -305,8 +305,7 @@ class EmbeddedBackend:
             if (
                 (request.facets or shared_timeline)
                 and not filters
-                and self._mostly_matches(parsed, text_query, searcher)
-                and view.broad_search_again()
+                and self._mostly_matches(parsed, text_query, view)
             ):
                 whole = view.whole_counts(request.facets, with_year_histogram=shared_timeline)
             facets, timeline = facet_counts(
@@ -336,15 +335,18 @@ class EmbeddedBackend:
         )
 
     def _mostly_matches(
-        self, parsed: ParsedQuery, text_query: tantivy.Query, searcher: tantivy.Searcher
+        self, parsed: ParsedQuery, text_query: tantivy.Query, view: IndexView
     ) -> bool:
         """Whether `text_query` matches at least SUBTRACTION_FROM_SHARE of the records: a
-        quick estimate from term statistics first, then, if it says so, a count."""
+        quick estimate from term statistics first (`matched_share_estimate`; deleted records
+        still count in those until segments merge), then, from the view's second
+        broad-looking search on (`IndexView.broad_search_again`), a count."""
+        searcher = view.searcher
         estimate = self.queries.matched_share_estimate(parsed, searcher)
-        if estimate < SUBTRACTION_FROM_SHARE:
+        if estimate < SUBTRACTION_FROM_SHARE or not view.broad_search_again():
             return False
-        if estimate >= 1.0:
-            return True  # every record has a word of the query (or there is none)
+        if not parsed.positive and not parsed.negative:
+            return True  # no query: every record
         total = max(1, int(searcher.num_docs))
         return count_with_year(searcher, text_query) >= SUBTRACTION_FROM_SHARE * total
 

@@ -29,7 +29,23 @@ SUBTRACTION_MAX_VALUES = 10_000
 subtraction: every one of its values would travel from tantivy to Python on each search. This
 also keeps the buckets of one aggregation far below tantivy's limit of 65,000."""
 
+SPELLINGS_KEPT = 10_000
+"""Filter values whose stored spellings a view keeps (the values come from requests)."""
+
 Buckets = list[dict[str, Any]]
+
+
+class _BoundedDict(dict[tuple[str, str], list[str]]):
+    """A dict that empties itself when it would exceed `limit` entries."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def __setitem__(self, key: tuple[str, str], value: list[str]) -> None:
+        if len(self) >= self._limit and key not in self:
+            self.clear()
+        super().__setitem__(key, value)
 
 
 class IndexView:
@@ -41,16 +57,18 @@ class IndexView:
         self._lock = threading.Lock()
         self._whole: dict[str, Buckets | None] = {}
         self._broad_searches = 0
-        self.spellings: dict[tuple[str, str], list[str]] = {}
+        self.spellings: dict[tuple[str, str], list[str]] = _BoundedDict(SPELLINGS_KEPT)
         """(facet, folded value) -> the field's stored spellings of it (see
         `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
 
     def broad_search_again(self) -> bool:
-        """Count one more search that matches most records; whether there was one before.
+        """Count one more search that looks broad (`EmbeddedBackend._mostly_matches`); whether
+        there was one before.
 
         Counting everything costs about as much as counting one broad query directly, so the
-        view counts everything only from its second broad search on: a one-shot
-        `ernte search Stadt` never pays for it, a server pays once per committed state."""
+        view counts everything, and a broad-looking query's matches, only from its second such
+        search on: a one-shot `ernte search Stadt` pays for neither, a server pays once per
+        committed state."""
         with self._lock:
             self._broad_searches += 1
             return self._broad_searches > 1
@@ -94,13 +112,13 @@ class IndexViews:
     def current(self) -> IndexView:
         """The view of the index as last committed when this call started (or later)."""
         index = self._open()  # creates meta.json for a new index
-        try:
-            meta = self._meta_path.read_bytes()
-        except FileNotFoundError:
-            # `ernte index rebuild` swaps the new index directory in with two renames; for a
-            # moment there is none. Searches go on with the view they had.
-            meta = None
-        with self._lock:
+        with self._lock:  # one reader at a time, so no view is replaced by an older one
+            try:
+                meta = self._meta_path.read_bytes()
+            except FileNotFoundError:
+                # `ernte index rebuild` swaps the new index directory in with two renames; for
+                # a moment there is none. Searches go on with the view they had.
+                meta = None
             if self._view is None or (meta is not None and self._view.meta != meta):
                 # Read after `meta`: at least the state `meta` describes, perhaps newer, which
                 # the next call notices (its meta.json differs) and reads again.
