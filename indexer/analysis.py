@@ -133,9 +133,10 @@ class _GermanChain:
     lookups an indexing run makes; German text repeats its vocabulary heavily.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stopwords: Path) -> None:
+        self.stopwords = stopwords
         self._stemmer = Stemmer.Stemmer("german")
-        self._stop = german_stopwords()
+        self._stop = _stopwords_in(stopwords)
         self._cache: dict[str, str] = {}
 
     def token(self, lowered: str) -> str:
@@ -162,30 +163,42 @@ class _GermanChain:
         return result
 
 
-_GERMAN = _GermanChain()
+_german: _GermanChain | None = None
+
+
+def german_chain() -> _GermanChain:
+    """The chain over the stop list in use (`indexer.word_lists`): made again when a process
+    chooses another list, so an operator's stop list applies even though this module was
+    imported before the list was chosen."""
+    global _german
+    chain = _german
+    stopwords = stopwords_file()
+    if chain is None or (chain.stopwords is not stopwords and chain.stopwords != stopwords):
+        chain = _german = _GermanChain(stopwords)
+    return chain
 
 
 def analyze_token(word: str) -> str:
     """The German-chain term for one token ("" for a stop word)."""
-    return _GERMAN.token(_nfc(word).lower())
+    return german_chain().token(_nfc(word).lower())
 
 
 def analyze(text: str) -> list[str]:
     """The German chain: tokenize, lowercase, drop stop words, normalize, stem."""
-    token = _GERMAN.token
+    token = german_chain().token
     return [t for t in map(token, TOKEN_PATTERN.findall(_nfc(text).lower())) if t]
 
 
 def german_terms(lowered_tokens: list[str]) -> list[str]:
     """The German-chain terms of tokens already split and lower-cased (`analyze_exact`'s
     output): `german_terms(analyze_exact(text)) == analyze(text)`, without tokenizing twice."""
-    token = _GERMAN.token
+    token = german_chain().token
     return [t for t in map(token, lowered_tokens) if t]
 
 
 def analyze_positions(text: str) -> list[tuple[int, str]]:
     """`analyze` with token positions (stop words leave gaps, for phrase matching)."""
-    return _GERMAN.positions(text)
+    return german_chain().positions(text)
 
 
 def analyze_exact(text: str) -> list[str]:

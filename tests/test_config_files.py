@@ -42,14 +42,18 @@ def test_the_configured_word_lists_reach_the_analysis(
     the harvester has chosen it (the indexer never reads settings itself)."""
     from harvester.run.services import use_configured_word_lists
     from indexer import word_lists
-    from indexer.analysis import german_stopwords
+    from indexer.analysis import analyze, analyze_positions, german_stopwords
 
     monkeypatch.setattr(word_lists, "_chosen", {})
     assert "und" in german_stopwords() and "stadt" not in german_stopwords()  # packaged
+    assert analyze("Die Stadt und das Land") == ["stadt", "land"]  # the chain is made here
     (tmp_path / "german").mkdir()
     (tmp_path / "german" / "stopwords_de.txt").write_text("# own\nstadt\n", encoding="utf-8")
     use_configured_word_lists(Settings(config_dir=tmp_path, data_dir=tmp_path / "data"))
     assert german_stopwords() == frozenset({"stadt"})
+    # The analysis itself, not only the list: the chain made before follows the new list.
+    assert analyze("Die Stadt und das Land") == ["die", "und", "das", "land"]
+    assert analyze_positions("Stadt und Land") == [(1, "und"), (2, "land")]
 
 
 def test_packaged_default_when_the_config_directory_lacks_the_file(tmp_path: Path) -> None:

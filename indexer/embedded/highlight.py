@@ -12,7 +12,7 @@ import html
 import unicodedata
 from collections.abc import Iterable
 
-from indexer.analysis import analyze, analyze_token
+from indexer.analysis import analyze, analyze_token, german_chain
 from indexer.analysis import tokenize_with_offsets as _tokenize_with_offsets
 from indexer.compounds import Decompounder, default_decompounder
 from indexer.embedded.queries import clause_text
@@ -38,15 +38,15 @@ def highlight_terms(clauses: Iterable[Clause]) -> set[str]:
 
 
 def _word_matches(word: str, marks: set[str]) -> bool:
-    return not marks.isdisjoint(_word_terms(word, default_decompounder()))
+    return not marks.isdisjoint(_word_terms(word, default_decompounder(), german_chain()))
 
 
 @functools.lru_cache(maxsize=50_000)
-def _word_terms(word: str, decompounder: Decompounder) -> frozenset[str]:
+def _word_terms(word: str, decompounder: Decompounder, chain: object) -> frozenset[str]:
     """The German-chain terms of `word` and of its compound parts: what marks it. Memoized
-    (the same words recur in every page of hits; a grown part list is a new decompounder):
-    analyzing each word of ten abstracts took about 6 ms of a search's 40 ms CPU
-    (bench/results/serve.txt)."""
+    (the same words recur in every page of hits), with the part list and the stop list in
+    use (another list is another decompounder or chain): analyzing each word of ten abstracts
+    took about 6 ms of a search's 40 ms CPU (bench/results/serve.txt)."""
     parts = decompounder.split(word)
     return frozenset([analyze_token(word), *(analyze_token(part) for part in parts)])
 
