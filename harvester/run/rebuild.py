@@ -12,12 +12,16 @@ is normalized and indexed into the new index through the alias.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
+import os
 import shutil
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
@@ -177,7 +181,6 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
 
     live_dir = settings.index_dir
     new_dir = live_dir.with_name(live_dir.name + ".rebuild")
-    old_dir = live_dir.with_name(live_dir.name + ".previous")
     shutil.rmtree(new_dir, ignore_errors=True)
     backend = EmbeddedBackend(new_dir)
     backend.create(recreate=True)
@@ -206,12 +209,51 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         backend.close()
+    swap_in(new_dir, live_dir)
+    return f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused"
+
+
+def swap_in(new_dir: Path, live_dir: Path) -> None:
+    """Put the directory `new_dir` in the place of `live_dir` and delete the old one.
+
+    On Linux the two are exchanged in one step (renameat2 with RENAME_EXCHANGE), so a search
+    or a server opening the index at that moment finds the old index or the new one, never
+    no index (a reader that found none would create an empty one there, and the swap would
+    then fail). Elsewhere, or on a file system without the exchange: two renames.
+    """
+    old_dir = live_dir.with_name(live_dir.name + ".previous")
     shutil.rmtree(old_dir, ignore_errors=True)
+    if live_dir.exists() and _exchange(new_dir, live_dir):
+        shutil.rmtree(new_dir)  # now the old index
+        return
     if live_dir.exists():
         live_dir.rename(old_dir)
     new_dir.rename(live_dir)
     shutil.rmtree(old_dir, ignore_errors=True)
-    return f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused"
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    done = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if done == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the file system or kernel cannot exchange
+    raise OSError(error, f"cannot swap {first} and {second}: {os.strerror(error)}")
 
 
 UPSERT_BATCH = 1000
