@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ES_CA_CERTS", "ERNTE_ES_CA_CERTS")
     )
     es_verify_certs: bool = True
-    es_index_alias: str = "ernte-records"
+    es_index_alias: str = Field(
+        default="ernte-records",
+        validation_alias=AliasChoices("ES_INDEX_ALIAS", "ERNTE_ES_INDEX_ALIAS"),
+    )
     kibana_url: str | None = Field(
         default=None, validation_alias=AliasChoices("KIBANA_URL", "ERNTE_KIBANA_URL")
     )
@@ -181,5 +184,14 @@ def _describe_invalid(exc: ValidationError) -> str:
 
 
 _UNPREFIXED = frozenset(
-    {"REDIS_URL", "ES_URL", "ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "ES_CA_CERTS", "KIBANA_URL"}
+    {
+        "REDIS_URL",
+        "ES_URL",
+        "ES_API_KEY",
+        "ES_USERNAME",
+        "ES_PASSWORD",
+        "ES_CA_CERTS",
+        "ES_INDEX_ALIAS",
+        "KIBANA_URL",
+    }
 )

@@ -139,3 +139,56 @@ def test_every_host_path_docker_compose_mounts_exists() -> None:
     assert "./indexer/resources/german" in mounted
     for host in mounted:
         assert (PROJECT_ROOT / host).exists(), host
+
+
+NOT_ERNTE_SETTINGS = {
+    "ES_JAVA_OPTS": "the Elasticsearch container's JVM options (.env.example, compose)",
+    "ES_PORT": "the host port compose publishes Elasticsearch on",
+    "ES_VERSION": "the Elasticsearch and Kibana image version compose runs",
+    "ES_PATH_CONF": "Elasticsearch's own configuration directory",
+}
+
+
+def environment_names_read() -> set[str]:
+    """Every environment variable name `Settings` reads."""
+    from pydantic import AliasChoices
+
+    names: set[str] = set()
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(f"ERNTE_{field.upper()}")
+    return names
+
+
+def test_every_environment_name_the_docs_and_messages_give_is_read() -> None:
+    """A variable named in the documentation, .env.example or an error message is one that
+    ernte reads (`ES_INDEX_ALIAS` was documented and named in an error, but only
+    `ERNTE_ES_INDEX_ALIAS` was read)."""
+    import re
+
+    pattern = re.compile(r"\b(?:ERNTE_[A-Z0-9_]+|ES_[A-Z0-9_]+|REDIS_URL|KIBANA_URL)\b")
+    places = [ROOT / "README.md", ROOT / ".env.example", *ROOT.glob("*/README.md")]
+    places += [*ROOT.glob("indexer/resources/*/README.md"), *ROOT.glob("harvester/**/*.py")]
+    places += [*ROOT.glob("indexer/**/*.py")]
+    read = environment_names_read()
+    unknown = {
+        f"{name} ({place.relative_to(ROOT)})"
+        for place in places
+        for name in pattern.findall(place.read_text(encoding="utf-8"))
+        if name not in read and name not in NOT_ERNTE_SETTINGS
+    }
+    assert not unknown, sorted(unknown)
+    assert "ES_INDEX_ALIAS" in read
+
+
+def test_es_index_alias_is_read_with_or_without_the_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ES_INDEX_ALIAS", "ERNTE_ES_INDEX_ALIAS"):
+        monkeypatch.delenv("ES_INDEX_ALIAS", raising=False)
+        monkeypatch.delenv("ERNTE_ES_INDEX_ALIAS", raising=False)
+        monkeypatch.setenv(name, "ernte-test-records")
+        assert Settings().es_index_alias == "ernte-test-records"
