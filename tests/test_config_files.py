@@ -47,6 +47,7 @@ def test_the_configured_word_lists_reach_the_analysis(
     monkeypatch.setattr(word_lists, "_chosen", {})
     assert "und" in german_stopwords() and "stadt" not in german_stopwords()  # packaged
     assert analyze("Die Stadt und das Land") == ["stadt", "land"]  # the chain is made here
+    assert prepared_subject_terms("Stadt und Land") == ["stadt", "land"]  # and memoized
     (tmp_path / "german").mkdir()
     (tmp_path / "german" / "stopwords_de.txt").write_text("# own\nstadt\n", encoding="utf-8")
     use_configured_word_lists(Settings(config_dir=tmp_path, data_dir=tmp_path / "data"))
@@ -54,6 +55,20 @@ def test_the_configured_word_lists_reach_the_analysis(
     # The analysis itself, not only the list: the chain made before follows the new list.
     assert analyze("Die Stadt und das Land") == ["die", "und", "das", "land"]
     assert analyze_positions("Stadt und Land") == [(1, "und"), (2, "land")]
+    # ... and what the index stores: a subject heading analyzed (and memoized) before the
+    # list changed is analyzed with the new one.
+    assert prepared_subject_terms("Stadt und Land") == ["und", "land"]
+
+
+def prepared_subject_terms(heading: str) -> list[str]:
+    """The terms the embedded index stores in `subject` for a record with this heading."""
+    from harvester.run.document import build_document
+    from indexer.embedded.documents import prepare_document
+    from indexer.embedded.schema import TEXT_FIELDS
+    from tests.test_backend_contract import make_record
+
+    fields = prepare_document(build_document(make_record(1, "Titel", [heading])), TEXT_FIELDS)
+    return str(fields["subject"]).split()  # pre-analyzed: the terms, space-separated
 
 
 def test_packaged_default_when_the_config_directory_lacks_the_file(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from indexer.analysis import analyze, analyze_exact, german_terms
+from indexer.analysis import analyze, analyze_exact, german_chain, german_terms
 from indexer.backend import SearchDocument
 from indexer.embedded.schema import KEYWORD_QUERY_FIELDS, TEXT_FIELDS, Analyzer, TextField
 from indexer.search_model import FACET_FIELDS
@@ -100,6 +100,8 @@ _SHORT_VALUE = 160
 """Longer values are never memoized, whatever their field."""
 
 _value_cache: dict[str, tuple[list[str], list[str]]] = {}
+_value_cache_chain: object = None
+"""The German chain `_value_cache` was filled with: another stop list empties the memo."""
 
 _other_cache: dict[tuple[Analyzer, str], list[str]] = {}
 
@@ -107,9 +109,14 @@ _other_cache: dict[tuple[Analyzer, str], list[str]] = {}
 def _analyzed_value(value: str, memoize: bool) -> tuple[list[str], list[str]]:
     """(analyze_exact(value), analyze(value)), the second derived from the first; memoized
     for short values of repeating fields."""
+    global _value_cache_chain
     if not memoize:
         lowered = analyze_exact(value)
         return lowered, german_terms(lowered)
+    chain = german_chain()
+    if chain is not _value_cache_chain:
+        _value_cache.clear()
+        _value_cache_chain = chain
     found = _value_cache.get(value)
     if found is None:
         lowered = analyze_exact(value)
