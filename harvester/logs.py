@@ -43,6 +43,14 @@ class KeyValueFormatter(logging.Formatter):
         return f"{line}  {context}" if context else line
 
 
+def logging_choice() -> tuple[str, str]:
+    """(format, level) of this process's logging as `configure_logging` installed it: what a
+    process started afresh (an `ernte serve` worker) must be configured with."""
+    root = logging.getLogger()
+    json_format = any(isinstance(h.formatter, JSONFormatter) for h in root.handlers)
+    return ("json" if json_format else "text"), logging.getLevelName(root.level)
+
+
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Install one stderr handler with the chosen format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)

@@ -300,3 +300,28 @@ def test_several_worker_processes_serve_the_same_answers(
         process = pair.process
     assert process.returncode == 0  # stopped cleanly on SIGTERM, not killed
     assert all(without_timing(a) == without_timing(single) for a in answers)
+
+
+def test_worker_processes_log_as_the_command_line_says(sample_dir: Path) -> None:
+    """`ernte --log-format json serve --workers 2`: uvicorn starts the workers as new
+    processes, and they log JSON like the command (they logged plain text, and tracebacks,
+    before). A dead Elasticsearch makes each search log a warning in the worker."""
+    log = sample_dir.parent / "workers-json.log"
+    with ernte_serve(
+        sample_dir,
+        log,
+        "--workers",
+        "2",
+        main_options=("--log-format", "json"),
+        env={"ES_URL": "http://127.0.0.1:1", "ERNTE_LOG_FORMAT": "text"},
+    ) as pair:
+        answers = [
+            requests.get(f"{pair.url}/api/search", params={"q": "Stadt"}, timeout=60)
+            for _ in range(4)
+        ]
+    assert all(a.status_code == 503 for a in answers)
+    lines = [line for line in log.read_text().splitlines() if "request failed" in line]
+    assert len(lines) == 4, log.read_text()
+    for line in lines:
+        entry = json.loads(line)
+        assert entry["message"] == "request failed" and entry["path"] == "/api/search"

@@ -99,15 +99,20 @@ class RunningServer:
 
 @contextmanager
 def ernte_serve(
-    data_dir: Path, log: Path, *options: str, timeout: float = 60.0
+    data_dir: Path,
+    log: Path,
+    *options: str,
+    timeout: float = 60.0,
+    main_options: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
-    """`ernte serve --port N [OPTIONS]` as its own process; yields once /healthz answers;
-    SIGTERM after (and checks that it stopped on it)."""
+    """`ernte [MAIN_OPTIONS] serve --port N [OPTIONS]` as its own process (`env` added to the
+    sample's environment); yields once /healthz answers; SIGTERM after."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(ERNTE), "serve", "--port", str(port), *options],
-            env=sample_environment(data_dir),
+            [str(ERNTE), *main_options, "serve", "--port", str(port), *options],
+            env={**sample_environment(data_dir), **(env or {})},
             cwd=PROJECT_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -4,11 +4,13 @@ backend's facet counting holds Python's GIL, so a second process is what uses a 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from harvester.logs import configure_logging, logging_choice
 from harvester.settings import Settings, get_settings
 from harvester.web.app import create_app
 
@@ -25,8 +27,11 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 def app_from_environment() -> FastAPI:
     """The application of a worker process: settings read from the environment it inherited
-    (where the parent's settings came from)."""
-    return create_app(get_settings())
+    (where the parent's settings came from), logging as the parent logs (uvicorn starts its
+    workers as new processes, which have no logging set up)."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
 
 
 def serve(
@@ -36,6 +41,9 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
     else:
+        # The workers read their settings from the environment: hand them the logging the
+        # command line chose (`ernte --log-format json -v serve`), which may differ from it.
+        os.environ["ERNTE_LOG_FORMAT"], os.environ["ERNTE_LOG_LEVEL"] = logging_choice()
         uvicorn.run(
             f"{__name__}:app_from_environment",
             factory=True,
