@@ -29,7 +29,7 @@ from pathlib import Path
 
 import Stemmer
 
-from indexer.word_lists import stopwords_file
+from indexer.word_lists import lists_generation, stopwords_file
 
 TOKEN_PATTERN = re.compile(r"\w+(?:(?:[.'’]|(?<=\d),(?=\d))\w+)*")
 """A token: word characters, joined across `.`/`'` inside words and `,` inside numbers."""
@@ -49,11 +49,11 @@ def load_word_list(path: Path) -> list[str]:
 
 def german_stopwords() -> frozenset[str]:
     """The German stop words (Snowball list, as Elasticsearch's `_german_`) of the list in use."""
-    return _stopwords_in(stopwords_file())
+    return _stopwords_in(stopwords_file(), lists_generation())
 
 
 @lru_cache(maxsize=4)
-def _stopwords_in(path: Path) -> frozenset[str]:
+def _stopwords_in(path: Path, generation: int) -> frozenset[str]:
     return frozenset(load_word_list(path))
 
 
@@ -133,10 +133,11 @@ class _GermanChain:
     lookups an indexing run makes; German text repeats its vocabulary heavily.
     """
 
-    def __init__(self, stopwords: Path) -> None:
+    def __init__(self, stopwords: Path, generation: int) -> None:
         self.stopwords = stopwords
+        self.generation = generation
         self._stemmer = Stemmer.Stemmer("german")
-        self._stop = _stopwords_in(stopwords)
+        self._stop = _stopwords_in(stopwords, generation)
         self._cache: dict[str, str] = {}
 
     def token(self, lowered: str) -> str:
@@ -173,8 +174,13 @@ def german_chain() -> _GermanChain:
     global _german
     chain = _german
     stopwords = stopwords_file()
-    if chain is None or (chain.stopwords is not stopwords and chain.stopwords != stopwords):
-        chain = _german = _GermanChain(stopwords)
+    generation = lists_generation()
+    if (
+        chain is None
+        or chain.generation != generation
+        or (chain.stopwords is not stopwords and chain.stopwords != stopwords)
+    ):
+        chain = _german = _GermanChain(stopwords, generation)
     return chain
 
 

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from indexer.analysis import load_word_list, tokenize
-from indexer.word_lists import part_list_file
+from indexer.word_lists import lists_generation, part_list_file
 
 LINKING_ELEMENTS: tuple[str, ...] = ("", "s", "es", "n", "en", "er", "e", "ns")
 """Fugenelemente allowed between two parts ("" first: no linking element is preferred)."""
@@ -246,12 +246,13 @@ PARTS_FILE_HEADER: tuple[str, ...] = (
 
 
 def default_decompounder() -> Decompounder:
-    """The decompounder over the part list in use (each list loaded once per process)."""
-    return _decompounder_over(part_list_file())
+    """The decompounder over the part list in use (each list loaded once per process, and
+    again when its file changed, see `indexer.word_lists.use_word_lists`)."""
+    return _decompounder_over(part_list_file(), lists_generation())
 
 
 @lru_cache(maxsize=4)
-def _decompounder_over(path: Path) -> Decompounder:
+def _decompounder_over(path: Path, generation: int) -> Decompounder:
     return Decompounder(load_word_list(path))
 
 

@@ -207,3 +207,39 @@ def test_es_index_alias_is_read_with_or_without_the_prefix(
         monkeypatch.delenv("ERNTE_ES_INDEX_ALIAS", raising=False)
         monkeypatch.setenv(name, "ernte-test-records")
         assert Settings().es_index_alias == "ernte-test-records"
+
+
+def test_a_word_list_rewritten_in_place_is_read_again_when_chosen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ernte compounds build` rewrites the grown part list in place, an operator edits a stop
+    list in place: a long-running process (a server reopening its index after the rebuild, a
+    Celery worker starting a task) chooses its lists again and must then read them again,
+    though their paths did not change."""
+    from harvester.run.services import use_configured_word_lists
+    from indexer import word_lists
+    from indexer.analysis import analyze
+    from indexer.compounds import reload_part_lists
+    from indexer.query_parts import compound_parts
+
+    monkeypatch.setattr(word_lists, "_chosen", {})
+    monkeypatch.setattr(word_lists, "_read_as", {})
+    settings = Settings(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+    grown = tmp_path / "data" / "german" / "compound_parts_de.txt"
+    grown.parent.mkdir(parents=True)
+    packaged_parts = packaged_file(COMPOUND_PARTS).read_text(encoding="utf-8")
+    grown.write_text(packaged_parts, encoding="utf-8")
+    stop_list = tmp_path / "config" / "german" / "stopwords_de.txt"
+    stop_list.parent.mkdir(parents=True)
+    stop_list.write_text("und\n", encoding="utf-8")
+    try:
+        use_configured_word_lists(settings)
+        assert compound_parts("Quaxelbrunkplanung") == ()
+        assert analyze("Stadt und Land") == ["stadt", "land"]
+        grown.write_text(packaged_parts + "quaxelbrunk\n", encoding="utf-8")
+        stop_list.write_text("und\nland\n", encoding="utf-8")
+        use_configured_word_lists(settings)  # as after a rebuild swap or at a task's start
+        assert compound_parts("Quaxelbrunkplanung") == ("quaxelbrunk", "planung")
+        assert analyze("Stadt und Land") == ["stadt"]
+    finally:
+        reload_part_lists()

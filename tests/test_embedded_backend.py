@@ -326,9 +326,9 @@ def test_a_failing_facet_pass_leaves_no_hits_pass_behind() -> None:
 def test_a_grown_part_list_changes_query_splits_and_highlights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Query splitting and highlighting memoize per word, but with the part list in use: after
-    `ernte compounds build` grows the list (a running server reads it again), a new part splits
-    and marks at once."""
+    """Query splitting and highlighting memoize per word, but with the part list in use: once
+    a process uses another list, a new part splits and marks at once. (That a long-running
+    process chooses a rewritten list again is test_config_files.py's.)"""
     from indexer import word_lists
     from indexer.compounds import reload_part_lists
     from indexer.embedded.highlight import highlight

@@ -110,6 +110,11 @@ class OpenIndex:
         return info.st_dev, info.st_ino
 
     def backend(self) -> IndexBackend:
+        if self.settings.es_url:
+            # Queries are analyzed and split in this process with the configured word lists:
+            # a list rewritten since (`ernte compounds build`) is read again. The embedded
+            # index is reopened after `ernte index rebuild`, which chooses them again.
+            services.use_configured_word_lists(self.settings)
         identity = self._directory_identity()
         with self._lock:
             if self._backend is None or identity != self._identity:
