@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -590,3 +591,26 @@ def test_the_shipped_settings_pass_the_time_limit_check(monkeypatch: pytest.Monk
     limits = time_limits(Settings())
     limits.check()
     assert limits.soft > limits.page
+
+
+CELERY_PLAIN_LOG = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+: [A-Z]+/")
+
+
+@pytest.mark.parametrize(("name", "started"), [("worker", " ready."), ("beat", "beat: Starting")])
+def test_worker_and_beat_log_json_as_env_example_sets(
+    name: str, started: str, redis_url: str, tmp_path: Path, processes: Processes
+) -> None:
+    """.env.example sets ERNTE_LOG_FORMAT=json: the worker and beat that compose starts log
+    JSON lines like every ernte command. Celery used to replace ernte's handler with its own
+    plain-text one, so their logs lost the format and the source/set/page fields."""
+    command, env = shipped_service(name, redis_url, tmp_path / "data", **FAST)
+    env["ERNTE_LOG_FORMAT"] = dotenv()["ERNTE_LOG_FORMAT"]
+    assert env["ERNTE_LOG_FORMAT"] == "json"
+    processes.start(name, command, env)
+    log = tmp_path / f"{name}.log"
+    wait_until(lambda: started in log.read_text(errors="replace"), 60, f"{name} to start")
+    lines = log.read_text(errors="replace").splitlines()
+    (announced,) = [line for line in lines if started in line]
+    entry = json.loads(announced)
+    assert entry["level"] == "info" and entry["logger"].startswith("celery")
+    assert not [line for line in lines if CELERY_PLAIN_LOG.match(line)]

@@ -15,11 +15,11 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import setup_logging
 from kombu import Exchange, Queue
 
 from harvester.cluster.time_limits import TimeLimits, time_limits
-from harvester.redact import install_log_filter
+from harvester.logs import configure_logging
 from harvester.settings import Settings, get_settings
 from harvester.store.cluster_store import cluster_settings, redis_url, reset
 
@@ -151,11 +151,16 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return build_beat_schedule(sources.values(), sweep_every=settings.sweep_interval)
 
 
-@after_setup_logger.connect
-@after_setup_task_logger.connect
-def _redact_celery_logs(logger: logging.Logger, **kwargs: Any) -> None:
-    """Celery replaces the log handlers of worker and beat: redact passwords on its handlers too."""
-    install_log_filter(logger)
+@setup_logging.connect
+def _keep_ernte_logging(**kwargs: Any) -> None:
+    """Worker and beat log as every ernte command does: text or JSON (ERNTE_LOG_FORMAT,
+    `--log-format`) with source, set and page, secrets redacted. Celery replaced the handler
+    `ernte` had installed with its own plain-text one unless a receiver of this signal exists;
+    with one, it installs none (in prefork children too). A process started without `ernte`
+    (`celery -A harvester.cluster.app worker`) is set up from the settings here."""
+    if not logging.getLogger().handlers:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
 
 
 app = Celery("ernte", include=["harvester.cluster.tasks", "harvester.cluster.worker"])
