@@ -40,7 +40,14 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(f"{k}={v}" for k, v in _context(record).items())
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
-        return f"{line}  {context}" if context else line
+        line = f"{line}  {context}" if context else line
+        # The traceback of `log.exception(...)`, as the JSON format keeps it: without it the
+        # server's "internal error (the server log has the details)" had no details to point to.
+        if record.exc_text:  # already formatted (and redacted) by harvester.redact
+            return f"{line}\n{record.exc_text}"
+        if record.exc_info:
+            return f"{line}\n{self.formatException(record.exc_info)}"
+        return line
 
 
 def logging_choice() -> tuple[str, str]:

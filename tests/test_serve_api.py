@@ -325,3 +325,61 @@ def test_worker_processes_log_as_the_command_line_says(sample_dir: Path) -> None
     for line in lines:
         entry = json.loads(line)
         assert entry["message"] == "request failed" and entry["path"] == "/api/search"
+
+
+@pytest.mark.parametrize("paging", [{"offset": "4294967296"}, {"after": "[4294967296]"}])
+def test_paging_far_past_the_end_answers_and_the_server_stays_up(
+    server: RunningServer, paging: dict[str, str]
+) -> None:
+    """An offset or cursor of 2**32 made tantivy reserve 64 GB and ended the process."""
+    answer = requests.get(f"{server.url}/api/search", params={"q": "Stadt", **paging}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["hits"] == []
+    assert answer.json()["total"] > 0
+    assert requests.get(f"{server.url}/healthz", timeout=10).ok
+
+
+@pytest.mark.parametrize(
+    "after", ["[null]", '["x"]', "[{}]", "[1e400]", "[NaN]", "[true]", "[1, 2]", "[" * 3000]
+)
+def test_a_malformed_cursor_is_a_400_not_a_500(server: RunningServer, after: str) -> None:
+    answer = requests.get(f"{server.url}/api/search", params={"after": after}, timeout=30)
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]
+    assert "\n" not in message and "next_search_after" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<b onmouseover=alert(5)>Soziale Stadt</b>",  # the hostile record's own facet link
+        "Kosten > Nutzen",
+        "x" * 1000,
+        "ä" * 600,
+    ],
+)
+def test_filter_values_with_any_characters_answer(server: RunningServer, value: str) -> None:
+    """`<` and `>` were escaped into word boundaries of tantivy's regular expressions, and a
+    long value outgrew its automaton: both were 500s, on the page and in the API."""
+    params = {"filter": f"subject:{value}"}
+    answer = requests.get(f"{server.url}/api/search", params=params, timeout=30)
+    assert answer.status_code == 200, answer.text
+    page = requests.get(f"{server.url}/", params=params, timeout=30)
+    assert page.status_code == 200
+    if value.startswith("<b"):
+        assert answer.json()["total"] == 1
+        assert answer.json()["hits"][0]["id"] == HOSTILE
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/search?q=Stadt", "/", f"/records/{HOSTILE}"])
+def test_head_answers_like_get_without_a_body(server: RunningServer, path: str) -> None:
+    head = requests.head(f"{server.url}{path}", timeout=30)
+    get = requests.get(f"{server.url}{path}", timeout=30)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_a_wrong_method_is_a_405_that_says_what_is_allowed(server: RunningServer) -> None:
+    answer = requests.post(f"{server.url}/api/search", timeout=30)
+    assert answer.status_code == 405
+    assert "GET" in answer.headers["allow"]

@@ -5,6 +5,7 @@ open between requests."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -44,13 +45,23 @@ def parse_after(text: str | None) -> list[object] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list) or not value or not all(map(_cursor_value, value)):
         raise QuerySyntaxError(
-            f"after {text!r}: pass next_search_after of the previous response as JSON, e.g. [10]"
+            f"after {text[:100]!r}: pass next_search_after of the previous response as JSON,"
+            " e.g. [10]"
         )
     return value
+
+
+def _cursor_value(value: object) -> bool:
+    """A sort value a cursor may hold: a number (finite, not a boolean) or a string."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int | str)
 
 
 def search_request(

@@ -52,6 +52,7 @@ from indexer.search_model import (
     DEFAULT_PROXIMITY_SLOP,
     FacetValue,
     Hit,
+    QuerySyntaxError,
     SearchRequest,
     SearchResponse,
 )
@@ -120,6 +121,17 @@ def _new_spare_core() -> None:
 
 
 os.register_at_fork(after_in_child=_new_spare_core)
+
+
+def _cursor_offset(search_after: Sequence[object]) -> int:
+    """The offset an embedded cursor (`next_search_after`, `[offset]`) stands for."""
+    value = search_after[0]
+    if len(search_after) != 1 or isinstance(value, bool) or not isinstance(value, int):
+        raise QuerySyntaxError(
+            f"search_after {list(search_after)!r}: the embedded index pages with one offset, "
+            "pass next_search_after of the previous response, e.g. [10]"
+        )
+    return value
 
 
 class EmbeddedBackend:
@@ -292,8 +304,10 @@ class EmbeddedBackend:
 
         offset = request.offset
         if request.search_after:
-            offset = int(request.search_after[0])
-        offset = max(0, offset)
+            offset = _cursor_offset(request.search_after)
+        # Past the last record there is nothing to page to; tantivy would reserve room for
+        # `offset` hits first (a cursor of 2**32 asked for 64 GB and ended the process).
+        offset = min(max(0, offset), int(searcher.num_docs))
         # Without a year filter the timeline's scope is `query` itself: counted in the facets'
         # shared pass rather than in a second pass over the matches.
         shared_timeline = request.year_histogram and "year" not in filters

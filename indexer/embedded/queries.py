@@ -329,7 +329,14 @@ class QueryTranslator:
         field = f"f_{facet}"
         spellings = known.get((facet, wanted)) if known is not None else None
         if spellings is None:
-            candidates = tantivy.Query.regex_query(self._schema, field, folded_pattern(wanted))
+            try:
+                candidates = tantivy.Query.regex_query(self._schema, field, folded_pattern(wanted))
+            except ValueError:
+                # The pattern of a long value (hundreds of characters) outgrows the automaton
+                # tantivy allows: such a value is compared as typed and as folded.
+                candidates = tantivy.Query.term_set_query(
+                    self._schema, field, list(dict.fromkeys([value, wanted]))
+                )
             found = searcher.aggregate(
                 candidates, {"values": {"terms": {"field": field, "size": FOLDED_FILTER_VALUES}}}
             )
@@ -378,10 +385,14 @@ def folded_pattern(folded: str) -> str:
     return "".join(out)
 
 
+_REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
+"""The characters tantivy's regular expressions (Rust regex-syntax) give a meaning; any other
+escaped ASCII character is an error there or a different thing (`\\<` is a word boundary)."""
+
+
 def _regex_char(char: str) -> str:
-    """`char` as a literal in a regular expression (tantivy's regex-syntax escapes ASCII
-    punctuation; other characters stand for themselves)."""
-    return "\\" + char if char.isascii() and not char.isalnum() and char != " " else char
+    """`char` as a literal in a regular expression."""
+    return "\\" + char if char in _REGEX_META else char
 
 
 def no_norms_weight(

@@ -1,0 +1,42 @@
+"""The two log formats: a failure logged with its traceback keeps it in both (the server's
+500 says "the server log has the details")."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from harvester.logs import JSONFormatter, KeyValueFormatter
+
+
+def failure_record() -> logging.LogRecord:
+    try:
+        raise RuntimeError("tantivy said no")
+    except RuntimeError:
+        logger = logging.getLogger("harvester.web.app")
+        return logger.makeRecord(
+            logger.name,
+            logging.ERROR,
+            __file__,
+            1,
+            "unexpected error",
+            (),
+            exc_info=sys.exc_info(),
+            extra={"path": "/api/search"},
+        )
+
+
+@pytest.mark.parametrize("formatter", [KeyValueFormatter(), JSONFormatter()])
+def test_a_logged_exception_keeps_its_traceback(formatter: logging.Formatter) -> None:
+    text = formatter.format(failure_record())
+    if isinstance(formatter, JSONFormatter):
+        entry = json.loads(text)
+        assert entry["message"] == "unexpected error" and entry["path"] == "/api/search"
+        text = entry["exception"]
+    else:
+        first = text.splitlines()[0]
+        assert "unexpected error" in first and "path=/api/search" in first
+    assert "Traceback" in text and "RuntimeError: tantivy said no" in text
