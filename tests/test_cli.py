@@ -45,10 +45,31 @@ def test_index_rebuild_from_the_command_line(ernte: Ernte, data_dir: Path) -> No
     assert rebuilt.exit_code == 0, rebuilt.stderr
     live = sum(1 for r in RECORDS if not r.deleted)
     assert f"{live} documents" in rebuilt.output
+    assert "0 refused by the index, 0 could not be normalized" in rebuilt.output
     after = json.loads(ernte("search", "--json").output)
     assert after["total"] == live
     again = ernte("index", "rebuild")  # idempotent: same documents, the old index replaced
     assert again.exit_code == 0 and json.loads(ernte("search", "--json").output)["total"] == live
+
+
+def test_a_rebuild_with_an_unreadable_sources_file_stops_and_keeps_the_index(
+    ernte: Ernte, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild read a broken sources file as "no sources": the records of a source whose
+    format only the file names were all quarantined, and an empty index was switched in. It
+    now stops with the error `ernte index` and `ernte normalize` give."""
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    live = sum(1 for r in RECORDS if not r.deleted)
+    broken = data_dir / "broken.yaml"
+    broken.write_text("sources: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(broken))
+    refused = ernte("index", "rebuild")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: cannot read sources file")
+    assert "broken.yaml" in refused.stderr and "Traceback" not in refused.stderr
+    monkeypatch.delenv("ERNTE_SOURCES_FILE")
+    assert json.loads(ernte("search", "--json").output)["total"] == live
 
 
 @pytest.mark.slow

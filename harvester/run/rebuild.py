@@ -38,7 +38,7 @@ from harvester.run.pipeline import (
 from harvester.run.progress import PeriodicLog
 from harvester.run.services import index_workers
 from harvester.settings import Settings
-from harvester.sources import Source, SourceError, load_sources, source_of_archive
+from harvester.sources import Source, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archives_of
 from harvester.store.locks import index_write_lock
 from harvester.store.state import RunCounts
@@ -59,6 +59,7 @@ class _Archives:
 
     settings: Settings
     entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
+    not_normalized: int = 0
 
     @classmethod
     def open(cls, settings: Settings) -> _Archives:
@@ -68,10 +69,10 @@ class _Archives:
 
     def _add_new(self) -> list[tuple[Source, RawArchive, int]]:
         """Open the archives not opened yet (all of them the first time); their position now."""
-        try:
-            configured = load_sources(self.settings.sources_file)
-        except SourceError:
-            configured = {}
+        # An unreadable sources file stops the rebuild (one line, as `ernte index` says it):
+        # read as "no sources", every record of a source whose format the prefix does not
+        # tell was quarantined, and an empty index was switched in.
+        configured = load_sources(self.settings.sources_file)
         known = {archive.path for _, archive, _ in self.entries}
         added = []
         for key, prefix, path in archives_of(self.settings.archive_dir):
@@ -105,6 +106,7 @@ class _Archives:
             batches = archive.batches(BATCH, until_seq=start, live_only=True)
             for prepared in _prepared_in_order(batches, source, preparer, pool, ahead):
                 apply_failures(prepared, archive, source)
+                self.not_normalized += len(prepared.failed)
                 yield from prepared.documents
                 progress.add(len(prepared.passed) + len(prepared.failed))
                 for identifier, reason in prepared.refused:
@@ -171,7 +173,8 @@ def _rebuild_elasticsearch(settings: Settings, archives: _Archives) -> str:
     previous = ", ".join(report.previous) or "none"
     return (
         f"rebuilt {report.index} ({report.count} documents, {len(report.errors)} refused and "
-        f"quarantined; {late.indexed} archived meanwhile caught up); "
+        f"{archives.not_normalized} not normalized, all quarantined; {late.indexed} archived "
+        "meanwhile caught up); "
         f"alias {settings.es_index_alias} switched from {previous}"
     )
 
@@ -210,7 +213,10 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
             pool.shutdown(cancel_futures=True)
         backend.close()
     swap_in(new_dir, live_dir)
-    return f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused"
+    return (
+        f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused by "
+        f"the index, {archives.not_normalized} could not be normalized (`ernte quarantine`)"
+    )
 
 
 def swap_in(new_dir: Path, live_dir: Path) -> None:
