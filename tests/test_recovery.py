@@ -313,6 +313,51 @@ def test_check_finds_what_the_index_lacks_or_should_not_hold_and_repair_fixes_it
     assert_exact(data_dir)
 
 
+def test_check_expects_no_quarantined_record_in_the_index_and_refuses_a_misspelt_source(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """A record that could not be normalized is quarantined, not indexed: `ernte check` said
+    it was missing, and `--repair` could never fix that. A source that was never harvested is
+    an error, not "ok" (nor "0 quarantined")."""
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    held = sorted(LIVE)[0]
+    [(_, _prefix, path)] = archives_of(data_dir / "archive")
+    with RawArchive(path) as archive:
+        archive.quarantine(held, "normalize", "no title", None)  # as a failed normalize does
+    backend = EmbeddedBackend(data_dir / "index")
+    backend.delete([held])
+    backend.close()
+    checked = ernte("check", "t")
+    assert checked.exit_code == 0, checked.output
+    assert "1 live archived records quarantined, not expected" in checked.output
+    for command in (["check", "nosuch"], ["quarantine", "nosuch"]):
+        misspelt = ernte(*command)
+        assert misspelt.exit_code == 1 and "'nosuch'" in misspelt.stderr, command
+
+
+def test_quarantine_and_show_print_what_is_there_and_errors_in_a_line(
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quarantine table turned `oai:x:13` into an emoji; `ernte show` printed a traceback
+    for an unreadable sources file."""
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    [(_, _prefix, path)] = archives_of(data_dir / "archive")
+    with RawArchive(path) as archive:
+        archive.quarantine("oai:x:13", "normalize", "no title :x:", None)
+    listed = ernte("quarantine", "t")
+    assert "oai:x:13" in listed.output and "no title :x:" in listed.output
+    broken = data_dir / "broken.yaml"
+    broken.write_text("sources: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(broken))
+    shown = ernte("show", sorted(LIVE)[0])
+    assert shown.exit_code == 1 and "Traceback" not in shown.stderr
+    assert shown.stderr.startswith("error: cannot read sources file")
+
+
 # -- settings, data directory, HTTP ---------------------------------------------------------
 
 

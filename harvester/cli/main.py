@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 # On a terminal rich fits its width; in cron logs and pipes it would cut every column to "…" at
 # 80 characters, so tables are printed wide there.
-console = Console() if sys.stdout.isatty() else Console(width=200)
+# emoji=False: record identifiers such as `oai:x:13` would otherwise be shown as emoji.
+console = Console(emoji=False) if sys.stdout.isatty() else Console(width=200, emoji=False)
 
 
 def _debugging() -> bool:
@@ -450,7 +451,9 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     if raw_only:
         click.echo(raw.xml.decode("utf-8"))
         return
-    src = source_of_archive(load_sources(_settings().sources_file), src_key, raw.metadata_prefix)
+    with _clear_errors():
+        configured = load_sources(_settings().sources_file)
+    src = source_of_archive(configured, src_key, raw.metadata_prefix)
     try:
         record = normalize(raw, src_key, crosswalk_for(src, raw.metadata_prefix))
     except QuarantineError as exc:
@@ -473,7 +476,10 @@ def quarantine(source: str | None, as_json: bool) -> None:
     """List quarantined records with their reasons."""
     rows = []
     with _clear_errors():
-        for src, prefix, path in archives_of(_settings().archive_dir, source):
+        archive_dir = _settings().archive_dir
+        # A misspelt source is an error, not "0 quarantined".
+        listed = archives_for(archive_dir, source) if source else archives_of(archive_dir)
+        for src, prefix, path in listed:
             with RawArchive(path) as archive:
                 rows += [
                     {"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()

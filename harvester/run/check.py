@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harvester.run import services
 from harvester.settings import Settings
-from harvester.sources import load_sources, source_of_archive
+from harvester.sources import SourceError, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
@@ -102,10 +102,16 @@ def run_check(
             )
 
     live: dict[str, set[str]] = defaultdict(set)  # source -> live identifiers
+    held: set[str] = set()  # quarantined: not normalized or refused by the index
     where: dict[str, tuple[str, Path]] = {}  # identifier -> (prefix, archive path)
     sound_sources: set[str] = set()
     seen = set()
-    for src, prefix, path in archives_of(settings.archive_dir, source):
+    listed = archives_of(settings.archive_dir, source)
+    if source and not listed and not expected:
+        # A misspelt source is an error, not "ok" about nothing (a source whose harvest state
+        # exists but whose archive is gone is a problem the check reports).
+        raise SourceError(f"no archive and no harvest of source {source!r}")
+    for src, prefix, path in listed:
         seen.add((src, prefix))
         want_records, want_seq = expected.get((src, prefix), (0, 0))
         try:
@@ -113,6 +119,7 @@ def run_check(
                 problems = archive.integrity_problems()
                 records, seq = archive.count_identifiers(), archive.last_seq()
                 ids = _live_in_archive(archive) if not problems else set()
+                held |= {q.identifier for q in archive.quarantined() if q.identifier in ids}
         except StorageError as exc:
             report.problems.append(str(exc))
             continue
@@ -149,7 +156,7 @@ def run_check(
                 f"no index at {settings.index_dir}, but the archives hold records"
             )
             if repair:
-                _repair(settings, report, live, where, set(), source)
+                _repair(settings, report, live, where, set(), source, held)
         return report
     backend = services.index_backend(settings, create=False)
     try:
@@ -165,15 +172,22 @@ def run_check(
                 extra.add(identifier)  # a source with neither archive nor state
     finally:
         backend.close()
-    wanted = set().union(*live.values()) if live else set()
+    # A quarantined record is not expected in the index (nor is an older version of it held
+    # there a problem): `ernte quarantine` lists them with their reasons.
+    wanted = (set().union(*live.values()) if live else set()) - held
     missing = wanted - present
+    extra -= held
+    if held:
+        report.ok.append(f"index: {len(held)} live archived records quarantined, not expected")
     if missing or extra:
+        examples = ", ".join(sorted(missing)[:3] + sorted(extra)[:3])
         report.problems.append(
             f"index: {len(missing)} live archived records missing, {len(extra)} documents it "
-            "should not hold" + ("" if repair else " (`ernte check --repair` fixes it)")
+            f"should not hold (such as {examples})"
+            + ("" if repair else " (`ernte check --repair` fixes it)")
         )
         if repair:
-            _repair(settings, report, live, where, extra, source)
+            _repair(settings, report, live, where, extra, source, held)
     else:
         report.ok.append(f"index: {len(present)} documents, exactly the live archived records")
     return report
@@ -186,6 +200,7 @@ def _repair(
     where: dict[str, tuple[str, Path]],
     extra: set[str],
     source: str | None,
+    held: set[str],
 ) -> None:
     from harvester.run.pipeline import process_batch
 
@@ -196,7 +211,7 @@ def _repair(
             present = {i for i, _ in _indexed(backend)}
             indexed = 0
             for src, ids in live.items():
-                todo = sorted(ids - present)
+                todo = sorted(ids - present - held)
                 by_archive: dict[tuple[str, Path], list[str]] = defaultdict(list)
                 for identifier in todo:
                     by_archive[where[identifier]].append(identifier)
