@@ -180,6 +180,20 @@ def test_bad_page_stops_with_a_clear_error_and_the_next_run_resumes(
     assert _status(ernte)["state"] == "idle"
 
 
+def test_a_failed_harvest_leaves_every_page_it_stored_searchable(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """The index works a page or two behind the archive; after a bad page those pages were
+    left to the next run's catch-up (and their quarantine warnings with them)."""
+    with fault_proxy(provider, lambda n: Fault.html_page() if n >= 4 else None) as proxy:
+        failed = ernte("harvest", source(proxy.url))
+    assert failed.exit_code == 1
+    live_archived = {i for i, deleted in _archived(data_dir).items() if not deleted}
+    assert live_archived
+    found = json.loads(ernte("search", "--limit", "0", "--json").output)["total"]
+    assert found == len(live_archived)
+
+
 def test_expired_token_restarts_the_window_not_the_repository(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:

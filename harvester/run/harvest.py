@@ -313,6 +313,8 @@ class Harvester:
             except BaseException as exc:
                 if isinstance(exc, interrupt.Interrupted):
                     exc.page = state.next_page
+                elif isinstance(exc, Exception):
+                    self._finish_stored_pages(state, sink)
                 wrapped = self.fail(state, exc)
                 self.progress.finish(state)
                 if wrapped is not exc:
@@ -325,6 +327,19 @@ class Harvester:
         self.complete(state)
         self.progress.finish(state)
         return state
+
+    def _finish_stored_pages(self, state: HarvestState, sink: PageSink) -> None:
+        """After a bad page, normalize and index the pages stored before it (the sink works a
+        page or two behind the archive), so they are searchable now rather than at the next
+        run's catch-up. Best effort: when this fails too (a full disk), the catch-up does it,
+        and the error reported stays the first one."""
+        try:
+            state.run.add(sink.close())
+        except Exception as exc:
+            log.warning(
+                "could not index the pages stored before the failure; the next run will",
+                extra={**self._ctx(state), "error": str(exc)},
+            )
 
     def fail(self, state: HarvestState, exc: BaseException) -> BaseException:
         """Record a failed or interrupted run (the checkpoint of the last stored page is kept
