@@ -22,6 +22,7 @@ import pytest
 from harvester.demo.generate import generate_records
 from harvester.demo.provider import serve
 from harvester.normalize.normalizer import normalize
+from harvester.run import progress
 from harvester.run.document import build_document
 from harvester.store.archive import RawArchive, archives_of
 from harvester.store.state import SQLiteStateStore
@@ -293,7 +294,11 @@ def _document(data_dir: Path, identifier: str, **changes: object) -> SearchDocum
 
 
 def test_check_finds_what_the_index_lacks_or_should_not_hold_and_repair_fixes_it(
-    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert ernte("harvest", source(provider, "dim")).exit_code == 0
     healthy = ernte("check", "t")
@@ -307,9 +312,12 @@ def test_check_finds_what_the_index_lacks_or_should_not_hold_and_repair_fixes_it
     found = ernte("check", "t")
     assert found.exit_code == 1
     assert "7 live archived records missing, 1 documents it should not hold" in found.output
+    monkeypatch.setattr(progress, "PROGRESS_EVERY", 0.0)  # a line per step, not per 5 s
     repaired = ernte("check", "t", "--repair")
     assert repaired.exit_code == 0, repaired.output
     assert "re-indexed 7 records, removed 1 documents" in repaired.output
+    for step in ("check: reading the archive", "check: reading the index", "check: re-indexing"):
+        assert step in repaired.stderr, step  # progress: ORLIS's 400,000 records take minutes
     assert_exact(data_dir)
 
 

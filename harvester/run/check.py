@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvester.run import services
+from harvester.run.progress import PeriodicLog
 from harvester.settings import Settings
 from harvester.sources import SourceError, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
@@ -67,8 +68,13 @@ def _states(settings: Settings, report: CheckReport) -> list[HarvestState]:
     return store.all()
 
 
-def _live_in_archive(archive: RawArchive) -> set[str]:
-    return {raw.identifier for raw in archive.iter_latest() if not raw.deleted}
+def _live_in_archive(archive: RawArchive, progress: PeriodicLog) -> set[str]:
+    live = set()
+    for raw in archive.iter_latest():
+        progress.add(1)
+        if not raw.deleted:
+            live.add(raw.identifier)
+    return live
 
 
 def _indexed(backend: IndexBackend) -> Iterator[tuple[str, str]]:
@@ -118,7 +124,8 @@ def run_check(
             with RawArchive(path) as archive:
                 problems = archive.integrity_problems()
                 records, seq = archive.count_identifiers(), archive.last_seq()
-                ids = _live_in_archive(archive) if not problems else set()
+                reading = PeriodicLog("check: reading the archive", records, source=src)
+                ids = _live_in_archive(archive, reading) if not problems else set()
                 held |= {q.identifier for q in archive.quarantined() if q.identifier in ids}
         except StorageError as exc:
             report.problems.append(str(exc))
@@ -162,7 +169,9 @@ def run_check(
     try:
         extra: set[str] = set()
         present: set[str] = set()
+        reading = PeriodicLog("check: reading the index", int(backend.count()))
         for identifier, src in _indexed(backend):
+            reading.add(1)
             if source is not None and src != source:
                 continue
             present.add(identifier)
@@ -215,6 +224,7 @@ def _repair(
                 by_archive: dict[tuple[str, Path], list[str]] = defaultdict(list)
                 for identifier in todo:
                     by_archive[where[identifier]].append(identifier)
+                repairing = PeriodicLog("check: re-indexing", len(todo), source=src)
                 for (prefix, path), identifiers in by_archive.items():
                     with RawArchive(path) as archive:
                         for start in range(0, len(identifiers), 500):
@@ -224,6 +234,7 @@ def _repair(
                                 raws, source_of_archive(configured, src, prefix), archive, backend
                             )
                             indexed += counts.indexed
+                            repairing.add(len(raws))
             if extra:
                 backend.delete(sorted(extra))
         finally:

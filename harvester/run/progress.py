@@ -31,13 +31,18 @@ def _about(harvest: HarvestState, **extra: object) -> dict[str, object]:
     }
 
 
+PROGRESS_EVERY = 5.0
+"""Seconds between the progress lines of long batch work."""
+
+
 class PeriodicLog:
-    """A progress line for long batch work (index, normalize, rebuild), at most every few
-    seconds: how many records are done, of how many, and how fast."""
+    """A progress line for long batch work (index, normalize, rebuild, check), at most every
+    PROGRESS_EVERY seconds: how many records are done, of how many, and how fast."""
 
     def __init__(
-        self, message: str, total: int | None = None, every: float = 5.0, **context: object
+        self, message: str, total: int | None = None, every: float | None = None, **context: object
     ) -> None:
+        every = PROGRESS_EVERY if every is None else every
         self.message, self.total, self.every, self.context = message, total, every, context
         self.done = 0
         self._started = time.monotonic()

@@ -101,7 +101,8 @@ class _Archives:
         flight at a time (memory stays flat); records that fail to normalize are quarantined
         here, in this process.
         """
-        progress = PeriodicLog("rebuild progress")
+        live = sum(archive.count_latest()[0] for _, archive, _ in self.entries)
+        progress = PeriodicLog("rebuild progress", live)
         for source, archive, start in self.entries:
             batches = archive.batches(BATCH, until_seq=start, live_only=True)
             for prepared in _prepared_in_order(batches, source, preparer, pool, ahead):
