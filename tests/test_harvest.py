@@ -358,3 +358,30 @@ def test_reconcile_refuses_to_delete_a_suspicious_share(
     assert {i for i, deleted in archived.items() if not deleted} == LIVE  # nothing deleted
     needs_full = ernte("harvest", source(provider), "--from", "2020-01-01", "--reconcile")
     assert needs_full.exit_code == 1 and "needs a full list" in needs_full.stderr
+
+
+def test_a_quarantined_record_is_logged_with_its_source_prefix_and_page(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index works a page or two behind the harvest, so a quarantine line came after the
+    next page's lines and said only its source: the page it belongs to is named now."""
+    from harvester.demo.sample import DimField, SampleRecord
+
+    untitled = SampleRecord(
+        identifier="oai:test:untitled",
+        datestamp="2024-02-01T10:00:00Z",
+        sets=(),
+        deleted=False,
+        fields=(DimField("date", "issued", None, "2011"),),
+    )
+    records = [*RECORDS[:BATCH], untitled, *RECORDS[BATCH : 2 * BATCH]]  # on the 2nd page
+    monkeypatch.setenv("ERNTE_LOG_FORMAT", "json")
+    with serve(records, batch_size=BATCH) as url:
+        result = ernte("harvest", source(url))
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    (quarantined,) = [line for line in lines if line["message"] == "record quarantined"]
+    assert quarantined["identifier"] == "oai:test:untitled"
+    assert (quarantined["source"], quarantined["prefix"], quarantined["page"]) == ("t", "oai_dc", 2)
+    stored = [line["page"] for line in lines if line["message"] == "page stored"]
+    assert stored[:2] == [1, 2]  # the same numbering as the page lines

@@ -288,9 +288,11 @@ def test_an_expired_token_again_and_again_gives_up(tmp_path: Path) -> None:
 
 
 def test_an_error_is_wrapped_with_source_and_page(tmp_path: Path) -> None:
+    """The first page is stored, the second fails: page 2, as the `page stored` lines count
+    (it said page 1, the pages stored)."""
     rig = _rig(tmp_path, {None: list_records([1], "t1"), "t1": oai_error("badArgument")})
     with pytest.raises(
-        HarvestError, match=r"harvest of t\|\*\|oai_dc stopped at page 1: OAI error"
+        HarvestError, match=r"harvest of t\|\*\|oai_dc stopped at page 2: OAI error"
     ):
         rig.harvester.run(HarvestRequest(SOURCE))
 

@@ -360,12 +360,17 @@ class Harvester:
                     save_error,
                     extra=self._ctx(state),
                 )
+        # The page that failed: the one after the `next_page` pages stored, numbered from 1 as
+        # the `page stored` lines are.
+        failed_page = state.next_page + 1
         if state.state == "interrupted":
             log.warning("harvest interrupted; checkpoint saved", extra=self._ctx(state))
         else:
-            log.error("harvest failed", extra=self._ctx(state, error=state.last_error))
+            log.error(
+                "harvest failed", extra=self._ctx(state, page=failed_page, error=state.last_error)
+            )
         if isinstance(exc, Exception) and not isinstance(exc, (HarvestError, OAIProtocolError)):
-            return HarvestError(f"harvest of {state.key} stopped at page {state.next_page}: {exc}")
+            return HarvestError(f"harvest of {state.key} stopped at page {failed_page}: {exc}")
         return exc
 
     def complete(self, state: HarvestState) -> None:
@@ -618,6 +623,8 @@ class Harvester:
 
     @staticmethod
     def _ctx(state: HarvestState, **extra: object) -> dict[str, object]:
+        """Log context: the harvest, and `page`, by default the number of pages stored (the
+        page a line about a stored page concerns; `extra` may name another)."""
         return {
             "source": state.source,
             "set": state.set_spec or "*",

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -143,29 +143,58 @@ def _add_documents(batch: PreparedBatch, live: Sequence[Record], preparer: Prepa
 
 
 def apply_batch(
-    batch: PreparedBatch, backend: IndexBackend, archive: RawArchive, source: Source
+    batch: PreparedBatch,
+    backend: IndexBackend,
+    archive: RawArchive,
+    source: Source,
+    where: Mapping[str, object] | None = None,
 ) -> RunCounts:
-    """Quarantine what failed, write the documents and tombstones, release what passed."""
-    apply_failures(batch, archive, source)
-    counts = _write(batch, backend, archive, source)
+    """Quarantine what failed, write the documents and tombstones, release what passed;
+    `where` (such as the harvest's page) goes into the log lines about single records."""
+    apply_failures(batch, archive, source, where)
+    counts = _write(batch, backend, archive, source, where)
     counts.quarantined += len(batch.failed)
     counts.normalized += len(batch.passed) - len(batch.gone)
     return counts
 
 
-def apply_failures(batch: PreparedBatch, archive: RawArchive, source: Source) -> None:
+def apply_failures(
+    batch: PreparedBatch,
+    archive: RawArchive,
+    source: Source,
+    where: Mapping[str, object] | None = None,
+) -> None:
     """The normalize stage's archive writes: quarantine what failed, release what passed."""
     for identifier, reason, xml in batch.failed:
         archive.quarantine(identifier, "normalize", reason, xml)
         log.warning(
             "record quarantined",
-            extra={"source": source.key, "identifier": identifier, "reason": reason},
+            extra={
+                **_about(source, archive, where),
+                "identifier": identifier,
+                "reason": reason,
+            },
         )
     archive.release(batch.passed, "normalize")
 
 
+def _about(
+    source: Source, archive: RawArchive, where: Mapping[str, object] | None
+) -> dict[str, object]:
+    """Log context of a line about one record: source, prefix, and `where` (the page)."""
+    return {
+        "source": source.key,
+        "prefix": archive.prefix,
+        **(where or {}),
+    }
+
+
 def _write(
-    batch: PreparedBatch, backend: IndexBackend, archive: RawArchive, source: Source
+    batch: PreparedBatch,
+    backend: IndexBackend,
+    archive: RawArchive,
+    source: Source,
+    where: Mapping[str, object] | None = None,
 ) -> RunCounts:
     counts = RunCounts()
     refused = list(batch.refused)
@@ -182,7 +211,7 @@ def _write(
         counts.quarantined += 1
         log.warning(
             "document refused by the index",
-            extra={"source": source.key, "identifier": identifier, "reason": reason},
+            extra={**_about(source, archive, where), "identifier": identifier, "reason": reason},
         )
     if batch.documents or refused:
         not_refused = {i for i, _ in refused}
@@ -243,7 +272,9 @@ class IndexingSink:
         # crash is caught up from the archive); any other is written before handle() returns.
         self._ahead = IN_FLIGHT - 1 if self._deferred else 0
         self._pool = worker_pool(1) if workers > 0 and self._deferred else None
-        self._in_flight: deque[tuple[Future[PreparedBatch] | PreparedBatch, int]] = deque()
+        # (prepared batch, archive position, harvest page or None for a catch-up)
+        self._in_flight: deque[tuple[Future[PreparedBatch] | PreparedBatch, int, int | None]]
+        self._in_flight = deque()
         self._applied_seq: int | None = None
         self._last_commit = time.monotonic()
         self._pending_counts = RunCounts()
@@ -268,14 +299,14 @@ class IndexingSink:
         )
         batches = _with_last(self.archive.batches(500, after_seq=start, until_seq=newest))
         for batch, last in batches:
-            self._submit(batch, newest if last else start)
+            self._submit(batch, newest if last else start, None)
             self._pending_counts.add(self._drain(self._ahead))
         self._pending_counts.add(self._drain(0))
         self._commit()
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
         seq = self.archive.last_seq() if self._deferred else 0
-        self._submit(records, seq)
+        self._submit(records, seq, page_no)
         counts = self._drain(self._ahead)
         counts.add(self._pending_counts)
         self._pending_counts = RunCounts()
@@ -291,21 +322,24 @@ class IndexingSink:
             self._pool = None
         return counts
 
-    def _submit(self, records: Sequence[RawRecord], seq: int) -> None:
+    def _submit(self, records: Sequence[RawRecord], seq: int, page: int | None) -> None:
         if self._pool is None:
-            self._in_flight.append((prepare_batch(records, self.source, self._preparer), seq))
+            prepared = prepare_batch(records, self.source, self._preparer)
+            self._in_flight.append((prepared, seq, page))
             return
         detached = [replace(r, element=None) for r in records]  # lxml trees do not pickle
         future = self._pool.submit(prepare_batch, detached, self.source, self._preparer)
-        self._in_flight.append((future, seq))
+        self._in_flight.append((future, seq, page))
 
     def _drain(self, keep: int) -> RunCounts:
         """Write prepared batches in order until at most `keep` are in flight."""
         counts = RunCounts()
         while len(self._in_flight) > keep:
-            pending, seq = self._in_flight.popleft()
+            pending, seq, page = self._in_flight.popleft()
             batch = pending.result() if isinstance(pending, Future) else pending
-            counts.add(apply_batch(batch, self.backend, self.archive, self.source))
+            # `page stored` lines count pages from 1; handle() is given the 0-based index
+            where = {"page": page + 1} if page is not None else {"catch_up": True}
+            counts.add(apply_batch(batch, self.backend, self.archive, self.source, where))
             self._applied_seq = max(self._applied_seq or 0, seq)
             if self._deferred and time.monotonic() - self._last_commit >= self.commit_interval:
                 self._commit()
