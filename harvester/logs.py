@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from harvester.redact import install_log_filter
@@ -50,6 +54,37 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+_LOG_CONTEXT: ContextVar[Mapping[str, object]] = ContextVar(
+    "ernte_log_context", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Within this block (in this thread, or a thread started with `log_context_now()`),
+    every log line carries these fields unless it names them itself: so a line from code that
+    does not know the harvest (an HTTP retry, an XML repair) still says which source, set and
+    page it concerns."""
+    token = _LOG_CONTEXT.set({**_LOG_CONTEXT.get(), **fields})
+    try:
+        yield
+    finally:
+        _LOG_CONTEXT.reset(token)
+
+
+def log_context_now() -> dict[str, object]:
+    """The fields `log_context` has set here: to hand to a thread this code starts."""
+    return dict(_LOG_CONTEXT.get())
+
+
+class _ContextFields(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _LOG_CONTEXT.get().items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
+
+
 def logging_choice() -> tuple[str, str]:
     """(format, level) of this process's logging as `configure_logging` installed it: what a
     process started afresh (an `ernte serve` worker) must be configured with."""
@@ -62,6 +97,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Install one stderr handler with the chosen format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else KeyValueFormatter())
+    handler.addFilter(_ContextFields())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     install_log_filter(root)

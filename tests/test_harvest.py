@@ -385,3 +385,26 @@ def test_a_quarantined_record_is_logged_with_its_source_prefix_and_page(
     assert (quarantined["source"], quarantined["prefix"], quarantined["page"]) == ("t", "oai_dc", 2)
     stored = [line["page"] for line in lines if line["message"] == "page stored"]
     assert stored[:2] == [1, 2]  # the same numbering as the page lines
+
+
+def test_a_retried_request_says_which_harvest_and_page_it_belongs_to(
+    ernte: Ernte, provider: str, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP client does not know the harvest: its "retrying request" line had a URL and
+    nothing else. It now carries the harvest's source, set, prefix and the page being fetched
+    (on the prefetch thread too), numbered as the `page stored` lines."""
+    monkeypatch.setenv("ERNTE_LOG_FORMAT", "json")
+    with fault_proxy(provider, {3: Fault.http_error(503), 5: Fault.http_error(502)}) as proxy:
+        result = ernte("harvest", source(proxy.url), "--no-index")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    retries = 0
+    for number, line in enumerate(lines):
+        if line["message"] != "retrying request":
+            continue
+        retries += 1
+        stored_before = sum(1 for seen in lines[:number] if seen["message"] == "page stored")
+        assert (line["source"], line["set"], line["prefix"]) == ("t", "*", "oai_dc"), line
+        # fetched while the previous page was stored (prefetch) or after it
+        assert line["page"] in (stored_before + 1, stored_before + 2), (line, stored_before)
+    assert retries == 2

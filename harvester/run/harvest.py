@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +27,7 @@ from typing import Protocol
 from lxml import etree
 
 from harvester.errors import ErnteError, UsageError
+from harvester.logs import log_context, log_context_now
 from harvester.model import RawRecord
 from harvester.oai.client import (
     OAI_NS,
@@ -134,9 +135,11 @@ class _PrefetchedPage:
         token: str,
         delay: float,
         sleep: Callable[[float], None],
+        context: Mapping[str, object],
     ) -> None:
         self.token = token
         self.retries = 0
+        self._context = context  # the log context of the page it fetches
         self._page: Page | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -152,9 +155,10 @@ class _PrefetchedPage:
     ) -> None:
         before = client.http.retries
         try:
-            if delay:
-                sleep(delay)
-            self._page = client.list_records_page(metadata_prefix=prefix, token=self.token)
+            with log_context(**self._context):
+                if delay:
+                    sleep(delay)
+                self._page = client.list_records_page(metadata_prefix=prefix, token=self.token)
         except BaseException as exc:  # handed to the harvest thread by result()
             self._error = exc
         finally:
@@ -297,7 +301,11 @@ class Harvester:
         state = self.prepare(request)
         self.progress.start(state)
         started = time.monotonic()
-        with RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive:
+        about = {"source": state.source, "set": state.set_spec or "*", "prefix": state.prefix}
+        with (
+            log_context(**about),
+            RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive,
+        ):
             sink = self.sink_factory(request.source, state.prefix, archive)
             self._prefetching = True
             try:
@@ -452,7 +460,8 @@ class Harvester:
             prefetched = None
         retries_before = self.client.http.retries
         try:
-            page = prefetched.result() if prefetched is not None else self._fetch(state)
+            with log_context(page=state.next_page + 1):
+                page = prefetched.result() if prefetched is not None else self._fetch(state)
         except BadResumptionToken as exc:
             if state.token is None:
                 raise
@@ -485,7 +494,12 @@ class Harvester:
             recent = [*recent[-49:], page.token]
             if self._prefetching:
                 self._prefetched = _PrefetchedPage(
-                    self.client, state.prefix, page.token, self.options.page_delay, self.sleep
+                    self.client,
+                    state.prefix,
+                    page.token,
+                    self.options.page_delay,
+                    self.sleep,
+                    {**log_context_now(), "page": state.next_page + 2},  # after this one
                 )
         checkpoint = _Checkpoint(page.token, recent, empty_streak, pending, retries)
         self._store_page(state, archive, sink, page, checkpoint)
