@@ -57,3 +57,13 @@ def test_external_entities_and_dtds_are_never_loaded(tmp_path: Path) -> None:
 def test_malformed_xml_is_a_clear_error() -> None:
     with pytest.raises(XMLSyntaxError):
         parse_xml(b"<a><b></a>")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_page_is_read_not_stripped_of_its_nul_bytes(codec: str) -> None:
+    """OAI-PMH asks for UTF-8, but a server that sends UTF-16 (with or without a byte order
+    mark) was read as garbage: the repair took its NUL bytes for forbidden characters."""
+    page = '<?xml version="1.0" encoding="UTF-16"?><a>Städte\u000b in Verantwortung</a>'
+    repaired = repair_xml_bytes(page.encode(codec))
+    assert repaired.removed == 1  # the vertical tab, the one forbidden character
+    assert parse_xml(repaired.data).text == "Städte in Verantwortung"

@@ -34,11 +34,36 @@ class Repaired:
     removed: int
 
 
+_UTF16_STARTS = {  # how a UTF-16 XML document starts -> the codec that reads it
+    b"\xff\xfe": "utf-16",  # byte order marks
+    b"\xfe\xff": "utf-16",
+    b"<\x00?\x00": "utf-16-le",  # `<?` without one
+    b"\x00<\x00?": "utf-16-be",
+}
+_DECLARED_UTF16 = re.compile(rb"""(<\?xml[^>]*encoding\s*=\s*["'])utf-16(?:le|be)?(["'])""", re.I)
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """A page sent as UTF-16 (which OAI-PMH does not allow, but some servers do), as UTF-8:
+    otherwise its NUL bytes would be taken for forbidden characters and stripped, and the
+    parser would see garbage."""
+    codec = next((c for start, c in _UTF16_STARTS.items() if data.startswith(start)), None)
+    if codec is None:
+        return data
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return data  # not UTF-16 after all: the parser says what is wrong
+    return _DECLARED_UTF16.sub(rb"\1UTF-8\2", text.encode("utf-8"), count=1)
+
+
 def repair_xml_bytes(data: bytes) -> Repaired:
-    """Remove characters XML 1.0 forbids (raw or as character references).
+    """Remove characters XML 1.0 forbids (raw or as character references); a UTF-16 page is
+    read as UTF-8 first.
 
     Everything else is left byte for byte as it was; the count goes to the harvest's statistics.
     """
+    data = _as_utf8(data)
     if not _INVALID_BYTES.search(data) and b"&#" not in data:
         return Repaired(data, 0)
     cleaned, raw_count = _INVALID_BYTES.subn(b"", data)
