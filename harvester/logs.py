@@ -45,8 +45,11 @@ class KeyValueFormatter(logging.Formatter):
         context = " ".join(f"{k}={v}" for k, v in _context(record).items())
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
         line = f"{line}  {context}" if context else line
-        # The traceback of `log.exception(...)`, as the JSON format keeps it: without it the
-        # server's "internal error (the server log has the details)" had no details to point to.
+        # The traceback of an error (`log.exception(...)`), as the JSON format keeps it: without
+        # it the server's "internal error (the server log has the details)" had none. Not of
+        # warnings: a library's retry warning, or a user error, stays one line on a terminal.
+        if record.levelno < logging.ERROR:
+            return line
         if record.exc_text:  # already formatted (and redacted) by harvester.redact
             return f"{line}\n{record.exc_text}"
         if record.exc_info:

@@ -25,8 +25,10 @@ def use_word_lists(*, stopwords: Path, compound_parts: Path) -> None:
     global _generation
     for name, path in ((STOPWORDS, stopwords), (COMPOUND_PARTS, compound_parts)):
         signature = _file_signature(path)
-        if name in _chosen and _chosen[name] == path and _read_as.get(name) != signature:
-            _generation += 1
+        if name in _chosen and _chosen[name] == path:
+            if _read_as.get(name) != signature:
+                _generation += 1
+            path = _chosen[name]  # the same object: caches compare it by identity first
         _chosen[name] = path
         _read_as[name] = signature
 

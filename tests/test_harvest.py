@@ -408,3 +408,33 @@ def test_a_retried_request_says_which_harvest_and_page_it_belongs_to(
         # fetched while the previous page was stored (prefetch) or after it
         assert line["page"] in (stored_before + 1, stored_before + 2), (line, stored_before)
     assert retries == 2
+
+
+def test_a_page_that_failed_to_be_indexed_is_indexed_by_the_next_run(
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A one-off failure writing page 2 to the index stops the harvest. Indexing the pages
+    stored before the failure must not commit an archive position past page 2, or the next
+    run's catch-up would skip it for good."""
+    from harvester.run import pipeline
+
+    write = pipeline.apply_batch
+    calls = []
+
+    def fails_once_on_page_2(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[-1] if len(args) > 4 else kwargs.get("where"))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "apply_batch", fails_once_on_page_2)
+    failed = ernte("harvest", source(provider))
+    assert failed.exit_code == 1 and "No space left" in failed.stderr
+    monkeypatch.setattr(pipeline, "apply_batch", write)
+    assert ernte("harvest", source(provider)).exit_code == 0
+    found = json.loads(ernte("search", "--limit", "0", "--json").output)["total"]
+    assert found == len(LIVE)

@@ -40,3 +40,12 @@ def test_a_logged_exception_keeps_its_traceback(formatter: logging.Formatter) ->
         first = text.splitlines()[0]
         assert "unexpected error" in first and "path=/api/search" in first
     assert "Traceback" in text and "RuntimeError: tantivy said no" in text
+
+
+def test_a_warning_with_an_exception_stays_one_line_in_the_text_format() -> None:
+    """Libraries log retries as warnings with their exception (elastic_transport with ES
+    down): on a terminal those stay one line each; only errors bring their traceback."""
+    record = failure_record()
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    assert len(KeyValueFormatter().format(record).splitlines()) == 1
+    assert "Traceback" in json.loads(JSONFormatter().format(record))["exception"]

@@ -343,10 +343,10 @@ class Harvester:
         and the error reported stays the first one."""
         try:
             state.run.add(sink.close())
-        except Exception as exc:
+        except BaseException as exc:  # an operator's stop too: the failure is reported first
             log.warning(
                 "could not index the pages stored before the failure; the next run will",
-                extra={**self._ctx(state), "error": str(exc)},
+                extra={**self._ctx(state), "error": str(exc) or type(exc).__name__},
             )
 
     def fail(self, state: HarvestState, exc: BaseException) -> BaseException:

@@ -278,6 +278,7 @@ class IndexingSink:
         self._applied_seq: int | None = None
         self._last_commit = time.monotonic()
         self._pending_counts = RunCounts()
+        self._broken = False  # a batch failed to be written: nothing more is (see close)
         if self._deferred:
             backend.defer_commits()  # type: ignore[attr-defined]
             self._catch_up()
@@ -313,14 +314,23 @@ class IndexingSink:
         return counts
 
     def close(self) -> RunCounts:
+        if self._broken:
+            # A batch failed to be written: committing the ones after it would record an
+            # archive position past it, and the next run's catch-up would skip it.
+            self._in_flight.clear()
+            self._shut_down_pool()
+            return RunCounts()
         counts = self._drain(0)
         counts.add(self._pending_counts)
         self._pending_counts = RunCounts()
         self._commit()
+        self._shut_down_pool()
+        return counts
+
+    def _shut_down_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        return counts
 
     def _submit(self, records: Sequence[RawRecord], seq: int, page: int | None) -> None:
         if self._pool is None:
@@ -336,10 +346,14 @@ class IndexingSink:
         counts = RunCounts()
         while len(self._in_flight) > keep:
             pending, seq, page = self._in_flight.popleft()
-            batch = pending.result() if isinstance(pending, Future) else pending
             # `page stored` lines count pages from 1; handle() is given the 0-based index
             where = {"page": page + 1} if page is not None else {"catch_up": True}
-            counts.add(apply_batch(batch, self.backend, self.archive, self.source, where))
+            try:
+                batch = pending.result() if isinstance(pending, Future) else pending
+                counts.add(apply_batch(batch, self.backend, self.archive, self.source, where))
+            except BaseException:
+                self._broken = True
+                raise
             self._applied_seq = max(self._applied_seq or 0, seq)
             if self._deferred and time.monotonic() - self._last_commit >= self.commit_interval:
                 self._commit()

@@ -60,6 +60,7 @@ class _Archives:
     settings: Settings
     entries: list[tuple[Source, RawArchive, int]] = field(default_factory=list)
     not_normalized: int = 0
+    configured: dict[str, Source] | None = None  # the sources file, read once at the start
 
     @classmethod
     def open(cls, settings: Settings) -> _Archives:
@@ -69,10 +70,12 @@ class _Archives:
 
     def _add_new(self) -> list[tuple[Source, RawArchive, int]]:
         """Open the archives not opened yet (all of them the first time); their position now."""
-        # An unreadable sources file stops the rebuild (one line, as `ernte index` says it):
-        # read as "no sources", every record of a source whose format the prefix does not
-        # tell was quarantined, and an empty index was switched in.
-        configured = load_sources(self.settings.sources_file)
+        # An unreadable sources file stops the rebuild (as `ernte index` stops): read as "no
+        # sources", every record of a source whose format the prefix does not tell was
+        # quarantined, and an empty index was switched in. Read once, before any switch.
+        if self.configured is None:
+            self.configured = load_sources(self.settings.sources_file)
+        configured = self.configured
         known = {archive.path for _, archive, _ in self.entries}
         added = []
         for key, prefix, path in archives_of(self.settings.archive_dir):
@@ -112,6 +115,12 @@ class _Archives:
                 progress.add(len(prepared.passed) + len(prepared.failed))
                 for identifier, reason in prepared.refused:
                     archive.quarantine(identifier, "index", reason, None)
+
+    def release_indexed(self, identifiers: list[str], refused: set[str]) -> None:
+        """Records the index took are no longer quarantined by it (an earlier refusal)."""
+        written = [i for i in identifiers if i not in refused]
+        for _, archive, _ in self.entries:
+            archive.release(written, "index")
 
     def quarantine_refused(self, refused: list[tuple[str, str]]) -> None:
         """Quarantine documents the index refused, in the archive that holds them."""
@@ -231,7 +240,7 @@ def swap_in(new_dir: Path, live_dir: Path) -> None:
     old_dir = live_dir.with_name(live_dir.name + ".previous")
     shutil.rmtree(old_dir, ignore_errors=True)
     if live_dir.exists() and _exchange(new_dir, live_dir):
-        shutil.rmtree(new_dir)  # now the old index
+        shutil.rmtree(new_dir, ignore_errors=True)  # now the old index; the new one is live
         return
     if live_dir.exists():
         live_dir.rename(old_dir)
@@ -248,7 +257,7 @@ def _exchange(first: Path, second: Path) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no libc, or no renameat2 in it
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
     renameat2.argtypes += [ctypes.c_uint]
@@ -258,8 +267,8 @@ def _exchange(first: Path, second: Path) -> bool:
     if done == 0:
         return True
     error = ctypes.get_errno()
-    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False  # the file system or kernel cannot exchange
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EXDEV):
+        return False  # the file system, kernel or sandbox cannot exchange
     raise OSError(error, f"cannot swap {first} and {second}: {os.strerror(error)}")
 
 
@@ -272,7 +281,9 @@ def _upsert(backend: EmbeddedBackend, batch: list[PreparedDocument], archives: _
     if not batch:
         return 0
     result = backend.upsert_prepared(batch)
-    archives.quarantine_refused([(e.identifier, e.reason) for e in result.errors])
+    refused = [(e.identifier, e.reason) for e in result.errors]
+    archives.quarantine_refused(refused)
+    archives.release_indexed([d["id"] for d in batch], {i for i, _ in refused})
     return len(result.errors)
 
 

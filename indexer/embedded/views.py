@@ -116,8 +116,8 @@ class IndexViews:
             try:
                 meta = self._meta_path.read_bytes()
             except FileNotFoundError:
-                # `ernte index rebuild` swaps the new index directory in with two renames; for
-                # a moment there is none. Searches go on with the view they had.
+                # Where `ernte index rebuild` cannot exchange directories in one step it swaps
+                # with two renames; for a moment there is none. Searches keep their view.
                 meta = None
             if self._view is None or (meta is not None and self._view.meta != meta):
                 # Read after `meta`: at least the state `meta` describes, perhaps newer, which
