@@ -35,8 +35,10 @@ def load_sources(path: Path) -> dict[str, Source]:
     """All sources of a sources file, by key."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise SourceError(f"cannot read sources file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise SourceError(f"cannot read sources file {path}: {_one_line(exc)}") from exc
     entries = data.get("sources") or {}
     if not isinstance(entries, dict):
         raise SourceError(f"{path}: 'sources' must be a mapping of name -> settings")
@@ -87,3 +89,13 @@ def source_of_archive(sources: Mapping[str, Source], key: str, prefix: str) -> S
     """The source an archive belongs to: its configured entry, or, for the archive of a bare
     URL (whose base URL is not needed to read it), a stand-in with that key and prefix."""
     return sources.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    """A YAML error as one line, `line L, column C: problem` (PyYAML's own text spans several
+    lines, with the offending line and a caret)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}" + (f" ({context})" if context else "")
