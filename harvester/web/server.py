@@ -17,11 +17,16 @@ from harvester.web.app import create_app
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
+MAX_REQUEST_HEAD_BYTES = 128 * 1024
+"""The largest request line and headers accepted (uvicorn's default, 16 KB, reset the
+connection of a long query that arrived in several packets without an answer)."""
+
 UVICORN_OPTIONS: dict[str, Any] = {
     "log_config": None,  # ernte's logging (text or JSON) stays in charge
     "access_log": False,
     "server_header": False,
     "proxy_headers": False,
+    "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES,
 }
 
 
