@@ -330,6 +330,14 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
     assert state.last_error is not None and "dead-letter" in state.last_error
 
     (data_dir / "index").unlink()  # the index is fixed
+    # A mistyped id replays nothing and says so (it printed nothing and exited 0).
+    from click.testing import CliRunner
+
+    from harvester.cli.main import main
+
+    mistyped = CliRunner().invoke(main, ["dlq", "replay", "nosuch"], env=dict(os.environ))
+    assert mistyped.exit_code == 1 and "no dead letter nosuch" in mistyped.stderr
+    assert len(json.loads(_ernte("dlq", "list", "--json"))) == 2
     lines = _ernte("dlq", "replay").splitlines()
     assert len(lines) == 2 and all("re-queued" in line for line in lines)
     assert json.loads(_ernte("dlq", "list", "--json")) == []
@@ -395,3 +403,29 @@ def test_worker_killed_mid_harvest_is_recovered_exactly_once(
                     process.kill()
                     process.wait(timeout=5)
         shutil.rmtree(data_dir / "index", ignore_errors=True)
+
+
+def test_a_replay_refused_while_the_harvest_runs_keeps_its_dead_letter(
+    data_dir: Path, cluster_env: dict[str, str]
+) -> None:
+    """A dead-lettered harvest replayed while that harvest runs again is refused: the entry
+    used to be removed anyway, so the failure could not be replayed later."""
+    from dataclasses import asdict
+
+    from harvester.cluster.runs import harvest_run_id, replay_dead_letters
+    from harvester.store import dead_letters
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import RunSpec
+
+    spec = RunSpec("http://127.0.0.1:9/oai", "", PREFIX)  # nothing listens there
+    dead_letters.record("ernte.fetch_page", {}, "HTTPFailure: refused", "", 3, asdict(spec))
+    run_id = harvest_run_id("127.0.0.1_9_oai", "")
+    holder = cluster().lease.acquire(run_id)  # the harvest runs again
+    try:
+        assert holder is not None
+        (line,) = replay_dead_letters()
+        assert "request refused" in line and "kept in the dead letters" in line
+        assert len(dead_letters.entries()) == 1
+    finally:
+        cluster().lease.release(run_id, holder)  # type: ignore[arg-type]
+        cluster().client.delete(dead_letters.DLQ_KEY)

@@ -25,6 +25,7 @@ from harvester.cluster.payloads import (
     payload_of,
     send,
 )
+from harvester.errors import ErnteError
 from harvester.redact import redact_url
 from harvester.run import services
 from harvester.run.harvest import Harvester, HarvestRequest
@@ -78,6 +79,11 @@ def request_harvest(spec: RunSpec) -> str:
 
     Takes the harvest's lease here, so of two concurrent requests exactly one is queued and the
     other is told the harvest is already running."""
+    return _request_harvest(spec)[1]
+
+
+def _request_harvest(spec: RunSpec) -> tuple[bool, str]:
+    """(whether the harvest was queued or resumed, the line `request_harvest` returns)."""
     source = resolve(spec)
     run_id = harvest_run_id(source.key, spec.set_spec)
     c = cluster()
@@ -85,16 +91,15 @@ def request_harvest(spec: RunSpec) -> str:
     if fence is None:
         run = c.ledger.get(run_id)
         detail = f", {run.status}, {run.done}/{run.pages} pages indexed" if run else ""
-        return (
-            f"{run_id}: already running (fence {c.lease.holder(run_id)}{detail}); request refused"
-        )
+        holder = c.lease.holder(run_id)
+        return False, f"{run_id}: already running (fence {holder}{detail}); request refused"
     existing = c.ledger.get(run_id)
     if existing is not None:  # its worker died and no sweeper got to it yet: take it over
         resume(existing)
-        return f"{run_id}: resumed an interrupted run (fence {fence})"
+        return True, f"{run_id}: resumed an interrupted run (fence {fence})"
     c.ledger.open(run_id, fence, spec, time.time())
     send(START_HARVEST, RunStep(run_id, fence))
-    return f"{run_id}: queued (fence {fence})"
+    return True, f"{run_id}: queued (fence {fence})"
 
 
 # -- recovering -----------------------------------------------------------------------------
@@ -207,6 +212,13 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
     An index page is simply indexed again (from the archive). A failed harvest is requested
     again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease."""
     wanted = set(ids) if ids is not None else None
+    if wanted:
+        unknown = wanted - {entry["id"] for _, entry in raw_entries()}
+        if unknown:
+            raise ErnteError(
+                f"no dead letter {', '.join(sorted(unknown))} (`ernte dlq list` shows them); "
+                "nothing replayed"
+            )
     lines = []
     for raw, entry in raw_entries():
         if wanted is not None and entry["id"] not in wanted:
@@ -217,7 +229,10 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
             send(INDEX_PAGE, batch)
             line = f"index page {batch.page_no} of {batch.run_id} re-queued"
         elif "harvest" in entry:
-            line = request_harvest(RunSpec(**entry["harvest"]))
+            queued, line = _request_harvest(RunSpec(**entry["harvest"]))
+            if not queued:  # refused while the harvest runs: the entry stays for later
+                lines.append(f"{entry['id']}: {line}; kept in the dead letters")
+                continue
         else:
             from harvester.cluster.app import app
 
