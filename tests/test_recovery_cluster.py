@@ -155,3 +155,23 @@ def test_harvest_and_queue_with_redis_down_are_one_line(
     for command in (("harvest", provider, "--prefix", "dim"), ("harvest", provider, "--queue")):
         line = one_line_error(ernte(*command))
         assert f"Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in line, command
+
+
+def test_metrics_with_a_wrong_password_is_one_line_and_scrapes_say_redis_is_down(
+    ernte: Ernte, cluster_mode: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ernte metrics` served with a wrong password, and every scrape was a 500 with a
+    traceback; a scrape while Redis restarts is the same case."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from harvester.cluster.metrics import RedisMetricsCollector
+    from harvester.store import cluster_store
+
+    with redis_server(port=cluster_mode, password="right-password"):
+        monkeypatch.setenv("REDIS_URL", f"redis://:wrong-password@127.0.0.1:{cluster_mode}/0")
+        cluster_store.reset()
+        line = one_line_error(ernte("metrics", "--port", str(free_port())))
+        assert "wrong-password" not in line
+        registry = CollectorRegistry()
+        registry.register(RedisMetricsCollector(redis.Redis(port=cluster_mode, password="x")))
+        assert b"ernte_redis_up 0.0" in generate_latest(registry)  # what /metrics serves

@@ -755,6 +755,8 @@ def metrics(port: int, host: str) -> None:
     from harvester.store.cluster_store import cluster
 
     require_redis()
+    with _clear_errors():  # unreachable, or a wrong password: one line, before serving
+        cluster().client.ping()
     try:
         serve(cluster().client, port, host)
     except OSError as exc:

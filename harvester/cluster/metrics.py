@@ -12,10 +12,12 @@ idempotent per-page stats that `ernte status` shows.
     ernte_harvest_duration_seconds{source}  duration of completed runs (sum and count)
     ernte_harvest_last_success_timestamp_seconds{source}
     ernte_dead_letters                      tasks waiting in the dead-letter list
+    ernte_redis_up                          1 if this scrape could read Redis, else 0
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import cast
 
@@ -26,6 +28,8 @@ from prometheus_client.registry import Collector
 
 from harvester.store.dead_letters import DLQ_KEY
 from harvester.store.redis_state import NAMESPACE
+
+log = logging.getLogger(__name__)
 
 METRICS_KEY = f"{NAMESPACE}:metrics"
 
@@ -55,6 +59,10 @@ def harvest_completed(client: redis.Redis, source: str, seconds: float, at: floa
     pipe.execute()
 
 
+REDIS_UP = "ernte_redis_up"
+REDIS_UP_HELP = "1 when the metrics could be read from Redis at this scrape, else 0."
+
+
 class RedisMetricsCollector(Collector):
     """Reads the counters from Redis at scrape time."""
 
@@ -62,7 +70,13 @@ class RedisMetricsCollector(Collector):
         self.client = client
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | SummaryMetricFamily]:
-        raw = cast(dict[str, str], self.client.hgetall(METRICS_KEY))
+        try:
+            raw = cast(dict[str, str], self.client.hgetall(METRICS_KEY))
+        except redis.RedisError as exc:  # Redis restarting, a wrong password: say so, once
+            log.warning("cannot read the metrics from Redis", extra={"error": str(exc)})
+            yield GaugeMetricFamily(REDIS_UP, REDIS_UP_HELP, value=0)
+            return
+        yield GaugeMetricFamily(REDIS_UP, REDIS_UP_HELP, value=1)
         values: dict[str, dict[str, float]] = {}
         for field, text in raw.items():
             name, _, source = field.partition("|")
