@@ -40,6 +40,7 @@ from harvester.oai.client import (
 )
 from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
 from harvester.run import interrupt
+from harvester.run.progress import harvest_log_fields
 from harvester.sources import Source
 from harvester.store.archive import RawArchive, archive_path, damaged_remedy
 from harvester.store.files import DamagedFile
@@ -301,9 +302,8 @@ class Harvester:
         state = self.prepare(request)
         self.progress.start(state)
         started = time.monotonic()
-        about = {"source": state.source, "set": state.set_spec or "*", "prefix": state.prefix}
         with (
-            log_context(**about),
+            log_context(**harvest_log_fields(state)),
             RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive,
         ):
             sink = self.sink_factory(request.source, state.prefix, archive)
@@ -639,13 +639,7 @@ class Harvester:
     def _ctx(state: HarvestState, **extra: object) -> dict[str, object]:
         """Log context: the harvest, and `page`, by default the number of pages stored (the
         page a line about a stored page concerns; `extra` may name another)."""
-        return {
-            "source": state.source,
-            "set": state.set_spec or "*",
-            "prefix": state.prefix,
-            "page": state.next_page,
-            **extra,
-        }
+        return harvest_log_fields(state, **{"page": state.next_page, **extra})
 
 
 def _server_now(page: Page) -> str | None:

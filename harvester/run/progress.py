@@ -21,8 +21,8 @@ from harvester.store.state import HarvestState
 log = logging.getLogger("harvester.run.progress")
 
 
-def _about(harvest: HarvestState, **extra: object) -> dict[str, object]:
-    """Log context: which harvest a line concerns, plus what the line reports."""
+def harvest_log_fields(harvest: HarvestState, **extra: object) -> dict[str, object]:
+    """Log context: which harvest a line concerns (source, set, prefix), plus `extra`."""
     return {
         "source": harvest.source,
         "set": harvest.set_spec or "*",
@@ -64,7 +64,7 @@ class LogProgress:
     """Structured log lines: source, set, page, records so far, rate, list size."""
 
     def start(self, state: HarvestState) -> None:
-        about = _about(
+        about = harvest_log_fields(
             state,
             window_from=state.window_from,
             window_until=state.window_until,
@@ -73,7 +73,7 @@ class LogProgress:
         log.info("harvest started", extra=about)
 
     def page(self, state: HarvestState, page: Page) -> None:
-        about = _about(
+        about = harvest_log_fields(
             state,
             page=state.next_page,
             records=state.run.records,
@@ -84,7 +84,7 @@ class LogProgress:
         log.info("page stored", extra=about)
 
     def finish(self, state: HarvestState) -> None:
-        about = _about(
+        about = harvest_log_fields(
             state,
             state=state.state,
             pages=state.run.pages,
