@@ -30,8 +30,8 @@ A value that ranks below it in one segment loses that segment's records: with th
 the 7th author of the benchmark's 400,000 records showed 1,323 records, and selecting it gave
 1,333. With 1,000 a count is exact whenever each segment's matches hold at most 1,000 values
 of the field (type, language and year always), for at most 4 % more time on the benchmark's
-subject and author facets (bench/results/facets.txt). Broad queries are counted exactly by subtraction
-(`aggregate_by_subtraction`) in fields of up to 10,000 values."""
+subject and author facets (bench/results/facets.txt). Broad queries are counted exactly by
+subtraction (`aggregate_by_subtraction`) in fields of up to 10,000 values."""
 
 
 def check_facet_names(wanted: dict[str, int]) -> None:
@@ -161,7 +161,7 @@ def aggregate_by_subtraction(
     """What `aggregate` returns, counted as the buckets over every record (`whole`, which
     holds every value of each field named) minus those of the records `query` does not match.
 
-    For a query that matches most records this reads far fewer values: `Stadt` matches 84 %
+    For a query that matches most records this reads far fewer values: `Stadt` matches 85 %
     of the benchmark's records, and its facets cost 18 ms this way instead of 46 ms
     (bench/results/facets.txt). The counts are exact, and so is the top `size` of each field
     (ties by value, as tantivy orders them): every value's count is known, not only a
