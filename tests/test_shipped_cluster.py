@@ -442,6 +442,18 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
         letters = json.loads(ernte_cli(env, "dlq", "list", "--json"))
         outputs.append(json.dumps(letters))
         assert letters[0]["task"] == "ernte.fetch_page" and "500" in letters[0]["error"]
+        # The worker's own lines about the failing task say which run, source, set and page
+        # they concern (the page counted from 1, as the harvest's lines count it).
+        worker_log = (tmp_path / "worker.log").read_text(errors="replace").splitlines()
+        run_id = letters[0]["kwargs"]["payload"]["run_id"]
+        page = letters[0]["kwargs"]["payload"]["page_no"] + 1
+        for message in ("transient error, retrying", "task dead-lettered"):
+            lines = [line for line in worker_log if message in line]
+            assert lines, f"no {message!r} line in the worker log"
+            for line in lines:
+                for field in (f"run={run_id}", "source=", "set=*", f"page={page}"):
+                    assert field in line, f"{field!r} missing from {line!r}"
+                assert "task=ernte.fetch_page" in line, line
         status = ernte_cli(env, "status")
         outputs.extend([status, ernte_cli(env, "status", "--json")])
         assert "failed" in status

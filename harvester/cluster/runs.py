@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+
+import redis
 
 from harvester.cluster.payloads import (
     FETCH_PAGE,
@@ -61,6 +63,34 @@ def harvester_for(source: Source, store: StateStore) -> Harvester:
 
 def context(run_id: str, **extra: object) -> dict[str, object]:
     return {"run": run_id, **extra}
+
+
+def task_log_fields(payload: Mapping[str, object]) -> dict[str, object]:
+    """What a task's log lines concern: its run, its page (counted from 1, as the harvest's
+    lines count pages) and the source and set, from the payload and the run ledger. A lookup
+    that fails (Redis down, the run gone, a source no longer configured) leaves fields out
+    rather than failing the task: the task reports its own errors."""
+    fields: dict[str, object] = {}
+    if "source" in payload:  # a beat tick names its source and set itself
+        fields["source"] = payload["source"]
+        fields["set"] = payload.get("set_spec") or "*"
+    page_no = payload.get("page_no")
+    if isinstance(page_no, int):
+        fields["page"] = page_no + 1
+    if "run_id" not in payload:
+        return fields
+    run_id = str(payload["run_id"])
+    fields["run"] = run_id
+    try:
+        run = cluster().ledger.get(run_id)
+        if run is None:
+            return fields
+        fields["set"] = run.spec.set_spec or "*"
+        fields["source"] = redact_url(run.spec.source_ref)  # as requested, until resolved
+        fields["source"] = resolve(run.spec).key
+    except (redis.RedisError, ErnteError):
+        pass
+    return fields
 
 
 def current(run_id: str, fence: int) -> RunInfo:

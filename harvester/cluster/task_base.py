@@ -20,6 +20,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from harvester.cluster import runs
 from harvester.cluster.payloads import payload_of
+from harvester.logs import log_context
 from harvester.oai.client import NotOAIResponse
 from harvester.oai.http import HTTPFailure
 from harvester.redact import redact
@@ -75,6 +76,12 @@ class ErnteTask(Task):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Every line of the task (its retries and dead letter too) says which run, source,
+        # set and page it concerns.
+        with log_context(task=self.name, **runs.task_log_fields(payload_of(kwargs))):
+            return self._call(*args, **kwargs)
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
         settings = cluster_settings()
         if self._delivered_too_often(settings.max_deliveries):
             reason = (
@@ -86,12 +93,12 @@ class ErnteTask(Task):
         try:
             return self.run(*args, **kwargs)
         except StaleRun as exc:
-            log.info("stale task, nothing to do: %s", exc, extra={"task": self.name})
+            log.info("stale task, nothing to do: %s", exc)
             return STALE
         except Exception as exc:
             shown = _shown(exc)
             if shown is not exc:  # the full traceback, redacted, for the operator's log
-                log.warning("task error: %s", shown, exc_info=exc, extra={"task": self.name})
+                log.warning("task error: %s", shown, exc_info=exc)
             # A soft time limit is longer than a page's HTTP worst case (time_limits.py), so a
             # task that reaches it hung: try it again later, like any transient error.
             transient = is_transient(exc) or isinstance(exc, SoftTimeLimitExceeded)
@@ -111,7 +118,7 @@ class ErnteTask(Task):
             "transient error, retrying in %ss: %s",
             countdown,
             shown,
-            extra={"task": self.name, "attempt": self.request.retries + 1},
+            extra={"attempt": self.request.retries + 1},
         )
         raise self.retry(exc=shown, countdown=countdown, max_retries=settings.task_max_retries)
 
@@ -134,7 +141,8 @@ class ErnteTask(Task):
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         reason = str(exc) if isinstance(exc, RedactedError) else f"{type(exc).__name__}: {exc}"
-        self._dead_letter(kwargs, reason, str(einfo))
+        with log_context(task=self.name, **runs.task_log_fields(payload_of(kwargs))):
+            self._dead_letter(kwargs, reason, str(einfo))
 
     def _dead_letter(self, kwargs: dict[str, Any], reason: str, trace: str) -> None:
         payload = payload_of(kwargs)

@@ -182,7 +182,7 @@ def index_page(batch: IndexBatch) -> str:
                     log.warning(
                         "identifiers not in the archive: %s",
                         ", ".join(missing[:5]),
-                        extra=context(run_id, source=source.key, page=page_no),
+                        extra=context(run_id, source=source.key, page=page_no + 1),
                     )
                 present = [r for r in records if r is not None]
                 counts = process_batch(present, source, archive, backend)
