@@ -433,7 +433,10 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
         processes.start("metrics", metrics_cmd, metrics_env)
         client = redis.Redis.from_url(redis_url)
 
-        outputs.append(ernte_cli(env, "harvest", secret_url, "--prefix", PREFIX, "--queue"))
+        # --full: the replay below must resume this run, not start its list again
+        outputs.append(
+            ernte_cli(env, "harvest", secret_url, "--prefix", PREFIX, "--full", "--queue")
+        )
         wait_until(lambda: client.llen("ernte:dlq") > 0, 60, "the failing page to be dead-lettered")
         wait_until(lambda: not client.keys("ernte:run:*"), 30, "the failed run to be released")
         listing = ernte_cli(env, "dlq", "list")
@@ -467,6 +470,12 @@ def test_full_cluster_run_dead_letters_metrics_and_no_secret_anywhere(
         (state,) = harvests(env)
         assert state["run"]["records"] == 200 and state["last_error"] is None
         assert indexed_ids(env) == {r.identifier for r in records if not r.deleted}
+        list_starts = [
+            r.number
+            for r in proxy.requests
+            if r.params.get("verb") == "ListRecords" and "resumptionToken" not in r.params
+        ]
+        assert len(list_starts) == 1, f"the list was started again: requests {list_starts}"
 
         for port in (worker_metrics, cluster_metrics):
             text = scrape(port)

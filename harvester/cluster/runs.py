@@ -52,7 +52,13 @@ def resolve(spec: RunSpec) -> Source:
 def harvest_request(spec: RunSpec, source: Source) -> HarvestRequest:
     """The in-process harvest request of a cluster run (the one place the two meet)."""
     return HarvestRequest(
-        source, spec.set_spec, spec.requested_prefix or None, spec.from_, spec.until, spec.full
+        source,
+        spec.set_spec,
+        spec.requested_prefix or None,
+        spec.from_,
+        spec.until,
+        spec.full,
+        resume_checkpoint=spec.resume,
     )
 
 
@@ -240,7 +246,8 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
     """Re-enqueue dead letters (all, or those with the given ids); returns one line per entry.
 
     An index page is simply indexed again (from the archive). A failed harvest is requested
-    again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease."""
+    again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease
+    (with the window it had, also a `--full` or `--from`/`--until` run)."""
     wanted = set(ids) if ids is not None else None
     if wanted:
         unknown = wanted - {entry["id"] for _, entry in raw_entries()}
@@ -259,7 +266,9 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
             send(INDEX_PAGE, batch)
             line = f"index page {batch.page_no} of {batch.run_id} re-queued"
         elif "harvest" in entry:
-            queued, line = _request_harvest(RunSpec(**entry["harvest"]))
+            # Resumed from its checkpoint, even a --full or windowed run: its window is
+            # stored with the checkpoint, and starting the list again would redo every page.
+            queued, line = _request_harvest(RunSpec(**{**entry["harvest"], "resume": True}))
             if not queued:  # refused while the harvest runs: the entry stays for later
                 lines.append(f"{entry['id']}: {line}; kept in the dead letters")
                 continue

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
@@ -108,6 +108,10 @@ class HarvestRequest:
     until: str | None = None
     full: bool = False
     reconcile: bool = False
+    resume_checkpoint: bool = False
+    """Resume a stored, resumable checkpoint even if `full` or a window is asked for (the
+    checkpoint keeps its run's window): a replayed failed run goes on where it stopped rather
+    than starting its list again. Without such a checkpoint the request runs as asked."""
 
 
 @dataclass(slots=True)
@@ -232,10 +236,12 @@ class Harvester:
         resume = (
             state.state in RESUMABLE
             and (state.token is not None or state.list_complete)
-            and not request.full
-            and not explicit_window
+            and (request.resume_checkpoint or not (request.full or explicit_window))
         )
         if resume:
+            # The run goes on under its stored window; a full run resumed mid-list is no
+            # longer one that may start the archive again (`_check_archive`).
+            request = replace(request, full=False, from_=None, until=None)
             log.info("resuming harvest from checkpoint", extra=self._ctx(state))
             state.token_restarts = 0  # the loop guards count within one run
             state.empty_streak = 0

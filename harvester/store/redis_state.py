@@ -366,6 +366,9 @@ class RunSpec:
     from_: str | None = None
     until: str | None = None
     full: bool = False
+    resume: bool = False
+    """A replayed dead letter: resume the run's checkpoint if it has one (`HarvestRequest.
+    resume_checkpoint`), whatever `full` and the window say."""
 
 
 @dataclass(frozen=True, slots=True)
