@@ -431,3 +431,39 @@ def test_a_replay_refused_while_the_harvest_runs_keeps_its_dead_letter(
     finally:
         cluster().lease.release(run_id, holder)  # type: ignore[arg-type]
         cluster().client.delete(dead_letters.DLQ_KEY)
+
+
+def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> None:
+    """A fetch page that is dead-lettered ends its run as failed; the pages indexed before
+    still count in `ernte status` (closing the run's ledger dropped them, so a failed cluster
+    run showed 0 indexed where the same in-process harvest shows what it indexed)."""
+    from harvester.cluster.payloads import FETCH_PAGE, PageFetch
+    from harvester.cluster.runs import give_up
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import FencedStateStore, RunSpec
+
+    base_url = "http://127.0.0.1:9/oai"  # never contacted: giving up reads Redis only
+    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
+    c = cluster()
+    run_id = f"{source.key}|*|{PREFIX}"
+    fence = c.lease.acquire(run_id)
+    assert fence is not None
+    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
+    state = HarvestState.new(HarvestKey(source.key, "", PREFIX))
+    state.state, state.next_page = "running", 2
+    state.run.records = state.run.pages = 2
+    FencedStateStore(c.store, run_id, fence, None).save(state)
+    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
+    run = c.ledger.get(run_id)
+    assert run is not None
+    for page_no, indexed in ((0, 40), (1, 37)):
+        c.ledger.add_page(run_id, page_no, [f"oai:x:{page_no}"])
+        assert c.ledger.page_done(run_id, run.instance, page_no, {"indexed": indexed})
+
+    give_up(FETCH_PAGE, PageFetch(run_id, 2, fence).to_json(), "HTTPFailure: 500")
+
+    stored = _state(base_url)
+    assert stored.state == "failed"
+    assert stored.last_error == "DeadLettered: HTTPFailure: 500"
+    assert stored.run.indexed == 77 and stored.next_page == 2
+    assert run_id not in c.ledger.run_ids()

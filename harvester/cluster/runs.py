@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from typing import Any
 
 import redis
 
@@ -37,7 +38,7 @@ from harvester.sources import Source, resolve_source
 from harvester.store.cluster_store import cluster
 from harvester.store.dead_letters import raw_entries, remove
 from harvester.store.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
-from harvester.store.state import StateStore, harvest_run_id
+from harvester.store.state import RunCounts, StateStore, harvest_run_id
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,11 @@ def maybe_finalize(run_id: str) -> None:
 # -- giving up and replaying ------------------------------------------------------------------
 
 
+class DeadLettered(ErnteError):
+    """A task of the run kept failing and went to the dead-letter list: the run's error, as
+    `ernte status` shows it ("DeadLettered: HTTPFailure: HTTP 500 from ...")."""
+
+
 def run_request(task: str, payload: dict[str, object]) -> dict[str, object] | None:
     """The stored request of the run a fetch-chain task belongs to (for its dead letter)."""
     if task not in RUN_TASKS or "run_id" not in payload:
@@ -235,11 +241,27 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     if run.state_prefix:
         store = FencedStateStore(c.store, run_id, run.fence, None)
         state = store.load(run.state_key(source.key))
+        # The pages indexed before the failure count, as they do when an in-process harvest
+        # fails: closing the ledger below drops its per-page stats.
+        indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
+        state.run.add(indexed)
         try:
-            harvester_for(source, store).fail(state, RuntimeError(reason))
+            harvester_for(source, store).fail(state, DeadLettered(reason))
         except StaleRun:
             return
     c.ledger.close(run_id, run.fence)
+
+
+def sum_page_stats(pages: list[dict[str, Any]]) -> tuple[RunCounts, int]:
+    """The index counts of a run's pages (the ledger's per-page stats) summed, and how many
+    index pages were dead-lettered."""
+    known = {f.name for f in fields(RunCounts)}
+    total = RunCounts()
+    dead = 0
+    for stats in pages:
+        dead += int(stats.get("dead_lettered", 0))
+        total.add(RunCounts(**{k: v for k, v in stats.items() if k in known}))
+    return total, dead
 
 
 def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:

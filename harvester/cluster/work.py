@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, fields
-from typing import Any
+from dataclasses import asdict
 
 from harvester.cluster import metrics
 from harvester.cluster.app import task_limits
@@ -28,6 +27,7 @@ from harvester.cluster.runs import (
     harvester_for,
     maybe_finalize,
     resolve,
+    sum_page_stats,
 )
 from harvester.model import RawRecord
 from harvester.redact import redact_url
@@ -208,7 +208,7 @@ def finalize_run(step: RunStep) -> str:
     store = FencedStateStore(c.store, run_id, fence, None)
     state = store.load(run.state_key(source.key))
     if state.state == "running":
-        indexed, dead = _sum_page_stats(c.ledger.page_stats(run_id))
+        indexed, dead = sum_page_stats(c.ledger.page_stats(run_id))
         state.run.add(indexed)
         if dead:
             state.last_error = (
@@ -234,13 +234,3 @@ def finalize_run(step: RunStep) -> str:
         ),
     )
     return f"run complete: watermark {state.watermark}"
-
-
-def _sum_page_stats(pages: list[dict[str, Any]]) -> tuple[RunCounts, int]:
-    known = {f.name for f in fields(RunCounts)}
-    total = RunCounts()
-    dead = 0
-    for stats in pages:
-        dead += int(stats.get("dead_lettered", 0))
-        total.add(RunCounts(**{k: v for k, v in stats.items() if k in known}))
-    return total, dead
