@@ -172,6 +172,11 @@ def test_metrics_with_a_wrong_password_is_one_line_and_scrapes_say_redis_is_down
         cluster_store.reset()
         line = one_line_error(ernte("metrics", "--port", str(free_port())))
         assert "wrong-password" not in line
+        assert "refused the password in REDIS_URL" in line and "unreachable" not in line, line
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{cluster_mode}/0")  # none given
+        cluster_store.reset()
+        line = one_line_error(ernte("status"))
+        assert "refused the password in REDIS_URL" in line, line
         registry = CollectorRegistry()
         registry.register(RedisMetricsCollector(redis.Redis(port=cluster_mode, password="x")))
         assert b"ernte_redis_up 0.0" in generate_latest(registry)  # what /metrics serves

@@ -29,7 +29,7 @@ from harvester.redact import redact, redact_url
 from harvester.run import interrupt, services
 from harvester.run.harvest import HarvestRequest
 from harvester.run.progress import PeriodicLog, progress_for
-from harvester.run.user_errors import is_user_error, unreachable_redis
+from harvester.run.user_errors import is_user_error, redis_auth_error, unreachable_redis
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.store.archive import RawArchive, archives_for, archives_of
@@ -73,8 +73,10 @@ def _clear_errors() -> Iterator[None]:
 
 def _user_message(exc: BaseException) -> str:
     if unreachable_redis(exc):
-        url = _settings().redis_url or "REDIS_URL"
-        return f"Redis at {redact_url(url)} is unreachable: {exc}"
+        url = redact_url(_settings().redis_url or "REDIS_URL")
+        if isinstance(exc, redis_auth_error()):  # it answered: the password is the problem
+            return f"Redis at {url} refused the password in REDIS_URL: {exc}"
+        return f"Redis at {url} is unreachable: {exc}"
     return str(exc)
 
 

@@ -59,3 +59,10 @@ def unreachable_redis(exc: BaseException) -> bool:
     import redis
 
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def redis_auth_error() -> type[Exception]:
+    """The error of a Redis that answers but refuses the password (wrong, or none given)."""
+    import redis
+
+    return redis.AuthenticationError
