@@ -467,3 +467,30 @@ def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> N
     assert stored.last_error == "DeadLettered: HTTPFailure: 500"
     assert stored.run.indexed == 77 and stored.next_page == 2
     assert run_id not in c.ledger.run_ids()
+
+
+def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_dir: Path) -> None:
+    """start_harvest dead-lettered (Identify failed: a wrong URL, a server down) left no
+    harvest state, so `ernte status` did not show the failed harvest at all."""
+    from harvester.cluster.payloads import START_HARVEST, RunStep
+    from harvester.cluster.runs import give_up
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import RunSpec
+
+    base_url = "http://127.0.0.1:9/wrong"
+    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
+    c = cluster()
+    run_id = f"{source.key}|*|{PREFIX}"
+    fence = c.lease.acquire(run_id)
+    assert fence is not None
+    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
+    assert _state(base_url).state == "idle"  # nothing stored yet
+
+    give_up(START_HARVEST, RunStep(run_id, fence).to_json(), "HTTPFailure: connection refused")
+
+    stored = _state(base_url)
+    assert stored.state == "failed"
+    assert stored.last_error == "DeadLettered: HTTPFailure: connection refused"
+    assert run_id not in c.ledger.run_ids()
+    rows = json.loads(_ernte("status", "--json"))["harvests"]
+    assert any(row["source"] == source.key and row["state"] == "failed" for row in rows), rows

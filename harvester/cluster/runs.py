@@ -38,7 +38,7 @@ from harvester.sources import Source, resolve_source
 from harvester.store.cluster_store import cluster
 from harvester.store.dead_letters import raw_entries, remove
 from harvester.store.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
-from harvester.store.state import RunCounts, StateStore, harvest_run_id
+from harvester.store.state import HarvestKey, RunCounts, StateStore, harvest_run_id
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +237,24 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     run = c.ledger.get(run_id)
     if run is None or run.fence != fence:  # a superseded task must not end the current run
         return
-    source = resolve(run.spec)
-    if run.state_prefix:
-        store = FencedStateStore(c.store, run_id, run.fence, None)
-        state = store.load(run.state_key(source.key))
-        # The pages indexed before the failure count, as they do when an in-process harvest
-        # fails: closing the ledger below drops its per-page stats.
-        indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
-        state.run.add(indexed)
-        try:
-            harvester_for(source, store).fail(state, DeadLettered(reason))
-        except StaleRun:
-            return
+    try:
+        source = resolve(run.spec)
+    except ErnteError:  # the source is no longer configured: no harvest state to mark
+        c.ledger.close(run_id, run.fence)
+        return
+    # A run that failed before it chose its prefix (Identify failed: a wrong URL, a server
+    # down) gets its row in `ernte status` too, under the prefix it would have asked for.
+    prefix = run.state_prefix or run.spec.requested_prefix or source.metadata_prefix
+    store = FencedStateStore(c.store, run_id, run.fence, None)
+    state = store.load(HarvestKey(source.key, run.spec.set_spec, prefix))
+    # The pages indexed before the failure count, as they do when an in-process harvest
+    # fails: closing the ledger below drops its per-page stats.
+    indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
+    state.run.add(indexed)
+    try:
+        harvester_for(source, store).fail(state, DeadLettered(reason))
+    except StaleRun:
+        return
     c.ledger.close(run_id, run.fence)
 
 
