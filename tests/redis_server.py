@@ -27,16 +27,21 @@ def free_port() -> int:
 
 @contextmanager
 def redis_server(
-    startup_timeout: float = 10.0, password: str | None = None, port: int | None = None
+    startup_timeout: float = 10.0,
+    password: str | None = None,
+    port: int | None = None,
+    persist_in: str | None = None,
 ) -> Iterator[str]:
     """Start `redis-server` without persistence on 127.0.0.1 (on `port`, to restart one);
     yields its URL (with the password, when one is required: `--requirepass`, as the compose
-    file runs it); kills it after."""
+    file runs it); kills it after. With `persist_in` (a directory, kept) it persists as the
+    compose file runs it (append-only file) and is stopped as `docker compose restart` does
+    (SIGTERM), so that the next one started there has its data."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; make test does)")
     port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="ernte-redis-")
+    workdir = persist_in or tempfile.mkdtemp(prefix="ernte-redis-")
     process = subprocess.Popen(
         [
             binary,
@@ -47,7 +52,7 @@ def redis_server(
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if persist_in else "no",
             "--daemonize",
             "no",
             "--dir",
@@ -75,6 +80,10 @@ def redis_server(
         client.close()
         yield url
     finally:
-        process.kill()
+        if persist_in:
+            process.terminate()
+        else:
+            process.kill()
         process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not persist_in:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -635,3 +635,49 @@ def test_worker_and_beat_log_json_as_env_example_sets(
     entry = json.loads(announced)
     assert entry["level"] == "info" and entry["logger"].startswith("celery")
     assert not [line for line in lines if CELERY_PLAIN_LOG.match(line)]
+
+
+@pytest.mark.slow
+def test_worker_and_beat_outlive_a_redis_restart_mid_harvest(
+    redis_password: str, tmp_path: Path, processes: Processes
+) -> None:
+    """Redis restarted (stopped, down for a few seconds, started again on its port with its
+    append-only file, as compose runs it) while the shipped `ernte worker` holds unacked
+    messages (a page due later, a running index task) and `ernte beat` holds the lock: both keep
+    running, reconnect, the harvest finishes with every record indexed and beat schedules again.
+    (Celery 5.7's consumer died of this with AttributeError: 'NoneType' object has no attribute
+    'hostname'; RedBeat ended beat at its first tick without Redis.)"""
+    data_dir = tmp_path / "data"
+    records = list(generate_records(200, seed=5, deleted_share=0.0))
+    port, redis_dir = free_port(), str(tmp_path / "redis")
+    os.makedirs(redis_dir)
+    with serve(records, batch_size=20) as base_url:
+        config = sources_file(tmp_path / "sources.yaml", base_url)
+        extra = {**FAST, "ERNTE_SOURCES_FILE": str(config), "ERNTE_PAGE_DELAY": "2"}
+        with redis_server(password=redis_password, port=port, persist_in=redis_dir) as url:
+            worker_cmd, env = shipped_service("worker", url, data_dir, **extra)
+            beat_cmd, beat_env = shipped_service("beat", url, data_dir, **extra)
+            worker = processes.start("worker", worker_cmd, env)
+            beat = processes.start("beat", beat_cmd, beat_env)
+            wait_until(lambda: "Acquired lock" in processes.output(), 30, "beat to hold the lock")
+            assert "queued" in ernte_cli(env, "harvest", "t", "--queue")
+            wait_until(lambda: "page stored" in processes.output(), 60, "the first page")
+        time.sleep(3)  # Redis is down; the worker holds the next page's message, unacked
+        with redis_server(password=redis_password, port=port, persist_in=redis_dir) as url:
+            wait_until(
+                lambda: (
+                    processes.output().count("Connected to redis") >= 2 or worker.poll() is not None
+                ),
+                60,
+                "the worker to reconnect",
+            )
+            assert worker.poll() is None and beat.poll() is None, processes.output()[-3000:]
+            client = redis.Redis.from_url(url)
+            wait_until(lambda: run_finished(env, client), 120, "the harvest after the restart")
+            marker = len(processes.output())
+            wait_until(
+                lambda: "Sending due task" in processes.output()[marker:], 30, "beat to schedule"
+            )
+        assert worker.poll() is None and beat.poll() is None
+    assert "Unrecoverable error" not in processes.output()
+    assert indexed_ids(env) == {r.identifier for r in records}

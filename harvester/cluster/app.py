@@ -49,8 +49,11 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": limits.visibility},
         "visibility_timeout": limits.visibility,
-        # Keep retrying the broker at start-up (compose starts workers next to Redis).
+        # Keep retrying the broker at start-up (compose starts workers next to Redis), and for
+        # as long as Redis is away later (Celery's default gives up after 100 tries, about
+        # 50 minutes): a worker on a bare host has no supervisor to start it again.
         "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
         # Status lives in our run ledger and HarvestState, not in task results; no chords.
         "task_ignore_result": True,
         "result_backend": None,
@@ -70,6 +73,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # A late-ack task whose broker connection dropped would run twice; cancel it instead.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Celery 5.7's consumer dies of a Redis restart; this one reconnects (reconnect.py).
+        "worker_consumer": "harvester.cluster.reconnect:Consumer",
         # A stopping worker finishes or re-queues what it holds (incl. ETA/countdown messages).
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
@@ -101,7 +106,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # Beat: RedBeat keeps the schedule in Redis behind a lock, so one beat is active per
         # cluster and a second one waits as standby. The lock lifetime is explicit (the default
         # 5 x max interval would make failover take 25 minutes).
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        # RedBeat, waiting out a Redis restart instead of exiting (harvester/cluster/reconnect.py).
+        "beat_scheduler": "harvester.cluster.reconnect:RedBeatScheduler",
         "redbeat_redis_url": url,
         "redbeat_redis_options": {},  # explicit: the fallback to broker options is deprecated
         "redbeat_key_prefix": "ernte:redbeat:",
