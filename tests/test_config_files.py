@@ -12,6 +12,7 @@ import pytest
 
 from harvester.config_files import (
     COMPOUND_PARTS,
+    INDEX_TEMPLATE,
     SHIPPED,
     SOURCES,
     STOPWORDS,
@@ -117,10 +118,15 @@ def test_ernte_config_lists_each_file_with_its_origin(
 ) -> None:
     (tmp_path / "cfg" / "german").mkdir(parents=True)
     (tmp_path / "cfg" / "german" / "stopwords_de.txt").write_text("und\n", encoding="utf-8")
+    template = tmp_path / "cfg" / INDEX_TEMPLATE
+    template.parent.mkdir(parents=True)
+    template.write_text("{}", encoding="utf-8")
     monkeypatch.setenv("ERNTE_CONFIG_DIR", str(tmp_path / "cfg"))
     monkeypatch.delenv("ERNTE_SOURCES_FILE", raising=False)
     listed = json.loads(ernte("config", "--json").output)["files"]
     assert listed[STOPWORDS]["origin"] == "override"
+    # the template copy is never installed: ernte installs the one it builds
+    assert listed[INDEX_TEMPLATE]["origin"].startswith("copy, not installed")
     assert listed[SOURCES] == {"path": str(packaged_file(SOURCES)), "origin": "package"}
     shown = ernte("config", "show", "sources.yaml")
     assert shown.exit_code == 0 and "orlis" in shown.output

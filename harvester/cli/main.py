@@ -788,6 +788,7 @@ def kibana_setup() -> None:
 def _config_files() -> dict[str, Any]:
     """Each configuration file ernte reads, with the file in use and where it comes from."""
     from harvester.config_files import SHIPPED, config_file, packaged_file, part_list_file
+    from indexer.resources import INDEX_TEMPLATE
 
     settings = _settings()
     used: dict[str, Any] = {}
@@ -798,6 +799,10 @@ def _config_files() -> dict[str, Any]:
         elif name == "german/compound_parts_de.txt":
             path = part_list_file(settings.data_dir, settings.config_dir)
         origin = "package" if path == packaged_file(name) else "override"
+        if name == INDEX_TEMPLATE and origin == "override":
+            # ernte installs the template it builds (with the stop list in use); a copy in the
+            # config directory is for a manual PUT, never read (config/README.md)
+            origin = "copy, not installed (ernte installs the template it builds)"
         used[name] = {"path": str(path), "origin": origin}
     return used
 
