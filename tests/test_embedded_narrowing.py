@@ -82,6 +82,7 @@ def answer(backend: EmbeddedBackend, request: SearchRequest) -> object:
         "title:Berlin Stadtentwicklung",
         '"Berlin" Stadtplanung',
         "Stadtteilentwicklung Berlin -Quartiersarbeit",
+        "Stadtteilentwicklung in Berlin",  # a stop word is no word the query must match
     ],
 )
 def test_narrowed_queries_find_and_score_exactly_what_the_plain_query_does(

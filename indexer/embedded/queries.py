@@ -96,9 +96,11 @@ class QueryTranslator:
         """
         must: list[tantivy.Query] = []
         words: list[tantivy.Query] = []
-        narrowed = self._narrowed_clauses(parsed, searcher)
-        for position, clause in enumerate(parsed.positive):
-            query = self._clause_query(clause, searcher, narrowed.get(position))
+        built = [self._clause_query(clause, searcher) for clause in parsed.positive]
+        narrowed = self._narrowed_clauses(parsed, searcher, built)
+        for position, (clause, query) in enumerate(zip(parsed.positive, built, strict=True)):
+            if position in narrowed:
+                query = self._clause_query(clause, searcher, narrowed[position]) or query
             if query is not None:
                 (words if is_bare_word(clause) else must).append(query)
         required = required_word_count(self.min_should_match, len(words))
@@ -205,44 +207,54 @@ class QueryTranslator:
         )
 
     def _narrowed_clauses(
-        self, parsed: ParsedQuery, searcher: tantivy.Searcher
+        self,
+        parsed: ParsedQuery,
+        searcher: tantivy.Searcher,
+        built: Sequence[tantivy.Query | None] | None = None,
     ) -> dict[int, tantivy.Query]:
-        """For a query whose clauses must all match: clause position -> the most selective
-        clause, as a filter to narrow that clause's every leaf query with (see `_within`).
+        """For a query whose clauses must all match: clause position (in `parsed.positive`)
+        -> the most selective clause, as a filter to narrow that clause's every leaf query
+        with (see `_within`). `built`: each clause's query as `_clause_query` builds it (None
+        for a stop word, which the query leaves out), built here when not given.
 
         Why: tantivy scores a union of terms (a word over its fields, a compound part over
         the *_parts fields) window by window, reading every posting of every term in each
-        window the conjunction visits. So in `Stadtteilentwicklung Berlin` the union of
-        `stadt`, `teil` and `entwicklung` (660,000 postings at 400,000 records) costs its
-        full 20 ms although the conjunction has 2,681 matches: the rare `Berlin` cannot make
-        it skip. A leaf ANDed with `Berlin` is a conjunction of a term and a rare clause,
-        which skips; `Berlin` is then read once per leaf. So a clause is narrowed when
-        reading its postings costs more than reading the selective clause's once per leaf
-        (`_Cost.plain`, `_Cost.narrowed_by`).
+        window the conjunction visits. So in `Stadtteilentwicklung Berlin` the hits pass
+        reads all 660,000 postings of `stadt`, `teil` and `entwicklung` in the parts fields
+        (400,000 records; 20 ms) although the conjunction has 2,681 matches: the rare
+        `Berlin` cannot make it skip. A leaf ANDed with `Berlin` is a conjunction of a term
+        and a rare clause, which skips; `Berlin` is then read once per leaf. So a clause is
+        narrowed when reading its postings costs more than reading the selective clause's
+        once per leaf (`_Cost.plain`, `_Cost.narrowed_by`).
 
         Matches and scores stay exactly what they were: the filter scores 0 and must match
         anyway (all clauses are required). Not done when bare words need not all match
-        (`min_should_match`), where a record may lack the selective word."""
-        if len(parsed.positive) < 2:
+        (`min_should_match`, counted over the words the query keeps, as `text_query` counts
+        them), where a record may lack the selective word."""
+        if built is None:
+            built = [self._clause_query(clause, searcher) for clause in parsed.positive]
+        kept = [i for i, query in enumerate(built) if query is not None]
+        clauses = parsed.positive
+        if len(kept) < 2:
             return {}
-        bare = [c for c in parsed.positive if is_bare_word(c)]
+        bare = [i for i in kept if is_bare_word(clauses[i])]
         if bare and required_word_count(self.min_should_match, len(bare)) < len(bare):
             return {}
-        if any(c.field is not None and c.field not in USER_TEXT_FIELDS for c in parsed.positive):
+        if any(
+            clauses[i].field is not None and clauses[i].field not in USER_TEXT_FIELDS for i in kept
+        ):
             return {}  # year, id and keyword clauses: single terms, cheap either way
-        costs = [self._clause_cost(c, searcher) for c in parsed.positive]
-        selective = min(range(len(costs)), key=lambda i: costs[i].postings)
+        costs = {i: self._clause_cost(clauses[i], searcher) for i in kept}
+        selective = min(kept, key=lambda i: costs[i].postings)
         narrowed = [
             i
-            for i, cost in enumerate(costs)
-            if i != selective and cost.plain > cost.narrowed_by(costs[selective])
+            for i in kept
+            if i != selective and costs[i].plain > costs[i].narrowed_by(costs[selective])
         ]
-        if not narrowed:
+        filter_query = built[selective]
+        if not narrowed or filter_query is None:
             return {}
-        query = self._clause_query(parsed.positive[selective], searcher)
-        if query is None:
-            return {}
-        within = tantivy.Query.const_score_query(query, 0.0)
+        within = tantivy.Query.const_score_query(filter_query, 0.0)
         return dict.fromkeys(narrowed, within)
 
     def _clause_cost(self, clause: Clause, searcher: tantivy.Searcher) -> _Cost:
@@ -253,7 +265,8 @@ class QueryTranslator:
         frequencies = [
             int(searcher.doc_freq(field.name, terms[0]))
             for field, _boost in searched
-            if (terms := field.analyzer(clause_text(clause)))
+            if (field.positions or not isinstance(clause, Phrase))  # as _clause_query builds
+            and (terms := field.analyzer(clause_text(clause)))
         ]
         parts_fields = [f.name for f, _boost in searched if f.role == "parts"]
         parts = (
