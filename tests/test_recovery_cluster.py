@@ -173,10 +173,21 @@ def test_metrics_with_a_wrong_password_is_one_line_and_scrapes_say_redis_is_down
         line = one_line_error(ernte("metrics", "--port", str(free_port())))
         assert "wrong-password" not in line
         assert "refused the password in REDIS_URL" in line and "unreachable" not in line, line
+        worker = subprocess.run(  # its start-up check says the same
+            [sys.executable, "-m", "harvester.cli.main", "worker"],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert worker.returncode == 1 and "Traceback" not in worker.stderr
+        assert "refused the password in REDIS_URL" in worker.stderr, worker.stderr
+        assert "wrong-password" not in worker.stderr
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{cluster_mode}/0")  # none given
         cluster_store.reset()
         line = one_line_error(ernte("status"))
-        assert "refused the password in REDIS_URL" in line, line
+        assert "needs a password: put it in REDIS_URL" in line, line
         registry = CollectorRegistry()
         registry.register(RedisMetricsCollector(redis.Redis(port=cluster_mode, password="x")))
         assert b"ernte_redis_up 0.0" in generate_latest(registry)  # what /metrics serves

@@ -25,11 +25,11 @@ from harvester.logs import configure_logging
 from harvester.model import RawRecord
 from harvester.oai.client import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.oai.http import HTTPFailure
-from harvester.redact import redact, redact_url
+from harvester.redact import redact
 from harvester.run import interrupt, services
 from harvester.run.harvest import HarvestRequest
 from harvester.run.progress import PeriodicLog, progress_for
-from harvester.run.user_errors import is_user_error, redis_auth_error, unreachable_redis
+from harvester.run.user_errors import is_user_error, redis_problem, unreachable_redis
 from harvester.settings import Settings, get_settings
 from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
 from harvester.store.archive import RawArchive, archives_for, archives_of
@@ -73,10 +73,7 @@ def _clear_errors() -> Iterator[None]:
 
 def _user_message(exc: BaseException) -> str:
     if unreachable_redis(exc):
-        url = redact_url(_settings().redis_url or "REDIS_URL")
-        if isinstance(exc, redis_auth_error()):  # it answered: the password is the problem
-            return f"Redis at {url} refused the password in REDIS_URL: {exc}"
-        return f"Redis at {url} is unreachable: {exc}"
+        return redis_problem(_settings().redis_url or "REDIS_URL", exc)
     return str(exc)
 
 

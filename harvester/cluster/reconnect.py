@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from types import SimpleNamespace
 from typing import Any
@@ -30,8 +31,8 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 from celery.worker.consumer.consumer import COLLECT_SOCKET_TIMEOUT
 from redbeat.schedulers import RedBeatScheduler as _RedBeatScheduler
 from redbeat.schedulers import acquire_distributed_beat_lock
+from redis.exceptions import AuthenticationError, LockError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,15 @@ class RedBeatScheduler(_RedBeatScheduler):
         return float(min(self.max_interval, 5))
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        if self.lock_key and self.lock is None:
+            # A standby whose wait for the lock at start met a Redis outage (Celery swallows
+            # that error and leaves no lock): take the lock before scheduling anything.
+            self._take_lock_again()
+            return 0.0
         try:
             return float(super().tick(*args, **kwargs))
+        except AuthenticationError:
+            raise  # a refused password is no restart to wait out: beat ends and says so
         except LockError:
             log.warning(
                 "beat: lost the schedule lock (Redis restarted or it expired); taking it again"
@@ -78,11 +86,20 @@ class RedBeatScheduler(_RedBeatScheduler):
         """Wait for Redis and the lock (as at start: a standby waits while another beat holds it),
         then store the static schedule again (it is gone if Redis persisted nothing)."""
         self.lock = None
+        while self.lock is None:
+            self._until_redis_answers(
+                lambda: acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
+            )
+        self._until_redis_answers(self.setup_schedule)  # keeps the lock it holds
+
+    def _until_redis_answers(self, call: Callable[[], object]) -> None:
+        """`call()`, again every few seconds while Redis is unreachable."""
         while True:
             try:
-                acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
-                self.setup_schedule()
+                call()
                 return
+            except AuthenticationError:
+                raise
             except REDIS_DOWN as exc:
                 log.warning("beat: Redis is unreachable (%s); trying again", exc)
                 time.sleep(self._retry_after())

@@ -14,7 +14,7 @@ import sys
 
 import redis
 
-from harvester.redact import redact, redact_url
+from harvester.run.user_errors import redis_problem
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ def warn_if_redis_not_persistent(url: str) -> str | None:
     try:
         problem = persistence_problem(client)
     except redis.ConnectionError as exc:
-        raise SystemExit(
-            f"error: Redis at {redact_url(url)} is unreachable: {redact(str(exc))}"
-        ) from None
+        raise SystemExit(f"error: {redis_problem(url, exc)}") from None
     finally:
         client.close()
     if problem:

@@ -9,8 +9,10 @@ unreachable Redis are the user's; anything else is a bug.
 from __future__ import annotations
 
 import errno
+from urllib.parse import urlsplit
 
 from harvester.errors import ErnteError
+from harvester.redact import redact, redact_url
 from harvester.store.locks import AlreadyRunning, IndexBusy
 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -61,8 +63,17 @@ def unreachable_redis(exc: BaseException) -> bool:
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
 
 
-def redis_auth_error() -> type[Exception]:
-    """The error of a Redis that answers but refuses the password (wrong, or none given)."""
+def redis_problem(url: str, exc: BaseException) -> str:
+    """One line for an error talking to the Redis at `url` (passwords masked): unreachable, or
+    answering but refusing the password (wrong, or none given)."""
     import redis
 
-    return redis.AuthenticationError
+    shown, message = redact_url(url), redact(str(exc))
+    if not isinstance(exc, redis.AuthenticationError):
+        return f"Redis at {shown} is unreachable: {message}"
+    if urlsplit(url).password:
+        return f"Redis at {shown} refused the password in REDIS_URL: {message}"
+    return (
+        f"Redis at {shown} needs a password: put it in REDIS_URL "
+        f"(redis://:PASSWORD@HOST:PORT/0): {message}"
+    )
