@@ -147,3 +147,20 @@ def test_second_redbeat_waits_while_the_first_holds_the_lock(beat_app: object) -
     assert second.lock is not None, "the standby beat took over"
     client = redis.Redis.from_url(str(get_settings().redis_url))
     assert client.pttl("ernte:redbeat:lock") > 0  # held again, by the second beat
+
+
+def test_a_beat_left_without_its_lock_takes_it_at_its_next_tick(beat_app: object) -> None:
+    """A standby beat whose wait for the lock met a Redis outage is left without a lock
+    (Celery swallows the error of that start-up step); RedBeat's tick then died on
+    `None.extend`. ernte's scheduler takes the lock (waiting while another beat holds it)
+    and schedules from its next tick on."""
+    from harvester.cluster.reconnect import RedBeatScheduler
+
+    scheduler = RedBeatScheduler(app=beat_app, lazy=True)
+    assert scheduler.lock_key and scheduler.lock is None  # as that swallowed error leaves it
+    assert scheduler.tick() == 0.0
+    assert scheduler.lock is not None and scheduler.lock.owned()
+    client = redis.Redis.from_url(str(get_settings().redis_url))
+    assert client.pttl("ernte:redbeat:lock") > 0
+    assert scheduler.tick() >= 0.0  # an ordinary tick now, with the lock held
+    scheduler.lock.release()
