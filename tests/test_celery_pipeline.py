@@ -475,7 +475,7 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     from harvester.cluster.payloads import START_HARVEST, RunStep
     from harvester.cluster.runs import give_up
     from harvester.store.cluster_store import cluster
-    from harvester.store.redis_state import RunSpec
+    from harvester.store.redis_state import FencedStateStore, RunSpec
 
     base_url = "http://127.0.0.1:9/wrong"
     source = resolve_source(base_url, get_settings().sources_file, PREFIX)
@@ -484,12 +484,15 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     fence = c.lease.acquire(run_id)
     assert fence is not None
     c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
-    assert _state(base_url).state == "idle"  # nothing stored yet
+    earlier = HarvestState.new(HarvestKey(source.key, "", PREFIX))  # an earlier, completed run
+    earlier.watermark, earlier.run.records, earlier.run_started = "2026-01-01T00:00:00Z", 5, "x"
+    FencedStateStore(c.store, run_id, fence, None).save(earlier)
 
     give_up(START_HARVEST, RunStep(run_id, fence).to_json(), "HTTPFailure: connection refused")
 
     stored = _state(base_url)
-    assert stored.state == "failed"
+    assert stored.state == "failed" and stored.watermark == "2026-01-01T00:00:00Z"
+    assert stored.run.records == 0 and stored.run_started != "x", "the earlier run's figures"
     assert stored.last_error == "DeadLettered: HTTPFailure: connection refused"
     assert run_id not in c.ledger.run_ids()
     rows = json.loads(_ernte("status", "--json"))["harvests"]

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
-import redis
-
 from harvester.cluster.payloads import (
     FETCH_PAGE,
     FINALIZE_RUN,
@@ -29,6 +27,7 @@ from harvester.cluster.payloads import (
     send,
 )
 from harvester.errors import ErnteError
+from harvester.oai.datestamps import iso_now
 from harvester.redact import redact_url
 from harvester.run import services
 from harvester.run.harvest import Harvester, HarvestRequest
@@ -95,7 +94,7 @@ def task_log_fields(payload: Mapping[str, object]) -> dict[str, object]:
         fields["set"] = run.spec.set_spec or "*"
         fields["source"] = redact_url(run.spec.source_ref)  # as requested, until resolved
         fields["source"] = resolve(run.spec).key
-    except (redis.RedisError, ErnteError):
+    except Exception:
         pass
     return fields
 
@@ -247,10 +246,14 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     prefix = run.state_prefix or run.spec.requested_prefix or source.metadata_prefix
     store = FencedStateStore(c.store, run_id, run.fence, None)
     state = store.load(HarvestKey(source.key, run.spec.set_spec, prefix))
-    # The pages indexed before the failure count, as they do when an in-process harvest
-    # fails: closing the ledger below drops its per-page stats.
-    indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
-    state.run.add(indexed)
+    if run.state_prefix:
+        # The pages indexed before the failure count, as they do when an in-process harvest
+        # fails: closing the ledger below drops its per-page stats.
+        indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
+        state.run.add(indexed)
+    else:  # this run never started: its row must not show the previous run's figures
+        state.run = RunCounts()
+        state.run_started = iso_now()
     try:
         harvester_for(source, store).fail(state, DeadLettered(reason))
     except StaleRun:
@@ -292,7 +295,7 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
         if entry["task"] == INDEX_PAGE:
             batch = IndexBatch.from_json(payload)
             send(INDEX_PAGE, batch)
-            line = f"index page {batch.page_no} of {batch.run_id} re-queued"
+            line = f"index page {batch.page_no + 1} of {batch.run_id} re-queued"
         elif "harvest" in entry:
             # Resumed from its checkpoint, even a --full or windowed run: its window is
             # stored with the checkpoint, and starting the list again would redo every page.

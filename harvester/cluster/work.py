@@ -103,7 +103,7 @@ def start_harvest(step: RunStep) -> str:
         maybe_finalize(run_id)
         return "list already complete; finalizing"
     send(FETCH_PAGE, PageFetch(run_id, state.next_page, fence))
-    return f"started at page {state.next_page}"
+    return f"started at page {state.next_page + 1}"  # pages count from 1, as in the logs
 
 
 def fetch_page(page: PageFetch) -> str:
@@ -136,10 +136,10 @@ def fetch_page(page: PageFetch) -> str:
             PageFetch(run_id, state.next_page, fence),
             countdown=runner.options.page_delay,
         )
-        return f"page {page_no} stored"
+        return f"page {page_no + 1} stored"
     c.ledger.set_status(run_id, fence, "fetched")
     maybe_finalize(run_id)
-    return f"page {page_no} stored; list complete"
+    return f"page {page_no + 1} stored; list complete"
 
 
 _INDEX_READY: set[str] = set()
@@ -192,7 +192,7 @@ def index_page(batch: IndexBatch) -> str:
     metrics.count(c.client, "records_indexed", source.key, counts.indexed)
     metrics.count(c.client, "records_failed", source.key, counts.quarantined)
     maybe_finalize(run_id)
-    return f"page {page_no}: indexed {counts.indexed}, quarantined {counts.quarantined}"
+    return f"page {page_no + 1}: indexed {counts.indexed}, quarantined {counts.quarantined}"
 
 
 def finalize_run(step: RunStep) -> str:
