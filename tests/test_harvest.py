@@ -438,3 +438,40 @@ def test_a_page_that_failed_to_be_indexed_is_indexed_by_the_next_run(
     assert ernte("harvest", source(provider)).exit_code == 0
     found = json.loads(ernte("search", "--limit", "0", "--json").output)["total"]
     assert found == len(LIVE)
+
+
+def test_a_replayed_run_resumes_its_own_window_only(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """What `ernte dlq replay` asks for (`resume_checkpoint`): a failed --full run goes on at
+    its checkpoint; but once a later run of another window failed over it, replaying the
+    --full run starts a full list rather than resuming that other window."""
+    from harvester.run import services
+    from harvester.run.harvest import HarvestRequest
+    from harvester.run.progress import LogProgress
+    from harvester.settings import get_settings
+    from harvester.sources import resolve_source
+
+    def prepared(**asked: Any) -> Any:
+        get_settings.cache_clear()
+        settings = get_settings()
+        src = resolve_source("t", settings.sources_file, None)
+        runner = services.harvester(settings, src, LogProgress(), None)
+        return runner.prepare(HarvestRequest(src, resume_checkpoint=True, **asked))
+
+    def fails_at_page_3(number: int) -> Fault | None:
+        return Fault.http_error(500) if number >= 4 else None
+
+    def failed_run(*options: str) -> None:
+        with fault_proxy(provider, fails_at_page_3) as proxy:
+            assert ernte("harvest", source(proxy.url), *options, "--no-index").exit_code == 1
+        source(provider)  # the replays below ask the provider itself
+
+    failed_run("--full")
+    full = prepared(full=True)
+    assert full.next_page == 2 and full.token and full.window_from is None  # resumed
+    failed_run("--full")
+    failed_run("--from", "2020-01-01")
+    assert _status(ernte)["window_from"] is not None and _status(ernte)["next_page"] == 2
+    replayed = prepared(full=True)
+    assert replayed.next_page == 0 and replayed.window_from is None  # a new full list

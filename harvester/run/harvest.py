@@ -109,9 +109,10 @@ class HarvestRequest:
     full: bool = False
     reconcile: bool = False
     resume_checkpoint: bool = False
-    """Resume a stored, resumable checkpoint even if `full` or a window is asked for (the
-    checkpoint keeps its run's window): a replayed failed run goes on where it stopped rather
-    than starting its list again. Without such a checkpoint the request runs as asked."""
+    """Resume a stored, resumable checkpoint of the very window asked for even if `full` or a
+    window is asked for: a replayed failed run goes on where it stopped rather than starting
+    its list again. Without such a checkpoint (none, or one of another window) the request
+    runs as asked."""
 
 
 @dataclass(slots=True)
@@ -233,10 +234,13 @@ class Harvester:
         prefix = self.choose_prefix(request.source, request.prefix)
         state = self.store.load(HarvestKey(request.source.key, request.set_spec, prefix))
         explicit_window = bool(request.from_ or request.until)
+        asked_as_stored = request.resume_checkpoint and self._same_window(
+            state, request, info.granularity
+        )
         resume = (
             state.state in RESUMABLE
             and (state.token is not None or state.list_complete)
-            and (request.resume_checkpoint or not (request.full or explicit_window))
+            and (asked_as_stored or not (request.full or explicit_window))
         )
         if resume:
             # The run goes on under its stored window; a full run resumed mid-list is no
@@ -260,6 +264,21 @@ class Harvester:
         state.last_error = None
         self.store.save(state)
         return state
+
+    @staticmethod
+    def _same_window(state: HarvestState, request: HarvestRequest, granularity: str) -> bool:
+        """Whether the stored checkpoint is a run of the window `request` asks for: a replayed
+        dead letter resumes its own run, not a later one of another window that failed too."""
+        until = (
+            coerce_to_granularity(request.until, granularity, end_of_day=True)
+            if request.until
+            else None
+        )
+        if state.window_until != until:
+            return False
+        if request.from_:
+            return state.window_from == coerce_to_granularity(request.from_, granularity)
+        return state.window_from is None or not request.full  # --until alone: from the watermark
 
     def _check_archive(self, state: HarvestState, request: HarvestRequest, resume: bool) -> None:
         """Stop (with the way out) if the archive holds less than this harvest archived: it was
