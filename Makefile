@@ -51,7 +51,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) redis-server chromium lint typecheck
-	$(BIN)/pytest -rs
+	$(BIN)/pytest -rs --durations=15
 
 bench: $(STAMP)
 	@echo "benchmarks are run one by one, see bench/README.md"

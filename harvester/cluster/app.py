@@ -109,7 +109,9 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # RedBeat, waiting out a Redis restart instead of exiting (harvester/cluster/reconnect.py).
         "beat_scheduler": "harvester.cluster.reconnect:RedBeatScheduler",
         "redbeat_redis_url": url,
-        "redbeat_redis_options": {},  # explicit: the fallback to broker options is deprecated
+        # Explicit (the fallback to broker options is deprecated), with timeouts: a Redis that
+        # drops packets instead of refusing must not hang a tick or beat's stop on SIGTERM.
+        "redbeat_redis_options": {"socket_connect_timeout": 5, "socket_timeout": 30},
         "redbeat_key_prefix": "ernte:redbeat:",
         "redbeat_lock_key": "ernte:redbeat:lock",
         "redbeat_lock_timeout": settings.beat_lock_timeout,
