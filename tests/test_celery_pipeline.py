@@ -493,6 +493,17 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     stored = _state(base_url)
     assert stored.state == "failed" and stored.watermark == "2026-01-01T00:00:00Z"
     assert stored.run.records == 0 and stored.run_started != "x", "the earlier run's figures"
+
+    # A checkpoint that a later run resumes keeps its figures: they are that run's too.
+    fence = c.lease.acquire(run_id)
+    assert fence is not None
+    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
+    stopped = HarvestState.new(HarvestKey(source.key, "", PREFIX))
+    stopped.state, stopped.token, stopped.next_page, stopped.run.records = "failed", "t1", 3, 7
+    FencedStateStore(c.store, run_id, fence, None).save(stopped)
+    give_up(START_HARVEST, RunStep(run_id, fence).to_json(), "HTTPFailure: connection refused")
+    kept = _state(base_url)
+    assert kept.run.records == 7 and kept.token == "t1" and kept.next_page == 3
     assert stored.last_error == "DeadLettered: HTTPFailure: connection refused"
     assert run_id not in c.ledger.run_ids()
     rows = json.loads(_ernte("status", "--json"))["harvests"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -147,6 +148,28 @@ def test_worker_and_beat_with_redis_down_say_so_in_one_line(
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
+
+
+def test_worker_with_a_silent_redis_says_so_in_one_line(
+    data_dir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis that accepts the connection but never answers (a hung server, a half-open
+    proxy) ended `ernte worker` at start with a traceback (a TimeoutError, no ConnectionError)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+        done = subprocess.run(
+            [sys.executable, "-m", "harvester.cli.main", "worker"],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"error: Redis at redis://127.0.0.1:{port}/0 is unreachable" in done.stderr
 
 
 def test_harvest_and_queue_with_redis_down_are_one_line(

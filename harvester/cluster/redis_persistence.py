@@ -41,7 +41,7 @@ def warn_if_redis_not_persistent(url: str) -> str | None:
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         problem = persistence_problem(client)
-    except redis.ConnectionError as exc:
+    except (redis.ConnectionError, redis.TimeoutError) as exc:  # refused, silent, or a password
         raise SystemExit(f"error: {redis_problem(url, exc)}") from None
     finally:
         client.close()

@@ -30,7 +30,7 @@ from harvester.errors import ErnteError
 from harvester.oai.datestamps import iso_now
 from harvester.redact import redact_url
 from harvester.run import services
-from harvester.run.harvest import Harvester, HarvestRequest
+from harvester.run.harvest import Harvester, HarvestRequest, resumable
 from harvester.run.progress import LogProgress
 from harvester.settings import get_settings
 from harvester.sources import Source, resolve_source
@@ -251,7 +251,9 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
         # fails: closing the ledger below drops its per-page stats.
         indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
         state.run.add(indexed)
-    else:  # this run never started: its row must not show the previous run's figures
+    elif not resumable(state):
+        # This run never started: its row must not show the previous run's figures. (A
+        # checkpoint a later run resumes keeps them: they are that run's too.)
         state.run = RunCounts()
         state.run_started = iso_now()
     try:
@@ -277,8 +279,8 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
     """Re-enqueue dead letters (all, or those with the given ids); returns one line per entry.
 
     An index page is simply indexed again (from the archive). A failed harvest is requested
-    again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease
-    (with the window it had, also a `--full` or `--from`/`--until` run)."""
+    again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease,
+    a `--full` or `--from`/`--until` run too while the checkpoint is still of its window."""
     wanted = set(ids) if ids is not None else None
     if wanted:
         unknown = wanted - {entry["id"] for _, entry in raw_entries()}

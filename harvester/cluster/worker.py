@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from harvester.cluster import metrics
@@ -19,6 +20,7 @@ from harvester.cluster.app import app, task_limits
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
+from harvester.run.user_errors import redis_problem
 from harvester.settings import get_settings
 from harvester.store.cluster_store import cluster, cluster_settings
 
@@ -108,4 +110,8 @@ def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = 
 def run_beat() -> None:
     """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules."""
     _check_start()
-    app.start(["beat", f"--loglevel={get_settings().log_level}"])
+    settings = get_settings()
+    try:
+        app.start(["beat", f"--loglevel={settings.log_level}"])
+    except redis.AuthenticationError as exc:  # no outage to wait out (cluster/reconnect.py)
+        raise SystemExit(f"error: {redis_problem(settings.redis_url or '', exc)}") from None

@@ -58,6 +58,14 @@ class ArchiveLost(HarvestError):
 
 
 RESUMABLE = ("running", "failed", "interrupted")
+
+
+def resumable(state: HarvestState) -> bool:
+    """Whether a stored checkpoint is a run to continue: stopped mid-list (with its token), or
+    after its last page but before it completed."""
+    return state.state in RESUMABLE and (state.token is not None or state.list_complete)
+
+
 """States whose checkpoint the next run continues from."""
 
 
@@ -237,11 +245,7 @@ class Harvester:
         asked_as_stored = request.resume_checkpoint and self._same_window(
             state, request, info.granularity
         )
-        resume = (
-            state.state in RESUMABLE
-            and (state.token is not None or state.list_complete)
-            and (asked_as_stored or not (request.full or explicit_window))
-        )
+        resume = resumable(state) and (asked_as_stored or not (request.full or explicit_window))
         if resume:
             # The run goes on under its stored window; a full run resumed mid-list is no
             # longer one that may start the archive again (`_check_archive`).

@@ -367,8 +367,8 @@ class RunSpec:
     until: str | None = None
     full: bool = False
     resume: bool = False
-    """A replayed dead letter: resume the run's checkpoint if it has one (`HarvestRequest.
-    resume_checkpoint`), whatever `full` and the window say."""
+    """A replayed dead letter: resume the stored checkpoint if it is a run of this very
+    window, even with `full` or a window set (`HarvestRequest.resume_checkpoint`)."""
 
 
 @dataclass(frozen=True, slots=True)
