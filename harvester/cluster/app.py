@@ -110,8 +110,9 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "beat_scheduler": "harvester.cluster.reconnect:RedBeatScheduler",
         "redbeat_redis_url": url,
         # Explicit (the fallback to broker options is deprecated), with timeouts: a Redis that
-        # drops packets instead of refusing must not hang a tick or beat's stop on SIGTERM.
-        "redbeat_redis_options": {"socket_connect_timeout": 5, "socket_timeout": 30},
+        # drops packets instead of refusing must not hang a tick, nor beat's stop on SIGTERM
+        # for long (docker kills 10 s after it).
+        "redbeat_redis_options": {"socket_connect_timeout": 5, "socket_timeout": 10},
         "redbeat_key_prefix": "ernte:redbeat:",
         "redbeat_lock_key": "ernte:redbeat:lock",
         "redbeat_lock_timeout": settings.beat_lock_timeout,
