@@ -93,7 +93,7 @@ def start_harvest(step: RunStep) -> str:
                 prefix=state.prefix,
                 window_from=state.window_from,
                 window_until=state.window_until,
-                resume_page=state.next_page,
+                resume_page=state.next_page + 1,  # the page it fetches first, from 1
             ),
         )
         if not c.ledger.set_status(run_id, fence, "fetching", state.prefix):

@@ -68,7 +68,7 @@ class LogProgress:
             state,
             window_from=state.window_from,
             window_until=state.window_until,
-            resume_page=state.next_page,
+            resume_page=state.next_page + 1,  # the page it fetches first, counted from 1
         )
         log.info("harvest started", extra=about)
 
