@@ -17,21 +17,27 @@ from urllib.parse import urlsplit, urlunsplit
 _USERINFO = re.compile(
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/@:'\"]*):(?P<secret>[^\s/@'\"]+)@"
 )
+_QUERY_PASSWORD = re.compile(r"(?P<name>[?&](?:password|passwd)=)[^&#\s'\"]+", re.IGNORECASE)
+"""A password given as a URL parameter (`redis://host:6379/0?password=...`, which redis-py
+accepts)."""
 MASK = "***"
 
 
 def redact(text: str) -> str:
-    """`text` with every `scheme://user:password@` turned into `scheme://user:***@`."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    """`text` with every `scheme://user:password@` turned into `scheme://user:***@`, and every
+    `?password=...` parameter into `?password=***`."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", text)
 
 
 def redact_url(url: str) -> str:
     """A URL without its password (`https://u:p@h/oai` -> `https://u:***@h/oai`)."""
     parts = urlsplit(url)
     if parts.password is None:
-        return url
+        return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    shown = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", shown)
 
 
 def redact_data(value: Any) -> Any:

@@ -51,6 +51,15 @@ def test_redact_masks_passwords_in_urls(text: str, shown: str) -> None:
 def test_redact_url_and_data() -> None:
     assert redact_url("https://u:p@h:8080/oai") == "https://u:***@h:8080/oai"
     assert redact_url("https://h/oai") == "https://h/oai"
+    # redis-py also takes the password as a parameter
+    assert (
+        redact_url("redis://h:6379/0?password=s3cret&db=1") == "redis://h:6379/0?password=***&db=1"
+    )
+    assert (
+        redact("at rediss://h:6380/0?Password=s3cret now")
+        == "at rediss://h:6380/0?Password=*** now"
+    )
+    assert redact("…&resumptionToken=abc&password=x") == "…&resumptionToken=abc&password=***"
     data = {"a": ["redis://:x@r/0", 1], "b": {"c": "http://u:y@h/"}}
     assert redact_data(data) == {"a": ["redis://:***@r/0", 1], "b": {"c": "http://u:***@h/"}}
 
@@ -88,3 +97,22 @@ def test_cluster_commands_without_redis_say_so_in_one_line(
     result = CliRunner().invoke(main, command)
     assert result.exit_code != 0
     assert "REDIS_URL is not set" in str(result.exception) + result.output
+
+
+def test_redis_problems_are_worded_by_what_happened() -> None:
+    """Unreachable, a refused password (in the URL's user part or as ?password=), and none
+    given, each in its own words, never showing the password."""
+    import redis
+
+    from harvester.run.user_errors import redis_problem
+
+    refused = redis.AuthenticationError("invalid username-password pair")
+    down = redis.ConnectionError("Connection refused")
+    assert redis_problem("redis://:s3cret@h:6379/0", down) == (
+        "Redis at redis://:***@h:6379/0 is unreachable: Connection refused"
+    )
+    for url in ("redis://:s3cret@h:6379/0", "redis://h:6379/0?password=s3cret"):
+        line = redis_problem(url, refused)
+        assert "refused the password in REDIS_URL" in line and "s3cret" not in line
+    line = redis_problem("rediss://h:6380/0", redis.AuthenticationError("Authentication required."))
+    assert "needs a password: put it in REDIS_URL (rediss://:PASSWORD@HOST:PORT/0)" in line

@@ -9,7 +9,7 @@ unreachable Redis are the user's; anything else is a bug.
 from __future__ import annotations
 
 import errno
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from harvester.errors import ErnteError
 from harvester.redact import redact, redact_url
@@ -71,9 +71,10 @@ def redis_problem(url: str, exc: BaseException) -> str:
     shown, message = redact_url(url), redact(str(exc))
     if not isinstance(exc, redis.AuthenticationError):
         return f"Redis at {shown} is unreachable: {message}"
-    if urlsplit(url).password:
+    parts = urlsplit(url)
+    if parts.password or "password" in {k.lower() for k in parse_qs(parts.query)}:
         return f"Redis at {shown} refused the password in REDIS_URL: {message}"
     return (
         f"Redis at {shown} needs a password: put it in REDIS_URL "
-        f"(redis://:PASSWORD@HOST:PORT/0): {message}"
+        f"({parts.scheme or 'redis'}://:PASSWORD@HOST:PORT/0): {message}"
     )
