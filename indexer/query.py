@@ -150,7 +150,20 @@ def parse_query(text: str) -> ParsedQuery:
     unbalanced quote, an empty phrase, a lone '-', an empty field value, an unknown field,
     a bad year value, or an OR/NOT operator.
     """
+    check_utf8(text, "query")
     return ParsedQuery(tuple(_Parser(text).clauses()))
+
+
+def check_utf8(text: str, what: str) -> None:
+    """QuerySyntaxError for text that is no valid UTF-8: bytes that are not (a terminal in
+    another encoding) reach Python as lone surrogates, which no index term can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise QuerySyntaxError(
+            f"{what} {text!r} is not valid UTF-8 at character {error.start + 1}: "
+            "check the terminal's encoding"
+        ) from None
 
 
 class _Parser:

@@ -121,6 +121,13 @@ class SearchResponse:
         return asdict(self)
 
 
+MAX_HITS = 10_000
+"""The most hits one search may ask for (`ernte search --limit`): Elasticsearch's default
+result window; further on, page with `next_search_after`."""
+
+MAX_FACET_SIZE = 1_000
+"""The most values one facet may ask for (`--facet-size`, the API's `facet_size`)."""
+
 DEFAULT_MIN_SHOULD_MATCH = "2<-1"
 """How many bare words of a query must match (Elasticsearch `minimum_should_match` syntax):
 all of one or two words, all but one of three or more. Measured in

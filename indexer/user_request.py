@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.query import parse_year_value
+from indexer.query import check_utf8, parse_year_value
 from indexer.search_model import FACET_FIELDS, Filter, QuerySyntaxError, SearchRequest, SortOrder
 
 
@@ -16,6 +16,7 @@ def parse_filter(text: str) -> Filter:
     one-line error as `year:2010..2005` in the query. Other values are compared case- and
     umlaut-insensitively by the backends (`indexer.filters`).
     """
+    check_utf8(text, "filter")
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:

@@ -88,12 +88,30 @@ def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
 ) -> None:
     with serve(RECORDS, batch_size=50) as url:
         assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
-    for bad in (["--limit", "-1"], ["--offset", "-5"], ["--facet-size", "0"]):
+    for bad in (
+        ["--limit", "-1"],
+        ["--offset", "-5"],
+        ["--facet-size", "0"],
+        ["--limit", "2147483648"],  # tantivy reserved 34 GB for it and aborted the process
+        ["--facet-size", "429496730"],  # overflowed tantivy's u32 segment_size: a traceback
+    ):
         result = ernte("search", *bad)
         assert result.exit_code == 2 and "Invalid value" in result.stderr
     counted = json.loads(ernte("search", "--limit", "0", "--facet", "type", "--json").output)
-    assert counted["hits"] == [] and counted["total"] == sum(1 for r in RECORDS if not r.deleted)
+    live = sum(1 for r in RECORDS if not r.deleted)
+    assert counted["hits"] == [] and counted["total"] == live
     assert sum(v["count"] for v in counted["facets"]["type"]) == counted["total"]
+    everything = json.loads(ernte("search", "--limit", "10000", "--json").output)
+    assert len(everything["hits"]) == live  # the most the CLI allows: every record, no more
+
+    # Bytes that are no UTF-8 (a terminal in another encoding) reach Python as surrogates,
+    # which keyword fields refused with a traceback.
+    for args in (["type:\udcff"], ["--filter", "subject=\udcff"]):
+        refused = ernte("search", *args)
+        assert refused.exit_code == 1 and "is not valid UTF-8 at character" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    marked = ernte("search", "Berlin [/b]")  # the query is shown as typed, not as markup
+    assert marked.exit_code == 0 and "'Berlin [/b]'" in marked.output
 
 
 @pytest.mark.slow

@@ -254,3 +254,10 @@ def test_a_view_keeps_a_bounded_number_of_filter_spellings() -> None:
         kept[("subject", str(number))] = [str(number)]
         assert 1 <= len(kept) <= 3
     assert kept[("subject", "6")] == ["6"]
+
+
+def test_a_limit_beyond_the_records_returns_them_all(index: EmbeddedBackend) -> None:
+    """tantivy reserves room for `limit` hits before searching: 2**31 asked for 34 GB and
+    aborted the process (the command line caps --limit; a library caller does not)."""
+    response = index.search(SearchRequest(query="Stadt", limit=2**31))
+    assert response.total == 90 and len(response.hits) == 90

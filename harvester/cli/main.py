@@ -39,6 +39,7 @@ from harvester.store.locks import (
     index_write_lock,
 )
 from harvester.store.state import HarvestState, harvest_run_id
+from indexer.search_model import MAX_FACET_SIZE, MAX_HITS
 
 log = logging.getLogger(__name__)
 
@@ -576,11 +577,13 @@ def index(target: str) -> None:
 @click.argument("query", default="")
 @click.option("--filter", "filters", multiple=True, help="field=value, or year=2005..2010.")
 @click.option("--facet", "facets", multiple=True, help="Facet field (subject, type, year, ...).")
-@click.option("--facet-size", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--facet-size", default=10, show_default=True, type=click.IntRange(min=1, max=MAX_FACET_SIZE)
+)
 @click.option(
     "--sort", type=click.Choice(["relevance", "year_desc", "year_asc"]), default="relevance"
 )
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0, max=MAX_HITS))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
     "--year-histogram",

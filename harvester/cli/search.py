@@ -104,7 +104,7 @@ def print_response(console: Console, request: SearchRequest, response: SearchRes
     year timeline when it was asked for."""
     shown = f"{request.offset + 1}–{request.offset + len(response.hits)}" if response.hits else "0"
     console.print(
-        f"[bold]{response.total}[/] records match {request.query or '(everything)'!r}"
+        f"[bold]{response.total}[/] records match {escape(repr(request.query or '(everything)'))}"
         f" — showing {shown} ({response.took_ms:.1f} ms)"
     )
     table = Table("#", "year", "title / snippet", "authors", "type", show_lines=True)

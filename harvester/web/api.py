@@ -12,7 +12,7 @@ from harvester.run import services
 from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web.search import MAX_LIMIT, OpenIndex, search_request
-from indexer.search_model import FACET_FIELDS, SearchResponse
+from indexer.search_model import FACET_FIELDS, MAX_FACET_SIZE, SearchResponse
 
 router = APIRouter()
 
@@ -48,7 +48,7 @@ def api_search(
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
     facets: Annotated[list[str], Query(alias="facet", description="Facet field (repeatable)")] = [],  # noqa: B006
-    facet_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    facet_size: Annotated[int, Query(ge=1, le=MAX_FACET_SIZE)] = 10,
     sort: Annotated[str, Query(description="relevance, year_desc or year_asc")] = "relevance",
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,

@@ -375,7 +375,9 @@ class EmbeddedBackend:
         """(total matches, the requested page of hits with their highlights)."""
         # tantivy refuses a limit of 0; a count-and-facets-only search asks for one hit and
         # drops it.
-        limit = max(1, request.limit)
+        # ... and never more than there are records: tantivy reserves room for `limit` hits
+        # first (--limit 2147483648 asked for 34 GB and aborted the process).
+        limit = max(1, min(request.limit, int(searcher.num_docs)))
         if request.sort == "relevance":
             result = searcher.search(query, limit, count=True, offset=offset)
         else:
