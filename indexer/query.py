@@ -115,6 +115,13 @@ class ParsedQuery:
         return tuple(c for c in self.clauses if not c.negated)
 
     @property
+    def distinct_positive(self) -> tuple[Clause, ...]:
+        """`positive` without repeated clauses: what the backends build the query from, so
+        that `Berlin Berlin Leipzig` is two words and Leipzig stays required (three words need
+        only all but one). The proximity clause reads the words as typed (`positive`)."""
+        return _distinct(self.positive)
+
+    @property
     def negative(self) -> tuple[Clause, ...]:
         return tuple(c for c in self.clauses if c.negated)
 
@@ -152,6 +159,21 @@ def parse_query(text: str) -> ParsedQuery:
     """
     check_utf8(text, "query")
     return ParsedQuery(tuple(_Parser(text).clauses()))
+
+
+def _distinct(clauses: tuple[Clause, ...]) -> tuple[Clause, ...]:
+    """The clauses without repeats (compared without case, identifiers as typed)."""
+    seen: set[tuple[object, ...]] = set()
+    distinct: list[Clause] = []
+    for clause in clauses:
+        words = (clause.text,) if isinstance(clause, Term) else clause.words
+        if clause.field != "id":  # identifiers are compared as typed
+            words = tuple(w.casefold() for w in words)
+        key = (type(clause), clause.field, clause.negated, words)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(clause)
+    return tuple(distinct)
 
 
 def check_utf8(text: str, what: str) -> None:

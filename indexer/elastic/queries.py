@@ -180,7 +180,7 @@ def text_query(parsed: ParsedQuery) -> dsl.Query:
     """The scoring query for the user's words (no filters)."""
     must: list[dsl.Query] = []
     words: list[dsl.Query] = []
-    for clause in parsed.positive:
+    for clause in parsed.distinct_positive:
         query = clause_query(clause)
         if query is not None:
             (words if _is_bare_word(clause) else must).append(query)
@@ -202,14 +202,15 @@ def text_query(parsed: ParsedQuery) -> dsl.Query:
 
 
 def clause_query(clause: Clause) -> dsl.Query | None:
-    """One word or phrase as a query; None when it has no token at all (it is dropped)."""
+    """One word or phrase as a query; None when it has no token at all, or only stop words
+    (it is dropped)."""
     text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
     if clause.field is not None and clause.field in EXACT_FIELDS:
         return exact_field_query(clause.field, text)
     if not tokenize(text):
         return None
-    if isinstance(clause, Term) and clause.field != "author" and not analyze(text):
-        return None  # a stop word: dropped, not required in the unstemmed fields
+    if clause.field != "author" and not analyze(text):
+        return None  # stop words only: dropped, not required in the unstemmed fields
     fields = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_TEXT_FIELDS
     if isinstance(clause, Phrase):
         fields = tuple(f for f in fields if not _is_parts_field(f))

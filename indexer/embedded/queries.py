@@ -96,9 +96,10 @@ class QueryTranslator:
         """
         must: list[tantivy.Query] = []
         words: list[tantivy.Query] = []
-        built = [self._clause_query(clause, searcher) for clause in parsed.positive]
+        clauses = parsed.distinct_positive
+        built = [self._clause_query(clause, searcher) for clause in clauses]
         narrowed = self._narrowed_clauses(parsed, searcher, built)
-        for position, (clause, query) in enumerate(zip(parsed.positive, built, strict=True)):
+        for position, (clause, query) in enumerate(zip(clauses, built, strict=True)):
             if position in narrowed:
                 query = self._clause_query(clause, searcher, narrowed[position]) or query
             if query is not None:
@@ -136,7 +137,7 @@ class QueryTranslator:
             return 0.0
         total = max(1, int(searcher.num_docs))
         shares: list[float] = []
-        for clause in parsed.positive:
+        for clause in parsed.distinct_positive:
             if not analyze(clause_text(clause)):
                 continue  # a stop word: dropped from the query
             missing = 1.0
@@ -212,9 +213,9 @@ class QueryTranslator:
         searcher: tantivy.Searcher,
         built: Sequence[tantivy.Query | None] | None = None,
     ) -> dict[int, tantivy.Query]:
-        """For a query whose clauses must all match: clause position (in `parsed.positive`)
-        -> the most selective clause, as a filter to narrow that clause's every leaf query
-        with (see `_within`). `built`: each clause's query as `_clause_query` builds it (None
+        """For a query whose clauses must all match: clause position (in
+        `parsed.distinct_positive`) -> the most selective clause, as a filter to narrow that
+        clause's every leaf query with (see `_within`). `built`: each clause's query as `_clause_query` builds it (None
         for a stop word, which the query leaves out), built here when not given.
 
         Why: tantivy scores a union of terms (a word over its fields, a compound part over
@@ -231,10 +232,10 @@ class QueryTranslator:
         anyway (all clauses are required). Not done when bare words need not all match
         (`min_should_match`, counted over the words the query keeps, as `text_query` counts
         them), where a record may lack the selective word."""
+        clauses = parsed.distinct_positive
         if built is None:
-            built = [self._clause_query(clause, searcher) for clause in parsed.positive]
+            built = [self._clause_query(clause, searcher) for clause in clauses]
         kept = [i for i, query in enumerate(built) if query is not None]
-        clauses = parsed.positive
         if len(kept) < 2:
             return {}
         bare = [i for i in kept if is_bare_word(clauses[i])]
@@ -292,7 +293,7 @@ class QueryTranslator:
     def _clause_query(
         self, clause: Clause, searcher: tantivy.Searcher, within: tantivy.Query | None = None
     ) -> tantivy.Query | None:
-        """One query clause; None when it has no searchable term (a stop word). `within`
+        """One query clause; None when it has no searchable term (stop words only). `within`
         narrows each of its leaf queries (see `_narrowed_clauses`).
 
         A word that is a compound (`indexer.query_parts`) matches by itself or by its parts
@@ -308,8 +309,8 @@ class QueryTranslator:
             return tantivy.Query.term_query(self._schema, f"k_{clause.field}", value)
         names = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_FIELDS
         text = clause_text(clause)
-        if isinstance(clause, Term) and clause.field != "author" and not analyze(text):
-            return None  # a stop word: dropped, not required in the unstemmed fields
+        if clause.field != "author" and not analyze(text):
+            return None  # stop words only: dropped, not required in the unstemmed fields
         per_field: list[tantivy.Query] = []
         for field, boost in self._searched_fields(names):
             if isinstance(clause, Phrase) and not field.positions:
