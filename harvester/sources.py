@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 import yaml
 
 from harvester.errors import ErnteError
+from harvester.redact import redact
 
 
 class SourceError(ErnteError, ValueError):
@@ -31,21 +33,73 @@ class Source:
     page_delay: float | None = None
 
 
+_PREFIX = re.compile(r"[A-Za-z0-9_.!~*'()-]+\Z")
+"""The characters OAI-PMH allows in a metadataPrefix (no `/`: it names a file of the archive)."""
+
+_KEY = re.compile(r"[A-Za-z0-9_.-]+\Z")
+"""The characters of a configured source name (it names the archive's directory as it is)."""
+
+
+def check_prefix(prefix: str) -> str:
+    """`prefix`, or SourceError when it is no OAI-PMH metadataPrefix: `--prefix ../x` or
+    `/tmp/x` would otherwise put an archive file outside the data directory."""
+    if not _PREFIX.match(prefix) or prefix.strip(".") == "":
+        raise SourceError(
+            f"metadata prefix {prefix!r} is not an OAI-PMH metadataPrefix "
+            "(letters, digits and - _ . ! ~ * ' ( ) only)"
+        )
+    return prefix
+
+
+def check_base_url(url: str) -> str:
+    """`url`, or SourceError when it is no http(s) URL with a host and a valid port."""
+    try:
+        parts = urlparse(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number or too big
+        raise SourceError(f"{redact(url)!r} is not an OAI-PMH base URL: {exc}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in url)
+        or port == 0
+    ):
+        raise SourceError(
+            f"{redact(url)!r} is not an OAI-PMH base URL "
+            "(http or https, a host, no space, a port from 1 to 65535)"
+        )
+    return url
+
+
 def load_sources(path: Path) -> dict[str, Source]:
     """All sources of a sources file, by key."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read sources file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise SourceError(f"cannot read sources file {path}: {_one_line(exc)}") from exc
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: must be a mapping with a 'sources' entry")
     entries = data.get("sources") or {}
     if not isinstance(entries, dict):
         raise SourceError(f"{path}: 'sources' must be a mapping of name -> settings")
     sources: dict[str, Source] = {}
     for key, entry in entries.items():
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise SourceError(
+                f"{path}: source name {key!r}: use letters, digits and - _ . only "
+                "(it names the source's archive directory)"
+            )
         if not isinstance(entry, dict) or not entry.get("base_url"):
             raise SourceError(f"{path}: source {key!r} needs a base_url")
+        try:
+            check_base_url(str(entry["base_url"]))
+            for prefix in (entry.get("metadata_prefix"), entry.get("fallback_prefix")):
+                if prefix is not None:
+                    check_prefix(str(prefix))
+        except SourceError as exc:
+            raise SourceError(f"{path}: source {key!r}: {exc}") from None
         sources[key] = Source(
             key=str(key),
             base_url=str(entry["base_url"]),
@@ -72,10 +126,10 @@ def adhoc_key(base_url: str) -> str:
 
 def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
     """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
+    if prefix is not None:
+        check_prefix(prefix)
     if name_or_url.startswith(("http://", "https://")):
-        parts = urlparse(name_or_url)
-        if not parts.hostname or any(c.isspace() for c in name_or_url):
-            raise SourceError(f"{name_or_url!r} is not an OAI-PMH base URL (no host, or a space)")
+        check_base_url(name_or_url)
         key = adhoc_key(name_or_url)
         return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
     sources = load_sources(path)

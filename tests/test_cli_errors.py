@@ -83,13 +83,74 @@ def test_a_user_error_is_one_line_without_traceback(ernte: Ernte) -> None:
     assert line.startswith("error: unknown source 'no-such-source' (configured: ")
 
 
-@pytest.mark.parametrize("url", ["http://", "https:///oai", "http://exa mple.org/oai"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://",
+        "https:///oai",
+        "http://exa mple.org/oai",
+        "http://[::1",  # an unclosed IPv6 bracket was a ValueError traceback
+        "http://127.0.0.1:99999/oai",  # an InvalidURL traceback, with any password in clear
+        "http://harvester:s3cret@127.0.0.1:abc/oai",
+        "http://127.0.0.1:0/oai",  # silently went to port 80
+    ],
+)
 def test_a_malformed_base_url_is_a_user_error(ernte: Ernte, url: str) -> None:
-    result = ernte("identify", url)
+    for command in (("identify", url), ("harvest", url)):
+        result = ernte(*command)
+        assert result.exit_code == 1
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: ") and "is not an OAI-PMH base URL" in line, line
+        assert "s3cret" not in line
+
+
+@pytest.mark.parametrize("prefix", ["../../escaped", "/tmp/absolute", "a/b", ".."])
+def test_a_prefix_that_is_no_metadata_prefix_is_refused_before_anything_is_written(
+    ernte: Ernte, data_dir: Path, prefix: str
+) -> None:
+    """`--prefix ../../escaped` created an archive file outside the data directory."""
+    result = ernte("harvest", "http://127.0.0.1:9/oai", "--prefix", prefix)
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
-        f"error: {url!r} is not an OAI-PMH base URL (no host, or a space)"
-    ]
+    [line] = result.stderr.splitlines()
+    assert f"metadata prefix {prefix!r} is not an OAI-PMH metadataPrefix" in line
+    assert not list(data_dir.parent.rglob("*.sqlite")) or all(
+        data_dir in p.parents for p in data_dir.parent.rglob("*.sqlite")
+    )
+    assert not Path("/tmp/absolute.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "must be a mapping with a 'sources' entry"),
+        ("sources:\n  my src:\n    base_url: http://h/oai\n", "source name 'my src'"),
+        ("sources:\n  123:\n    base_url: http://h/oai\n", "source name 123"),
+        ("sources:\n  t:\n    base_url: http://h:99999/oai\n", "is not an OAI-PMH base URL"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    metadata_prefix: ../x\n", "'../x'"),
+    ],
+)
+def test_a_malformed_sources_file_is_one_line(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    result = ernte("identify", "t")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and message in line, line
+
+
+def test_a_sources_file_that_is_no_utf8_is_one_line(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_bytes(b"sources:\n  t:\n    name: \xff\xfe\n")
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    result = ernte("identify", "t")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot read sources file {sources}")
 
 
 def test_debug_shows_the_traceback_of_a_user_error_too(ernte: Ernte) -> None:

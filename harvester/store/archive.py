@@ -23,7 +23,7 @@ from typing import cast
 import zstandard
 
 from harvester.model import RawRecord
-from harvester.sources import SourceError
+from harvester.sources import SourceError, check_prefix
 from harvester.store import files as storage
 
 _SCHEMA = """
@@ -78,9 +78,10 @@ class QuarantineEntry:
 
 
 def archive_path(archive_dir: Path, source: str, prefix: str) -> Path:
-    """Where the archive of one (source, prefix) lives."""
+    """Where the archive of one (source, prefix) lives: always a file directly under
+    `archive_dir/<source>` (a prefix such as `../x` is refused, see `sources.check_prefix`)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
-    return archive_dir / safe / f"{prefix}.sqlite"
+    return archive_dir / safe / f"{check_prefix(prefix)}.sqlite"
 
 
 def _now() -> str:
