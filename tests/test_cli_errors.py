@@ -172,6 +172,52 @@ def test_a_bad_setting_names_the_variable(ernte: Ernte, monkeypatch: pytest.Monk
 def test_a_bad_date_is_a_user_error() -> None:
     with pytest.raises(ErnteError, match="not a date: 'yesterday'"):
         coerce_to_granularity("yesterday", "YYYY-MM-DD")
+    # An offset that leaves the calendar was an OverflowError traceback.
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"):
+        with pytest.raises(ErnteError, match="not a date"):
+            coerce_to_granularity(edge, "YYYY-MM-DDThh:mm:ssZ")
+    # Year 1 was sent as `1-01-01T00:00:00Z`, which no repository reads.
+    assert coerce_to_granularity("0001-01-01", "YYYY-MM-DDThh:mm:ssZ") == "0001-01-01T00:00:00Z"
+    last = coerce_to_granularity("9999-12-31", "YYYY-MM-DDThh:mm:ssZ", end_of_day=True)
+    assert last == "9999-12-31T23:59:59Z"
+
+
+def test_environment_and_index_troubles_are_one_line(
+    ernte: Ernte, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each was a traceback (audit of 2026-12-03)."""
+    from indexer.embedded.backend import EmbeddedBackend
+
+    unknown = ernte("show", "oai:x:\udcff")  # bytes that are no UTF-8 on the command line
+    assert unknown.exit_code == 1 and "is not in the archive" in unknown.stderr
+
+    index = data_dir / "index"
+    EmbeddedBackend(index).create()
+    (index / "ernte-schema-version").write_text("999")  # written by another ernte
+    other = ernte("search", "Stadt")
+    assert other.exit_code == 1
+    [line] = other.stderr.splitlines()
+    assert "has schema version 999" in line and "run `ernte index rebuild`" in line
+
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(data_dir / "missing.yaml"))
+    shown = ernte("config", "show", "sources.yaml")
+    assert shown.exit_code == 1
+    assert shown.stderr.splitlines() == [
+        f"error: cannot read sources.yaml at {data_dir / 'missing.yaml'}: "
+        f"[Errno 2] No such file or directory: '{data_dir / 'missing.yaml'}'"
+    ]
+
+
+def test_a_file_where_the_data_directory_should_be_is_one_line(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    occupied = tmp_path / "data"
+    occupied.write_text("not a directory")
+    monkeypatch.setenv("ERNTE_DATA_DIR", str(occupied))
+    result = ernte("index", "rebuild")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and str(occupied) in line
 
 
 @pytest.mark.parametrize(

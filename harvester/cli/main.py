@@ -834,8 +834,14 @@ def config_show(name: str) -> None:
             f"error: unknown configuration file {name!r} (known: {', '.join(used)})", err=True
         )
         sys.exit(1)
-    with open(used[name]["path"], encoding="utf-8") as handle:
-        sys.stdout.write(handle.read())
+    path = used[name]["path"]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:  # ERNTE_SOURCES_FILE missing, a directory, ...
+        click.echo(f"error: cannot read {name} at {path}: {exc}", err=True)
+        sys.exit(1)
+    sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -21,19 +21,20 @@ def parse_datestamp(value: str) -> datetime | None:
         if len(value) == 10:
             return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # an offset that leaves year 1..9999: no datestamp
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def format_datestamp(moment: datetime, granularity: str) -> str:
     """Write a moment in the repository's declared granularity."""
     moment = moment.astimezone(UTC)
+    day = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"  # %Y writes year 1 as "1"
     if "hh" in granularity:
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%d")
+        return f"{day}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    return day
 
 
 def coerce_to_granularity(value: str, granularity: str, *, end_of_day: bool = False) -> str:
@@ -46,7 +47,10 @@ def coerce_to_granularity(value: str, granularity: str, *, end_of_day: bool = Fa
     if parsed is None:
         raise UsageError(f"not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
     if end_of_day and len(value.strip()) == 10:
-        parsed += timedelta(days=1, seconds=-1)
+        try:
+            parsed += timedelta(days=1, seconds=-1)
+        except OverflowError:  # 9999-12-31 already ends the calendar
+            parsed = parsed.replace(hour=23, minute=59, second=59)
     return format_datestamp(parsed, granularity)
 
 

@@ -25,6 +25,10 @@ def find_archived(
     settings: Settings, identifier: str, source: str | None = None
 ) -> tuple[str, RawArchive] | None:
     """The (source key, open archive) holding `identifier`, or None; the caller closes it."""
+    try:
+        identifier.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8 on the command line: no identifier
+        return None
     for src, _prefix, path in archives_of(settings.archive_dir, source):
         archive = RawArchive(path)
         if archive.get(identifier) is not None:

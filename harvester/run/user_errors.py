@@ -21,7 +21,15 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     IndexBusy,
 )
 ENVIRONMENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EEXIST,  # a file where the data directory needs a directory
+    }
 )
 """OS errors an operator meets and fixes (a full disk, a read-only or foreign data directory):
 one line naming the path. Any other OSError (a missing file ernte itself should have made) is a
@@ -37,10 +45,12 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from indexer.elastic.indices import RebuildError
     from indexer.elastic.kibana import KibanaImportError
     from indexer.elastic.queries import DeepPagingError
+    from indexer.embedded.backend import SchemaMismatch
     from indexer.search_model import QuerySyntaxError
 
     return (
         *EXPECTED_ERRORS,
+        SchemaMismatch,
         ElasticConnectionError,
         KibanaImportError,
         RebuildError,
