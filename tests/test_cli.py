@@ -82,6 +82,27 @@ def test_a_rebuild_with_an_unreadable_sources_file_stops_and_keeps_the_index(
     assert json.loads(ernte("search", "--json").output)["total"] == live
 
 
+def test_a_rebuild_over_an_emptied_archive_stops_and_keeps_the_index(
+    ernte: Ernte, data_dir: Path
+) -> None:
+    """An archive emptied after its harvest (`: > file`) was rebuilt into an empty index and
+    switched in: every record left search. `ernte check` already said so; the rebuild now
+    stops before it builds anything."""
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    live = sum(1 for r in RECORDS if not r.deleted)
+    [archive] = list((data_dir / "archive").glob("*/dim.sqlite"))
+    for companion in archive.parent.glob("dim.sqlite-*"):
+        companion.unlink()
+    archive.write_bytes(b"")
+    refused = ernte("index", "rebuild")
+    assert refused.exit_code == 1
+    [line] = refused.stderr.splitlines()
+    assert f"archive {archive} holds 0 records, but {len(RECORDS)} were archived" in line
+    assert "nothing was changed" in line and "--full" in line
+    assert json.loads(ernte("search", "--json").output)["total"] == live
+
+
 @pytest.mark.slow
 def test_search_options_out_of_range_are_usage_errors_and_limit_0_counts(
     ernte: Ernte, data_dir: Path

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
 from harvester.run import services
+from harvester.run.harvest import ArchiveLost
 from harvester.run.pipeline import (
     PreparedBatch,
     Preparer,
@@ -39,7 +40,7 @@ from harvester.run.progress import PeriodicLog
 from harvester.run.services import index_workers
 from harvester.settings import Settings
 from harvester.sources import Source, load_sources, source_of_archive
-from harvester.store.archive import RawArchive, archives_of
+from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.locks import index_write_lock
 from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend
@@ -86,6 +87,31 @@ class _Archives:
             added.append((source, archive, archive.last_seq()))
         self.entries += added
         return added
+
+    def refuse_lost(self) -> None:
+        """ArchiveLost, before anything is built, when an archive holds less than its harvests
+        archived (emptied, replaced or deleted, as `ernte check` reports it): the new index
+        would lack those records, and switching it in would drop them from search too."""
+        expected: dict[Path, tuple[int, int, str]] = {}
+        for state in services.state_store(self.settings, readonly=True).all():
+            path = archive_path(self.settings.archive_dir, state.source, state.prefix)
+            records, seq, _ = expected.get(path, (0, 0, state.source))
+            expected[path] = (
+                max(records, state.archived_records),
+                max(seq, state.archive_seq),
+                state.source,
+            )
+        opened = {archive.path: archive for _, archive, _ in self.entries}
+        for path, (records, seq, source) in expected.items():
+            archive = opened.get(path)
+            held = (archive.count_identifiers(), archive.last_seq()) if archive else (0, 0)
+            if held[0] < records or held[1] < seq:
+                what = f"holds {held[0]} records" if archive else "is missing"
+                raise ArchiveLost(
+                    f"archive {path} {what}, but {records} were archived by harvests of "
+                    f"{source}; a rebuild now would drop them from the index too (nothing was "
+                    f"changed): {damaged_remedy(source)}"
+                )
 
     def close(self) -> None:
         for _, archive, _ in self.entries:
@@ -148,6 +174,7 @@ def rebuild_from_archives(settings: Settings) -> str:
     if settings.es_url:
         archives = _Archives.open(settings)
         try:
+            archives.refuse_lost()
             return _rebuild_elasticsearch(settings, archives)
         finally:
             archives.close()
@@ -156,6 +183,7 @@ def rebuild_from_archives(settings: Settings) -> str:
     with index_write_lock(settings):
         archives = _Archives.open(settings)
         try:
+            archives.refuse_lost()
             return _rebuild_embedded(settings, archives)
         finally:
             archives.close()
