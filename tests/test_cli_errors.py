@@ -4,6 +4,7 @@ naming what went wrong; a bug in ernte keeps its traceback, so it never looks li
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,26 @@ def test_protocol_checks_are_not_server_errors() -> None:
     for kind in (RepeatedResumptionToken, TooManyPages, TooManyEmptyPages):
         assert issubclass(kind, OAIProtocolError)
         assert not issubclass(kind, OAIError)
+
+
+def test_an_empty_or_damaged_state_file_is_no_traceback(ernte: Ernte, data_dir: Path) -> None:
+    """A zero-byte state.sqlite ('no such table') and a row that is no state were tracebacks
+    in `ernte status` and `ernte check` (audit of 2026-12-03)."""
+    import sqlite3
+
+    from harvester.settings import get_settings
+
+    state_file = get_settings().state_file
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_bytes(b"")
+    status = ernte("status", "--json")
+    assert status.exit_code == 0 and json.loads(status.output)["harvests"] == []
+
+    with sqlite3.connect(state_file) as db:
+        db.execute("CREATE TABLE harvests (key TEXT PRIMARY KEY, state TEXT NOT NULL)")
+        db.execute("INSERT INTO harvests VALUES ('t|*|dim', '{not json')")
+    damaged = ernte("status")
+    assert damaged.exit_code == 1
+    [line] = damaged.stderr.splitlines()
+    assert f"harvest state {state_file}: the state of t|*|dim is damaged" in line
+    assert "move it aside" in line

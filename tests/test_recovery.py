@@ -8,6 +8,7 @@ on disk. The provider is the real demo OAI-PMH server on loopback.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -227,6 +228,10 @@ def test_damaged_state_file_is_one_line_naming_it_and_moving_it_aside_recovers(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
     assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    # A real `ernte harvest` is a process: its state connection is closed when it exits.
+    # In-process, an unreferenced connection would be closed by the garbage collector at any
+    # later moment, and its WAL checkpoint would write the state back over the damage below.
+    gc.collect()
     state_file = data_dir / "state.sqlite"
     state_file.write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):

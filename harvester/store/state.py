@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from harvester.errors import DamagedData
 from harvester.store import files as storage
 
 
@@ -176,12 +177,14 @@ class SQLiteStateStore:
         try:
             db = storage.connect(path, what="harvest state", remedy=STATE_REMEDY, mode="ro")
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return db
         except storage.StorageUnwritable:
             # A read-only directory without the WAL's shared-memory file: read the file as is.
-            return storage.connect(
+            db = storage.connect(
                 path, what="harvest state", remedy=STATE_REMEDY, mode="ro", immutable=True
             )
+        table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'harvests'"
+        # A file without the table (created empty, or emptied): no harvests yet.
+        return db if db.execute(table).fetchone() else None
 
     def check(self) -> list[str]:
         """SQLite's own integrity check; an empty list when the file is sound."""
@@ -194,7 +197,7 @@ class SQLiteStateStore:
         if self._db is None:
             return HarvestState.new(key)
         row = self._db.execute("SELECT state FROM harvests WHERE key = ?", (str(key),)).fetchone()
-        return HarvestState.from_dict(json.loads(row[0])) if row else HarvestState.new(key)
+        return self._decoded(str(key), row[0]) if row else HarvestState.new(key)
 
     def save(self, state: HarvestState) -> None:
         if self._db is None:
@@ -208,5 +211,14 @@ class SQLiteStateStore:
     def all(self) -> list[HarvestState]:
         if self._db is None:
             return []
-        rows = self._db.execute("SELECT state FROM harvests ORDER BY key").fetchall()
-        return [HarvestState.from_dict(json.loads(r[0])) for r in rows]
+        rows = self._db.execute("SELECT key, state FROM harvests ORDER BY key").fetchall()
+        return [self._decoded(key, text) for key, text in rows]
+
+    def _decoded(self, key: str, text: str) -> HarvestState:
+        """The stored state of `key`, or DamagedData naming the file and the harvest."""
+        try:
+            return HarvestState.from_dict(json.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise DamagedData(
+                f"harvest state {self.path}: the state of {key} is damaged ({exc}); {STATE_REMEDY}"
+            ) from None
