@@ -71,6 +71,21 @@ def check_base_url(url: str) -> str:
     return url
 
 
+def _check_values(entry: dict[str, object]) -> None:
+    """SourceError for a value of the wrong kind: `sets: abc` was read letter by letter (sets
+    a, b and c), and `page_delay: fast` failed only at the second page."""
+    sets = entry.get("sets")
+    if sets is not None and (
+        not isinstance(sets, list) or not all(isinstance(s, str | int) for s in sets)
+    ):
+        raise SourceError(f"sets must be a list of set specs, e.g. [col_1, col_2], not {sets!r}")
+    delay = entry.get("page_delay")
+    if delay is not None and (
+        isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0
+    ):
+        raise SourceError(f"page_delay must be a number of seconds >= 0, not {delay!r}")
+
+
 def load_sources(path: Path) -> dict[str, Source]:
     """All sources of a sources file, by key."""
     try:
@@ -98,6 +113,7 @@ def load_sources(path: Path) -> dict[str, Source]:
             for prefix in (entry.get("metadata_prefix"), entry.get("fallback_prefix")):
                 if prefix is not None:
                     check_prefix(str(prefix))
+            _check_values(entry)
         except SourceError as exc:
             raise SourceError(f"{path}: source {key!r}: {exc}") from None
         sources[key] = Source(

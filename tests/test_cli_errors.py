@@ -128,6 +128,9 @@ def test_a_prefix_that_is_no_metadata_prefix_is_refused_before_anything_is_writt
         ("sources:\n  123:\n    base_url: http://h/oai\n", "source name 123"),
         ("sources:\n  t:\n    base_url: http://h:99999/oai\n", "is not an OAI-PMH base URL"),
         ("sources:\n  t:\n    base_url: http://h/oai\n    metadata_prefix: ../x\n", "'../x'"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    sets: abc\n", "sets must be a list"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    page_delay: fast\n", "page_delay"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    page_delay: -5\n", "page_delay"),
     ],
 )
 def test_a_malformed_sources_file_is_one_line(
