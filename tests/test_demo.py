@@ -84,3 +84,25 @@ def test_search_prints_the_year_timeline_and_its_json(
     busiest = max(count for _, count in timeline)
     for _, count, bar in lines:
         assert len(bar) == max(1, round(int(count) * TIMELINE_BAR_WIDTH / busiest))
+
+
+def test_a_demo_on_a_busy_port_is_one_line_and_keeps_the_last_demo(
+    ernte: Callable[..., CLIResult], data_dir: Path
+) -> None:
+    """`ernte demo --port N` with N taken deleted the last demo's data first and then ended
+    in an OSError traceback; a port beyond 65535 was an OverflowError traceback."""
+    import socket
+
+    kept = data_dir / "demo" / "kept.txt"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("the last demo")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = ernte("demo", "--port", str(port))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot serve the demo provider on port {port}: "), line
+    assert kept.read_text() == "the last demo"
+    assert ernte("demo", "--port", "99999").exit_code == 2  # a usage error

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import ExitStack
 
 from rich.console import Console
 
 from harvester.cli.search import print_response
 from harvester.demo.provider import serve
 from harvester.demo.sample import load_sample
+from harvester.errors import UsageError
 from harvester.run import services
 from harvester.run.harvest import HarvestRequest
 from harvester.run.progress import progress_for
@@ -31,14 +33,20 @@ DEMO_FACETS = ("subject", "year", "type", "normalized_type", "author")
 def run_demo(settings: Settings, console: Console, port: int, query: str) -> None:
     """Harvest, index and search the demo provider; prints what a user would look at."""
     demo_settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
-    if demo_settings.data_dir.exists():
-        shutil.rmtree(demo_settings.data_dir)
     records = load_sample()
     console.print(
         f"[bold]ernte demo[/]: {len(records)} ORLIS-like sample records "
         f"({sum(r.deleted for r in records)} deleted) served by a local OAI-PMH provider"
     )
-    with serve(records, port=port, batch_size=50) as base_url:
+    with ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(serve(records, port=port, batch_size=50))
+        except OSError as exc:  # the port is taken (or not ours to bind)
+            raise UsageError(
+                f"cannot serve the demo provider on port {port}: {exc.strerror or exc}"
+            ) from None
+        if demo_settings.data_dir.exists():  # only now: a busy port leaves the last demo as it was
+            shutil.rmtree(demo_settings.data_dir)
         console.print(f"provider: {base_url}   data: {demo_settings.data_dir}")
         source = Source(
             key=DEMO_SOURCE_KEY,

@@ -666,7 +666,12 @@ def compounds_build(source: str) -> None:
 
 
 @main.command()
-@click.option("--port", default=0, help="Port for the local demo OAI-PMH provider (0 = any).")
+@click.option(
+    "--port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port for the local demo OAI-PMH provider (0 = any).",
+)
 @click.option("--query", default="Stadtteile", show_default=True)
 def demo(port: int, query: str) -> None:
     """Serve the bundled ORLIS-like sample over OAI-PMH, harvest, index, and search it."""
