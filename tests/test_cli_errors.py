@@ -291,3 +291,20 @@ def test_an_empty_or_damaged_state_file_is_no_traceback(ernte: Ernte, data_dir: 
     [line] = damaged.stderr.splitlines()
     assert f"harvest state {state_file}: the state of t|*|dim is damaged" in line
     assert "move it aside" in line
+
+
+def test_serve_on_an_address_it_cannot_listen_on_is_one_line(ernte: Ernte) -> None:
+    """uvicorn reported a taken port or an unknown host only after "Application startup
+    complete" and several log lines, then exited 3."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = ernte("serve", "--port", str(port))
+    assert taken.exit_code == 1
+    assert taken.stderr.splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    unknown = ernte("serve", "--host", "not a host!", "--port", "8080")
+    assert unknown.exit_code == 1
+    assert unknown.stderr.splitlines()[-1].startswith("error: cannot listen on not a host!:8080")

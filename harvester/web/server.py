@@ -5,11 +5,13 @@ backend's facet counting holds Python's GIL, so a second process is what uses a 
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from harvester.errors import UsageError
 from harvester.logs import configure_logging, logging_choice
 from harvester.settings import Settings, get_settings
 from harvester.web.app import create_app
@@ -39,10 +41,25 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
+def check_address(host: str, port: int) -> None:
+    """UsageError for an address this host cannot listen on (a name that does not resolve, a
+    port in use): uvicorn reports it only after "Application startup complete", and exits 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror is one
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(
     settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1
 ) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn finishes the requests under way, then stops)."""
+    check_address(host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
     else:
