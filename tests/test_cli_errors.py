@@ -308,3 +308,23 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(ernte: Ernte) -> No
     unknown = ernte("serve", "--host", "not a host!", "--port", "8080")
     assert unknown.exit_code == 1
     assert unknown.stderr.splitlines()[-1].startswith("error: cannot listen on not a host!:8080")
+
+
+def test_a_bug_during_a_harvest_keeps_its_traceback(
+    ernte: Ernte, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The harvest turned every exception into a one-line HarvestError, so a bug in ernte
+    (a TypeError) looked like a problem of the user's; the state still records the failure."""
+    from harvester.demo.generate import generate_records
+    from harvester.demo.provider import serve
+    from harvester.run.harvest import Harvester
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("internal bug: a value no user gave")
+
+    monkeypatch.setattr(Harvester, "_store_page", broken)
+    records = list(generate_records(30, seed=3))
+    with serve(records, batch_size=10) as url, pytest.raises(TypeError, match="internal bug"):
+        ernte("harvest", url, "--prefix", "dim")
+    status = json.loads(ernte("status", "--json").output)["harvests"]
+    assert status[0]["state"] == "failed" and "internal bug" in status[0]["last_error"]

@@ -41,6 +41,7 @@ from harvester.oai.client import (
 from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
 from harvester.run import interrupt
 from harvester.run.progress import harvest_log_fields
+from harvester.run.user_errors import is_user_error
 from harvester.sources import Source
 from harvester.store.archive import RawArchive, archive_path, damaged_remedy
 from harvester.store.files import DamagedFile
@@ -406,7 +407,13 @@ class Harvester:
             log.error(
                 "harvest failed", extra=self._ctx(state, page=failed_page, error=state.last_error)
             )
-        if isinstance(exc, Exception) and not isinstance(exc, (HarvestError, OAIProtocolError)):
+        # An error the operator can act on (a server failing, a full disk) is named with the
+        # harvest and page; anything else is a bug in ernte and keeps its own traceback.
+        if (
+            isinstance(exc, Exception)
+            and not isinstance(exc, (HarvestError, OAIProtocolError))
+            and is_user_error(exc)
+        ):
             return HarvestError(f"harvest of {state.key} stopped at page {failed_page}: {exc}")
         return exc
 
