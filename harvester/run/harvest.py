@@ -59,15 +59,13 @@ class ArchiveLost(HarvestError):
 
 
 RESUMABLE = ("running", "failed", "interrupted")
+"""States whose checkpoint the next run continues from."""
 
 
 def resumable(state: HarvestState) -> bool:
     """Whether a stored checkpoint is a run to continue: stopped mid-list (with its token), or
     after its last page but before it completed."""
     return state.state in RESUMABLE and (state.token is not None or state.list_complete)
-
-
-"""States whose checkpoint the next run continues from."""
 
 
 @dataclass(slots=True)
