@@ -26,7 +26,7 @@ from harvester.sources import SourceError, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
-from harvester.store.state import HarvestState, SQLiteStateStore
+from harvester.store.state import HarvestState, SQLiteStateStore, archived_by
 from indexer.backend import IndexBackend
 from indexer.search_model import SearchRequest
 
@@ -98,14 +98,7 @@ def run_check(
     the state and the archives."""
     report = CheckReport()
     states = _states(settings, report)
-    expected: dict[tuple[str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
-    for s in states:
-        if source is None or s.source == source:
-            records, seq = expected[(s.source, s.prefix)]
-            expected[(s.source, s.prefix)] = (
-                max(records, s.archived_records),
-                max(seq, s.archive_seq),
-            )
+    expected = archived_by(s for s in states if source is None or s.source == source)
 
     live: dict[str, set[str]] = defaultdict(set)  # source -> live identifiers
     held: set[str] = set()  # quarantined: not normalized or refused by the index

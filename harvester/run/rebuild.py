@@ -42,7 +42,7 @@ from harvester.settings import Settings
 from harvester.sources import Source, load_sources, source_of_archive
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.locks import index_write_lock
-from harvester.store.state import RunCounts
+from harvester.store.state import RunCounts, archived_by
 from indexer.backend import IndexBackend
 
 if TYPE_CHECKING:
@@ -92,17 +92,10 @@ class _Archives:
         """ArchiveLost, before anything is built, when an archive holds less than its harvests
         archived (emptied, replaced or deleted, as `ernte check` reports it): the new index
         would lack those records, and switching it in would drop them from search too."""
-        expected: dict[Path, tuple[int, int, str]] = {}
-        for state in services.state_store(self.settings, readonly=True).all():
-            path = archive_path(self.settings.archive_dir, state.source, state.prefix)
-            records, seq, _ = expected.get(path, (0, 0, state.source))
-            expected[path] = (
-                max(records, state.archived_records),
-                max(seq, state.archive_seq),
-                state.source,
-            )
+        states = services.state_store(self.settings, readonly=True).all()
         opened = {archive.path: archive for _, archive, _ in self.entries}
-        for path, (records, seq, source) in expected.items():
+        for (source, prefix), (records, seq) in archived_by(states).items():
+            path = archive_path(self.settings.archive_dir, source, prefix)
             archive = opened.get(path)
             held = (archive.count_identifiers(), archive.last_seq()) if archive else (0, 0)
             if held[0] < records or held[1] < seq:

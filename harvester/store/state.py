@@ -9,6 +9,7 @@ small `StateStore` interface.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,6 +131,20 @@ class HarvestState:
     @classmethod
     def new(cls, key: HarvestKey) -> HarvestState:
         return cls(source=key.source, set_spec=key.set_spec, prefix=key.prefix)
+
+
+def archived_by(states: Iterable[HarvestState]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(source, prefix) -> (identifiers, archive sequence number) its harvests recorded as
+    archived, the largest over its sets: what that archive must hold at least (less means it
+    was emptied, replaced or deleted; `ernte check` and `ernte index rebuild` compare)."""
+    expected: dict[tuple[str, str], tuple[int, int]] = {}
+    for state in states:
+        records, seq = expected.get((state.source, state.prefix), (0, 0))
+        expected[(state.source, state.prefix)] = (
+            max(records, state.archived_records),
+            max(seq, state.archive_seq),
+        )
+    return expected
 
 
 class StateStore(Protocol):
