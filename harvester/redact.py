@@ -27,6 +27,11 @@ def redact(text: str) -> str:
     """`text` with every `scheme://user:password@` turned into `scheme://user:***@`, and every
     `?password=...` parameter into `?password=***`."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _mask_query_password(text)
+
+
+def _mask_query_password(text: str) -> str:
+    """`text` with every `?password=...` (or `&passwd=...`) value masked."""
     return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", text)
 
 
@@ -34,10 +39,10 @@ def redact_url(url: str) -> str:
     """A URL without its password (`https://u:p@h/oai` -> `https://u:***@h/oai`)."""
     parts = urlsplit(url)
     if parts.password is None:
-        return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", url)
+        return _mask_query_password(url)
     host = parts.netloc.rpartition("@")[2]
     shown = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
-    return _QUERY_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", shown)
+    return _mask_query_password(shown)
 
 
 def redact_data(value: Any) -> Any:

@@ -215,8 +215,9 @@ class QueryTranslator:
     ) -> dict[int, tantivy.Query]:
         """For a query whose clauses must all match: clause position (in
         `parsed.distinct_positive`) -> the most selective clause, as a filter to narrow that
-        clause's every leaf query with (see `_within`). `built`: each clause's query as `_clause_query` builds it (None
-        for a stop word, which the query leaves out), built here when not given.
+        clause's every leaf query with (see `_within`). `built`: each clause's query as
+        `_clause_query` builds it (None for a stop word, which the query leaves out), built
+        here when not given.
 
         Why: tantivy scores a union of terms (a word over its fields, a compound part over
         the *_parts fields) window by window, reading every posting of every term in each
