@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +111,16 @@ def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+
+
+@contextmanager
+def taken_port() -> Iterator[int]:
+    """A loopback port that something listens on (and never answers) while the block runs:
+    a busy port for a server to refuse, or a Redis that accepts but stays silent."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

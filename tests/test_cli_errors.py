@@ -28,7 +28,7 @@ from harvester.oai.client import (
 from harvester.oai.datestamps import coerce_to_granularity
 from harvester.run import services
 from harvester.run.user_errors import is_user_error
-from tests.conftest import PROJECT_ROOT, CLIResult
+from tests.conftest import PROJECT_ROOT, CLIResult, taken_port
 
 Ernte = Callable[..., CLIResult]
 
@@ -296,12 +296,7 @@ def test_an_empty_or_damaged_state_file_is_no_traceback(ernte: Ernte, data_dir: 
 def test_serve_on_an_address_it_cannot_listen_on_is_one_line(ernte: Ernte) -> None:
     """uvicorn reported a taken port or an unknown host only after "Application startup
     complete" and several log lines, then exited 3."""
-    import socket
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with taken_port() as port:
         taken = ernte("serve", "--port", str(port))
     assert taken.exit_code == 1
     assert taken.stderr.splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harvester.cli.search import TIMELINE_BAR_WIDTH
-from tests.conftest import CLIResult
+from tests.conftest import CLIResult, taken_port
 
 pytestmark = pytest.mark.slow  # the whole demo, end to end
 
@@ -91,15 +91,10 @@ def test_a_demo_on_a_busy_port_is_one_line_and_keeps_the_last_demo(
 ) -> None:
     """`ernte demo --port N` with N taken deleted the last demo's data first and then ended
     in an OSError traceback; a port beyond 65535 was an OverflowError traceback."""
-    import socket
-
     kept = data_dir / "demo" / "kept.txt"
     kept.parent.mkdir(parents=True)
     kept.write_text("the last demo")
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with taken_port() as port:
         result = ernte("demo", "--port", str(port))
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()

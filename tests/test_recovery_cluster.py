@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import redis
 
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.demo.provider import serve
-from tests.conftest import PROJECT_ROOT, CLIResult
+from tests.conftest import PROJECT_ROOT, CLIResult, taken_port
 from tests.faults import Fault, fault_proxy
 from tests.redis_server import free_port, redis_server
 from tests.test_recovery import BATCH, RECORDS, assert_exact, one_line_error
@@ -99,6 +98,19 @@ def _first_lines_until(process: subprocess.Popen[bytes], needle: str, timeout: f
     return seen.decode(errors="replace")
 
 
+def ernte_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`ernte ARGS` as a process of its own (worker and beat take the process over), with
+    this test's environment; its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "harvester.cli.main", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["worker", "beat"])
 def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
@@ -124,12 +136,7 @@ def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
 
 
 def test_a_busy_metrics_port_is_one_line(ernte: Ernte, cluster_mode: int) -> None:
-    import socket
-
-    with redis_server(port=cluster_mode), socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with redis_server(port=cluster_mode), taken_port() as port:
         line = one_line_error(ernte("metrics", "--port", str(port)))
     assert f"cannot serve metrics on 127.0.0.1:{port}" in line and "in use" in line
 
@@ -138,14 +145,7 @@ def test_a_busy_metrics_port_is_one_line(ernte: Ernte, cluster_mode: int) -> Non
 def test_worker_and_beat_with_redis_down_say_so_in_one_line(
     data_dir: object, cluster_mode: int, command: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "harvester.cli.main", command],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = ernte_process(command)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
 
@@ -155,19 +155,9 @@ def test_worker_with_a_silent_redis_says_so_in_one_line(
 ) -> None:
     """A Redis that accepts the connection but never answers (a hung server, a half-open
     proxy) ended `ernte worker` at start with a traceback (a TimeoutError, no ConnectionError)."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(5)
-        port = silent.getsockname()[1]
+    with taken_port() as port:
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-        done = subprocess.run(
-            [sys.executable, "-m", "harvester.cli.main", "worker"],
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = ernte_process("worker")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"error: Redis at redis://127.0.0.1:{port}/0 is unreachable" in done.stderr
 
@@ -196,14 +186,7 @@ def test_metrics_with_a_wrong_password_is_one_line_and_scrapes_say_redis_is_down
         line = one_line_error(ernte("metrics", "--port", str(free_port())))
         assert "wrong-password" not in line
         assert "refused the password in REDIS_URL" in line and "unreachable" not in line, line
-        worker = subprocess.run(  # its start-up check says the same
-            [sys.executable, "-m", "harvester.cli.main", "worker"],
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        worker = ernte_process("worker")  # its start-up check says the same
         assert worker.returncode == 1 and "Traceback" not in worker.stderr
         assert "refused the password in REDIS_URL" in worker.stderr, worker.stderr
         assert "wrong-password" not in worker.stderr
