@@ -433,6 +433,27 @@ def test_a_replay_refused_while_the_harvest_runs_keeps_its_dead_letter(
         cluster().client.delete(dead_letters.DLQ_KEY)
 
 
+def _new_state(base_url: str) -> HarvestState:
+    """A fresh harvest state of `base_url` (never contacted: giving up reads Redis only)."""
+    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
+    return HarvestState.new(HarvestKey(source.key, "", PREFIX))
+
+
+def _open_run(base_url: str, state: HarvestState) -> tuple[str, int]:
+    """A cluster run of `base_url` as a worker leaves it (lease taken, ledger opened, `state`
+    stored under the run's fence): (run id, fence)."""
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import FencedStateStore, RunSpec
+
+    c = cluster()
+    run_id = f"{state.source}|*|{PREFIX}"
+    fence = c.lease.acquire(run_id)
+    assert fence is not None
+    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
+    FencedStateStore(c.store, run_id, fence, None).save(state)
+    return run_id, fence
+
+
 def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> None:
     """A fetch page that is dead-lettered ends its run as failed; the pages indexed before
     still count in `ernte status` (closing the run's ledger dropped them, so a failed cluster
@@ -440,19 +461,13 @@ def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> N
     from harvester.cluster.payloads import FETCH_PAGE, PageFetch
     from harvester.cluster.runs import give_up
     from harvester.store.cluster_store import cluster
-    from harvester.store.redis_state import FencedStateStore, RunSpec
 
-    base_url = "http://127.0.0.1:9/oai"  # never contacted: giving up reads Redis only
-    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
-    c = cluster()
-    run_id = f"{source.key}|*|{PREFIX}"
-    fence = c.lease.acquire(run_id)
-    assert fence is not None
-    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
-    state = HarvestState.new(HarvestKey(source.key, "", PREFIX))
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
     state.state, state.next_page = "running", 2
     state.run.records = state.run.pages = 2
-    FencedStateStore(c.store, run_id, fence, None).save(state)
+    run_id, fence = _open_run(base_url, state)
+    c = cluster()
     assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
     run = c.ledger.get(run_id)
     assert run is not None
@@ -475,18 +490,11 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     from harvester.cluster.payloads import START_HARVEST, RunStep
     from harvester.cluster.runs import give_up
     from harvester.store.cluster_store import cluster
-    from harvester.store.redis_state import FencedStateStore, RunSpec
 
     base_url = "http://127.0.0.1:9/wrong"
-    source = resolve_source(base_url, get_settings().sources_file, PREFIX)
-    c = cluster()
-    run_id = f"{source.key}|*|{PREFIX}"
-    fence = c.lease.acquire(run_id)
-    assert fence is not None
-    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
-    earlier = HarvestState.new(HarvestKey(source.key, "", PREFIX))  # an earlier, completed run
+    earlier = _new_state(base_url)  # an earlier, completed run
     earlier.watermark, earlier.run.records, earlier.run_started = "2026-01-01T00:00:00Z", 5, "x"
-    FencedStateStore(c.store, run_id, fence, None).save(earlier)
+    run_id, fence = _open_run(base_url, earlier)
 
     give_up(START_HARVEST, RunStep(run_id, fence).to_json(), "HTTPFailure: connection refused")
 
@@ -495,16 +503,13 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     assert stored.run.records == 0 and stored.run_started != "x", "the earlier run's figures"
 
     # A checkpoint that a later run resumes keeps its figures: they are that run's too.
-    fence = c.lease.acquire(run_id)
-    assert fence is not None
-    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
-    stopped = HarvestState.new(HarvestKey(source.key, "", PREFIX))
+    stopped = _new_state(base_url)
     stopped.state, stopped.token, stopped.next_page, stopped.run.records = "failed", "t1", 3, 7
-    FencedStateStore(c.store, run_id, fence, None).save(stopped)
+    run_id, fence = _open_run(base_url, stopped)
     give_up(START_HARVEST, RunStep(run_id, fence).to_json(), "HTTPFailure: connection refused")
     kept = _state(base_url)
     assert kept.run.records == 7 and kept.token == "t1" and kept.next_page == 3
     assert stored.last_error == "DeadLettered: HTTPFailure: connection refused"
-    assert run_id not in c.ledger.run_ids()
+    assert run_id not in cluster().ledger.run_ids()
     rows = json.loads(_ernte("status", "--json"))["harvests"]
-    assert any(row["source"] == source.key and row["state"] == "failed" for row in rows), rows
+    assert any(row["source"] == stopped.source and row["state"] == "failed" for row in rows), rows
