@@ -554,10 +554,10 @@ union of two parts, of three or more parts of which some may be missing (a heap-
 disjunction), and in a narrowed leaf (a conjunction of the leaf and the selective clause's
 union). Fitted to 15 two-word searches on the 400,000 records of bench_index.py (3 facets,
 median of 9 each), about 28, 48, 90 and 65 ns. With them a clause is narrowed in
-`Stadtteilentwicklung Berlin` (54 -> 20 ms), `Stadtplanung Berlin` (36 -> 20 ms),
+`Stadtteilentwicklung Berlin` (56 -> 20 ms), `Stadtplanung Berlin` (35 -> 20 ms),
 `Wohnungsbaupolitik Berlin` (36 -> 18 ms) and `Stadt Berlin` (25 -> 22 ms), and not in
 `Planung Berlin` (narrowed: 7 -> 16 ms), `Stadt Klima` (28 -> 40 ms) or
-`Stadtentwicklung Quartier` (39 -> 65 ms)."""
+`Stadtentwicklung Quartier` (39 -> 65 ms). Figures: bench/results/query.txt."""
 
 
 def is_bare_word(clause: Clause) -> bool:
