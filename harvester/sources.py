@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import yaml
@@ -89,7 +90,7 @@ def _check_values(entry: dict[str, object]) -> None:
 def load_sources(path: Path) -> dict[str, Source]:
     """All sources of a sources file, by key."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read sources file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -159,6 +160,32 @@ def source_of_archive(sources: Mapping[str, Source], key: str, prefix: str) -> S
     """The source an archive belongs to: its configured entry, or, for the archive of a bare
     URL (whose base URL is not needed to read it), a stand-in with that key and prefix."""
     return sources.get(key) or Source(key=key, base_url="", metadata_prefix=prefix)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping: plain PyYAML keeps the
+    last, so a second `orlis:` entry pasted below the first silently replaced it (and a
+    repeated `schedule:` silently changed when a harvest runs). Keys merged in with `<<` may
+    still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = first_line.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if line != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first given on line {line + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
 
 
 def _one_line(error: yaml.YAMLError) -> str:

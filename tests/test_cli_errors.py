@@ -131,6 +131,14 @@ def test_a_prefix_that_is_no_metadata_prefix_is_refused_before_anything_is_writt
         ("sources:\n  t:\n    base_url: http://h/oai\n    sets: abc\n", "sets must be a list"),
         ("sources:\n  t:\n    base_url: http://h/oai\n    page_delay: fast\n", "page_delay"),
         ("sources:\n  t:\n    base_url: http://h/oai\n    page_delay: -5\n", "page_delay"),
+        (  # PyYAML keeps the last of two: the first entry vanished without a word
+            "sources:\n  t:\n    base_url: http://h/oai\n  t:\n    base_url: http://g/oai\n",
+            "line 4, column 3: duplicate key 't' (first given on line 2)",
+        ),
+        (
+            "sources:\n  t:\n    base_url: http://h/oai\n    base_url: http://g/oai\n",
+            "line 4, column 5: duplicate key 'base_url' (first given on line 3)",
+        ),
     ],
 )
 def test_a_malformed_sources_file_is_one_line(
@@ -143,6 +151,20 @@ def test_a_malformed_sources_file_is_one_line(
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and message in line, line
+
+
+def test_keys_merged_in_may_still_be_overridden(tmp_path: Path) -> None:
+    """YAML's `<<` merge is how operators share settings between sources; overriding a
+    merged key is no duplicate."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "common: &common\n  base_url: http://127.0.0.1:9/oai\n  metadata_prefix: dim\n"
+        "sources:\n  t:\n    <<: *common\n    metadata_prefix: oai_dc\n",
+        encoding="utf-8",
+    )
+    from harvester.sources import load_sources
+
+    assert load_sources(sources)["t"].metadata_prefix == "oai_dc"
 
 
 def test_a_sources_file_that_is_no_utf8_is_one_line(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -148,6 +149,37 @@ def test_worker_and_beat_with_redis_down_say_so_in_one_line(
     done = ernte_process(command)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"error: Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in done.stderr
+
+
+def test_a_schedule_that_is_no_cron_expression_stops_beat_only(
+    ernte: Ernte,
+    data_dir: object,
+    cluster_mode: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`61 * * * *` in sources.yaml ended `ernte worker`, `ernte beat` and every command that
+    loads the Celery app with a traceback at import. Now beat refuses with one line naming the
+    file and the source, the worker starts (here it meets the Redis that is down), and
+    `ernte check` reports it."""
+    sources = tmp_path / "bad-schedule.yaml"
+    sources.write_text(
+        'sources:\n  nightly:\n    base_url: http://127.0.0.1:9/oai\n    schedule: "61 * * * *"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    beat = ernte_process("beat")
+    assert beat.returncode == 1 and "Traceback" not in beat.stderr, beat.stderr
+    assert beat.stderr.splitlines()[-1] == (
+        f"error: {sources}: source 'nightly': schedule '61 * * * *': Invalid end range: 61 > 59."
+    )
+    worker = ernte_process("worker")
+    assert worker.returncode == 1 and "Traceback" not in worker.stderr, worker.stderr
+    assert f"Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in worker.stderr
+    monkeypatch.delenv("REDIS_URL")  # the check of an embedded installation
+    checked = ernte("check")
+    assert checked.exit_code == 1
+    assert f"problem: {sources}: source 'nightly': schedule '61 * * * *'" in checked.output
 
 
 def test_worker_with_a_silent_redis_says_so_in_one_line(

@@ -21,6 +21,7 @@ from kombu import Exchange, Queue
 from harvester.cluster.time_limits import TimeLimits, time_limits
 from harvester.logs import configure_logging
 from harvester.settings import Settings, get_settings
+from harvester.sources import SourceError
 from harvester.store.cluster_store import cluster_settings, redis_url, reset
 
 log = logging.getLogger(__name__)
@@ -149,15 +150,29 @@ def configure(target: Celery | None = None) -> Settings:
 
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    from harvester.cluster.schedule import build_beat_schedule
-    from harvester.sources import SourceError, load_sources
+    """The beat entries of the sources file. A file that cannot be read, or a schedule that is
+    no cron expression, leaves only the sweeper and a warning: a worker (which imports this
+    app too) runs on, and `ernte beat` refuses to start with the problem (`schedule_problem`)."""
+    schedule, problem = _schedule_or_problem(settings)
+    if problem is not None:
+        log.warning("no scheduled harvests: %s", problem)
+    return schedule
+
+
+def schedule_problem(settings: Settings) -> str | None:
+    """Why the sources file gives no beat schedule (unreadable, malformed, a schedule that is
+    no cron expression), as one line naming the file; None when it gives one."""
+    return _schedule_or_problem(settings)[1]
+
+
+def _schedule_or_problem(settings: Settings) -> tuple[dict[str, dict[str, Any]], str | None]:
+    from harvester.cluster.schedule import build_beat_schedule, scheduled_sources
 
     try:
-        sources = load_sources(get_settings().sources_file)
+        sources = scheduled_sources(settings.sources_file).values()
     except SourceError as exc:
-        log.warning("no scheduled harvests: %s", exc)
-        sources = {}
-    return build_beat_schedule(sources.values(), sweep_every=settings.sweep_interval)
+        return build_beat_schedule((), sweep_every=settings.sweep_interval), str(exc)
+    return build_beat_schedule(sources, sweep_every=settings.sweep_interval), None
 
 
 @setup_logging.connect

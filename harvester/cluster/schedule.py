@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from celery.schedules import crontab
 
-from harvester.sources import Source, SourceError
+from harvester.sources import Source, SourceError, load_sources
 
 SWEEP_ENTRY = "ernte sweep stale runs"
 
@@ -41,6 +42,19 @@ def parse_cron(expression: str, nowfun: Callable[[], datetime] | None = None) ->
         )
     except ValueError as exc:
         raise SourceError(f"schedule {expression!r}: {exc}") from exc
+
+
+def scheduled_sources(path: Path) -> dict[str, Source]:
+    """The sources of the sources file `path`, each schedule checked to be a cron expression;
+    SourceError naming the file (and the source) otherwise."""
+    sources = load_sources(path)
+    for source in sources.values():
+        if source.schedule:
+            try:
+                parse_cron(str(source.schedule))
+            except SourceError as exc:
+                raise SourceError(f"{path}: source {source.key!r}: {exc}") from None
+    return sources
 
 
 def entry_name(source: Source, set_spec: str) -> str:

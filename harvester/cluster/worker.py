@@ -2,7 +2,8 @@
 
 A worker sweeps for runs whose lease expired (their worker died) at start and every
 `ERNTE_SWEEP_INTERVAL` seconds, and serves /metrics when `ERNTE_METRICS_PORT` is set. Both
-processes refuse to start without REDIS_URL or with time limits that do not fit together.
+processes refuse to start without REDIS_URL or with time limits that do not fit together; beat
+also refuses a sources file that gives no schedule (unreadable, or a bad cron expression).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from harvester.cluster import metrics
-from harvester.cluster.app import app, task_limits
+from harvester.cluster.app import app, schedule_problem, task_limits
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
@@ -108,7 +109,11 @@ def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = 
 
 
 def run_beat() -> None:
-    """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules."""
+    """`ernte beat`: Celery beat with RedBeat; only the holder of the Redis lock schedules.
+    Refuses to start when the sources file gives no schedule (a worker runs on without one)."""
+    problem = schedule_problem(cluster_settings())
+    if problem is not None:
+        raise SystemExit(f"error: {problem}")
     _check_start()
     settings = get_settings()
     try:

@@ -1,5 +1,6 @@
 """`ernte check [SOURCE] [--repair]`: archive, state and index verified against each other.
 
+- The sources file reads, and each schedule in it is a cron expression.
 - The state file (embedded mode) and every archive pass SQLite's integrity check.
 - Every archive holds at least what the state says was archived (identifiers, sequence
   numbers): less means the file was deleted, emptied or replaced.
@@ -68,6 +69,23 @@ def _states(settings: Settings, report: CheckReport) -> list[HarvestState]:
     return store.all()
 
 
+def _sources_file(settings: Settings, report: CheckReport) -> None:
+    """The sources file reads (no repeated key, values of the right kind) and every schedule
+    is a cron expression: otherwise `ernte beat` refuses to start, which an operator may find
+    out only when the scheduled harvests are due."""
+    from harvester.cluster.schedule import scheduled_sources
+
+    try:
+        sources = scheduled_sources(settings.sources_file)
+    except SourceError as exc:
+        report.problems.append(str(exc))
+        return
+    scheduled = sum(1 for s in sources.values() if s.schedule)
+    report.ok.append(
+        f"sources file {settings.sources_file}: {len(sources)} source(s), {scheduled} scheduled"
+    )
+
+
 def _live_in_archive(archive: RawArchive, progress: PeriodicLog) -> set[str]:
     live = set()
     for raw in archive.iter_latest():
@@ -97,6 +115,7 @@ def run_check(
     """Check (and with `repair`, fix the index of) one source or all; without `index`, only
     the state and the archives."""
     report = CheckReport()
+    _sources_file(settings, report)
     states = _states(settings, report)
     expected = archived_by(s for s in states if source is None or s.source == source)
 
