@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import yaml
 
 from harvester.errors import ErnteError
 from harvester.redact import redact
+
+if TYPE_CHECKING:
+    from celery.schedules import crontab
 
 
 class SourceError(ErnteError, ValueError):
@@ -128,6 +132,44 @@ def load_sources(path: Path) -> dict[str, Source]:
             name=str(entry.get("name") or key),
             page_delay=entry.get("page_delay"),
         )
+    return sources
+
+
+def parse_cron(expression: str, nowfun: Callable[[], datetime] | None = None) -> crontab:
+    """A five-field cron expression (minute hour day-of-month month day-of-week, UTC), as the
+    Celery schedule beat runs it (celery is imported here only, when a schedule is checked)."""
+    from celery.schedules import crontab
+
+    parts = expression.split()
+    if len(parts) != 5:
+        raise SourceError(
+            f"schedule {expression!r}: need five cron fields "
+            "(minute hour day-of-month month day-of-week)"
+        )
+    minute, hour, day_of_month, month, day_of_week = parts
+    try:
+        return crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month,
+            day_of_week=day_of_week,
+            nowfun=nowfun,
+        )
+    except ValueError as exc:
+        raise SourceError(f"schedule {expression!r}: {exc}") from exc
+
+
+def scheduled_sources(path: Path) -> dict[str, Source]:
+    """The sources of the sources file `path`, each schedule checked to be a cron expression;
+    SourceError naming the file (and the source) otherwise."""
+    sources = load_sources(path)
+    for source in sources.values():
+        if source.schedule:
+            try:
+                parse_cron(str(source.schedule))
+            except SourceError as exc:
+                raise SourceError(f"{path}: source {source.key!r}: {exc}") from None
     return sources
 
 

@@ -13,9 +13,9 @@ import pytest
 import redis
 from celery.schedules import crontab
 
-from harvester.cluster.schedule import SWEEP_ENTRY, build_beat_schedule, entry_name, parse_cron
+from harvester.cluster.schedule import SWEEP_ENTRY, build_beat_schedule, entry_name
 from harvester.settings import get_settings
-from harvester.sources import SourceError, load_sources
+from harvester.sources import SourceError, load_sources, parse_cron
 from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.slow  # Celery beat on a real redis-server

@@ -21,7 +21,7 @@ from kombu import Exchange, Queue
 from harvester.cluster.time_limits import TimeLimits, time_limits
 from harvester.logs import configure_logging
 from harvester.settings import Settings, get_settings
-from harvester.sources import SourceError
+from harvester.sources import SourceError, scheduled_sources
 from harvester.store.cluster_store import cluster_settings, redis_url, reset
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def schedule_problem(settings: Settings) -> str | None:
 
 
 def _schedule_or_problem(settings: Settings) -> tuple[dict[str, dict[str, Any]], str | None]:
-    from harvester.cluster.schedule import build_beat_schedule, scheduled_sources
+    from harvester.cluster.schedule import build_beat_schedule
 
     try:
         sources = scheduled_sources(settings.sources_file).values()

@@ -12,49 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from celery.schedules import crontab
-
-from harvester.sources import Source, SourceError, load_sources
+from harvester.sources import Source, parse_cron
 
 SWEEP_ENTRY = "ernte sweep stale runs"
-
-
-def parse_cron(expression: str, nowfun: Callable[[], datetime] | None = None) -> crontab:
-    """A five-field cron expression (minute hour day-of-month month day-of-week, UTC)."""
-    parts = expression.split()
-    if len(parts) != 5:
-        raise SourceError(
-            f"schedule {expression!r}: need five cron fields "
-            "(minute hour day-of-month month day-of-week)"
-        )
-    minute, hour, day_of_month, month, day_of_week = parts
-    try:
-        return crontab(
-            minute=minute,
-            hour=hour,
-            day_of_month=day_of_month,
-            month_of_year=month,
-            day_of_week=day_of_week,
-            nowfun=nowfun,
-        )
-    except ValueError as exc:
-        raise SourceError(f"schedule {expression!r}: {exc}") from exc
-
-
-def scheduled_sources(path: Path) -> dict[str, Source]:
-    """The sources of the sources file `path`, each schedule checked to be a cron expression;
-    SourceError naming the file (and the source) otherwise."""
-    sources = load_sources(path)
-    for source in sources.values():
-        if source.schedule:
-            try:
-                parse_cron(str(source.schedule))
-            except SourceError as exc:
-                raise SourceError(f"{path}: source {source.key!r}: {exc}") from None
-    return sources
 
 
 def entry_name(source: Source, set_spec: str) -> str:
