@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +71,11 @@ def sample_environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def harvest_sample(data_dir: Path) -> None:
-    """Serve the demo sample plus the hostile record over OAI-PMH and harvest it with a real
-    `ernte harvest` process into `data_dir`."""
+def harvest_sample(data_dir: Path, extra: Sequence[SampleRecord] = ()) -> None:
+    """Serve the demo sample plus the hostile record (and `extra`) over OAI-PMH and harvest it
+    with a real `ernte harvest` process into `data_dir`."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with serve_provider([*load_sample(), HOSTILE_RECORD], batch_size=100) as base_url:
+    with serve_provider([*load_sample(), HOSTILE_RECORD, *extra], batch_size=100) as base_url:
         (data_dir / "sources.yaml").write_text(
             "sources:\n  orlis:\n"
             f"    base_url: {base_url}\n    metadata_prefix: dim\n    crosswalk: dim\n"

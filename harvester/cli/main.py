@@ -446,7 +446,8 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
             click.echo(f"error: {identifier!r} is not in the archive", err=True)
         sys.exit(1)
     src_key, archive = found
-    raw = archive.get(identifier)
+    with archive:
+        raw = archive.get(identifier)
     assert raw is not None
     if raw_only:
         click.echo(raw.xml.decode("utf-8"))
@@ -480,7 +481,7 @@ def quarantine(source: str | None, as_json: bool) -> None:
         # A misspelt source is an error, not "0 quarantined".
         listed = archives_for(archive_dir, source) if source else archives_of(archive_dir)
         for src, prefix, path in listed:
-            with RawArchive(path) as archive:
+            with RawArchive(path, readonly=True) as archive:
                 rows += [
                     {"source": src, "prefix": prefix, **_asdict(e)} for e in archive.quarantined()
                 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from harvester.run import services
 from harvester.run.progress import PeriodicLog
 from harvester.settings import Settings
-from harvester.sources import SourceError, load_sources, source_of_archive
+from harvester.sources import SourceError, load_sources, scheduled_sources, source_of_archive
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
@@ -73,8 +73,6 @@ def _sources_file(settings: Settings, report: CheckReport) -> None:
     """The sources file reads (no repeated key, values of the right kind) and every schedule
     is a cron expression: otherwise `ernte beat` refuses to start, which an operator may find
     out only when the scheduled harvests are due."""
-    from harvester.cluster.schedule import scheduled_sources
-
     try:
         sources = scheduled_sources(settings.sources_file)
     except SourceError as exc:
@@ -133,7 +131,7 @@ def run_check(
         seen.add((src, prefix))
         want_records, want_seq = expected.get((src, prefix), (0, 0))
         try:
-            with RawArchive(path) as archive:
+            with RawArchive(path, readonly=True) as archive:
                 problems = archive.integrity_problems()
                 records, seq = archive.count_identifiers(), archive.last_seq()
                 reading = PeriodicLog("check: reading the archive", records, source=src)

@@ -30,7 +30,7 @@ def find_archived(
     except UnicodeEncodeError:  # bytes that are no UTF-8 on the command line: no identifier
         return None
     for src, _prefix, path in archives_of(settings.archive_dir, source):
-        archive = RawArchive(path)
+        archive = RawArchive(path, readonly=True)
         if archive.get(identifier) is not None:
             return src, archive
         archive.close()

@@ -29,7 +29,7 @@ def archived_subjects(settings: Settings, source: str) -> set[str]:
     subjects: set[str] = set()
     for key, prefix, path in found:
         source_of = source_of_archive(configured, key, prefix)
-        with RawArchive(path) as archive:
+        with RawArchive(path, readonly=True) as archive:
             for raw in archive.iter_latest():
                 if raw.deleted:
                     continue

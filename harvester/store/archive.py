@@ -99,16 +99,29 @@ def damaged_remedy(source: str) -> str:
 class RawArchive:
     """Append-only store of raw records for one (source, prefix)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        """`readonly`: open an existing archive for reading only (`ernte show`, `quarantine`,
+        `check`, the record pages of `ernte serve`), also in a read-only data directory."""
         self.path = path
-        self._db = storage.connect(path, what="archive", remedy=damaged_remedy(path.parent.name))
+        remedy = damaged_remedy(path.parent.name)
+        self._compress = zstandard.ZstdCompressor(level=3).compress
+        self._decompress = zstandard.ZstdDecompressor().decompress
+        if readonly:
+            self._db = storage.connect_readonly(path, what="archive", remedy=remedy)
+            tables = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'latest'"
+            if self._db.execute(tables).fetchone():
+                return
+            # A file without the tables (emptied, say) holds no records: read it as empty.
+            self._db.close()
+            self._db = storage.empty_stand_in(path, what="archive", remedy=remedy)
+            self._db.executescript(_SCHEMA)
+            return
+        self._db = storage.connect(path, what="archive", remedy=remedy)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a page's records are on disk before its checkpoint (saved after) can be, even
         # across a power loss; one fsync per page costs nothing next to the network.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._compress = zstandard.ZstdCompressor(level=3).compress
-        self._decompress = zstandard.ZstdDecompressor().decompress
 
     @classmethod
     def open(cls, archive_dir: Path, source: str, prefix: str) -> RawArchive:

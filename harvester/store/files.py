@@ -180,3 +180,25 @@ def connect(
     assert isinstance(db, GuardedConnection)
     db.translate = _Translate(path, what, remedy)
     return db
+
+
+def connect_readonly(path: Path, *, what: str, remedy: str) -> GuardedConnection:
+    """Open the existing SQLite file `path` for reading only. In a directory this process may
+    not write (a read-only mount), a file in WAL mode cannot get its shared-memory file: it is
+    then read as it is on disk (immutable, without locks), which is what such a directory
+    holds still."""
+    try:
+        db = connect(path, what=what, remedy=remedy, mode="ro")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except StorageUnwritable:
+        return connect(path, what=what, remedy=remedy, mode="ro", immutable=True)
+
+
+def empty_stand_in(path: Path, *, what: str, remedy: str) -> GuardedConnection:
+    """An empty in-memory database standing in for `path` (a file emptied, or created and never
+    written): what a reader sees there is nothing, and its messages still name `path`."""
+    db = sqlite3.connect(":memory:", isolation_level=None, factory=GuardedConnection)
+    assert isinstance(db, GuardedConnection)
+    db.translate = _Translate(path, what, remedy)
+    return db

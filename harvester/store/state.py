@@ -189,14 +189,7 @@ class SQLiteStateStore:
     def _open_readonly(path: Path) -> storage.GuardedConnection | None:
         if not path.exists():
             return None
-        try:
-            db = storage.connect(path, what="harvest state", remedy=STATE_REMEDY, mode="ro")
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except storage.StorageUnwritable:
-            # A read-only directory without the WAL's shared-memory file: read the file as is.
-            db = storage.connect(
-                path, what="harvest state", remedy=STATE_REMEDY, mode="ro", immutable=True
-            )
+        db = storage.connect_readonly(path, what="harvest state", remedy=STATE_REMEDY)
         table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'harvests'"
         # A file without the table (created empty, or emptied): no harvests yet.
         return db if db.execute(table).fetchone() else None

@@ -35,6 +35,7 @@ from indexer.embedded.facets import (
 )
 from indexer.embedded.highlight import highlight, highlight_terms
 from indexer.embedded.queries import QueryTranslator, restrict
+from indexer.embedded.read_only import ReadOnlyShadow, cannot_write
 from indexer.embedded.schema import (
     PRE_ANALYZED,
     SCHEMA_VERSION,
@@ -204,8 +205,9 @@ class EmbeddedBackend:
             compound_min_should_match=compound_min_should_match,
         )
         self._index: tantivy.Index | None = None
+        self._shadow: ReadOnlyShadow | None = None
         self._writes = EmbeddedWriter(self.path, self._schema, self._open)
-        self._views = IndexViews(self.path, self._open)
+        self._views = IndexViews(self.path, self._open, self._before_reload)
         self._single_text_sources = single_chain_plan(self.text_fields)
 
     def create(self, *, recreate: bool = False) -> None:
@@ -213,7 +215,7 @@ class EmbeddedBackend:
         if recreate:
             self.close()
             self._index = None
-            self._views = IndexViews(self.path, self._open)
+            self._views = IndexViews(self.path, self._open, self._before_reload)
             if self.path.exists():
                 shutil.rmtree(self.path)
         self._open()
@@ -222,10 +224,15 @@ class EmbeddedBackend:
         """Commit pending writes, wait for merges, release the writer lock.
 
         Archive positions are only recorded by an explicit `commit(positions)`: what a closing
-        writer commits without them is caught up (idempotently) by the next writer.
+        writer commits without them is caught up (idempotently) by the next writer. An index
+        read through a shadow directory (`indexer.embedded.read_only`) removes it.
         """
         self._writes.close()
-        if self._index is not None:
+        if self._shadow is not None:  # read through links: remove them; a later use reopens
+            self._shadow.remove()
+            self._shadow, self._index = None, None
+            self._views = IndexViews(self.path, self._open, self._before_reload)
+        elif self._index is not None:
             self._index.reload()
 
     def _open(self) -> tantivy.Index:
@@ -242,11 +249,15 @@ class EmbeddedBackend:
                 # A new index knows it holds nothing of any archive (a missing file means an
                 # index from before positions were recorded, see archive_positions).
                 write_json_atomically(self.path / POSITIONS_FILE, {})
-            index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
+            where = self.path
+            if not fresh and cannot_write(self.path):
+                self._shadow = ReadOnlyShadow(self.path)  # see indexer.embedded.read_only
+                where = self._shadow.path
+            index = tantivy.Index(self._schema, path=str(where), reuse=True)
             index.register_tokenizer(
                 PRE_ANALYZED, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
             )
-            if not marker.exists():
+            if not marker.exists() and self._shadow is None:
                 # Readers open the index too: write the marker once, atomically, so a reader
                 # never sees it half-written while a writer creates the index.
                 staged = marker.with_suffix(f".{os.getpid()}.tmp")
@@ -254,6 +265,11 @@ class EmbeddedBackend:
                 staged.replace(marker)
             self._index = index
         return self._index
+
+    def _before_reload(self) -> None:
+        """An index read through a shadow directory: link the new commit's segments first."""
+        if self._shadow is not None:
+            self._shadow.refresh()
 
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
         """Insert or replace documents by `id`; a document older than the stored one

@@ -103,9 +103,15 @@ class IndexView:
 class IndexViews:
     """The current `IndexView` of one index directory (see the module docstring)."""
 
-    def __init__(self, path: Path, open_index: Callable[[], tantivy.Index]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        open_index: Callable[[], tantivy.Index],
+        before_reload: Callable[[], None] = lambda: None,
+    ) -> None:
         self._meta_path = Path(path) / "meta.json"
         self._open = open_index
+        self._before_reload = before_reload
         self._lock = threading.Lock()
         self._view: IndexView | None = None
 
@@ -122,6 +128,7 @@ class IndexViews:
             if self._view is None or (meta is not None and self._view.meta != meta):
                 # Read after `meta`: at least the state `meta` describes, perhaps newer, which
                 # the next call notices (its meta.json differs) and reads again.
+                self._before_reload()
                 index.reload()
                 self._view = IndexView(index.searcher(), meta or b"")
             return self._view
