@@ -4,8 +4,10 @@ Syntax (what `ernte search QUERY` and the API accept):
 
     Stadt Entwicklung          bare words: all of one or two must match, all but one of three
                                or more (min_should_match `2<-1`, measured in bench/relevance)
-    "soziale Stadt"            a phrase: the words next to each other, in this order
-    -Verkehr  -"Soziale Stadt" exclude records matching the word or phrase
+    "soziale Stadt"            a phrase: the words next to each other, in this order (also
+    „soziale Stadt“            in typographic quotes: „…“ “…” «…» »…«)
+    -Verkehr  -"Soziale Stadt" exclude records matching the word or phrase (also after an
+                               en dash or minus sign: –Verkehr)
     title:Quartier             restrict a word to a field (names in SEARCH_FIELDS, or a
     author:"Kocks, Martina"    German alias such as titel:, autor:, jahr:); a quoted value
                                is a phrase in text fields and one exact value in the others
@@ -158,7 +160,31 @@ def parse_query(text: str) -> ParsedQuery:
     a bad year value, or an OR/NOT operator.
     """
     check_utf8(text, "query")
-    return ParsedQuery(tuple(_Parser(text).clauses()))
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise QuerySyntaxError(
+            f"query too long: {len(text):,} characters (at most {MAX_QUERY_CHARACTERS:,})"
+        )
+    clauses = tuple(_Parser(text.translate(_TYPOGRAPHIC_QUOTES)).clauses())
+    words = sum(1 if isinstance(c, Term) else len(c.words) for c in clauses)
+    if words > MAX_QUERY_WORDS:
+        raise QuerySyntaxError(f"query too long: {words} words (at most {MAX_QUERY_WORDS})")
+    return ParsedQuery(clauses)
+
+
+MAX_QUERY_CHARACTERS = 4_000
+MAX_QUERY_WORDS = 200
+"""A pasted title or abstract fits; beyond, each word is one more lookup in every searched
+field (a 10,000-word query kept a server busy for seconds on a few hundred records)."""
+
+_TYPOGRAPHIC_QUOTES = str.maketrans(dict.fromkeys("„“”«»", '"'))
+"""German („…“), English (“…”) and guillemet («…», »…«) quotes delimit a phrase like '"': a
+German keyboard or word processor types them, and as word characters they were searched as
+part of the words."""
+
+NEGATING_DASHES = "-\u2013\u2212"
+"""A word right after '-', an en dash (what word processors make of a typed '-') or a minus
+sign is excluded. An en dash standing alone (`Stadt – Land`, a pasted title) is a word
+without letters, as before."""
 
 
 def _distinct(clauses: tuple[Clause, ...]) -> tuple[Clause, ...]:
@@ -214,10 +240,12 @@ class _Parser:
 
     def _clause(self) -> Clause | None:
         start = self.pos
-        negated = self.text[self.pos] == "-"
+        dash = self.text[self.pos]
+        alone = self.pos + 1 >= len(self.text) or self.text[self.pos + 1].isspace()
+        negated = dash in NEGATING_DASHES and not (alone and dash != "-")
         if negated:
             self.pos += 1
-            if self.pos >= len(self.text) or self.text[self.pos].isspace():
+            if alone:
                 raise self._error(start, "'-' must be followed by a word or a \"phrase\"")
         field: str | None = None
         prefix = _FIELD_PREFIX.match(self.text, self.pos)

@@ -36,6 +36,30 @@ def test_bare_words_phrases_and_exclusions() -> None:
     assert len(parsed.negative) == 2
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["„soziale Stadt“ –Verkehr", "“soziale Stadt” \u2212Verkehr", "»soziale Stadt« –Verkehr"],
+)
+def test_typographic_quotes_and_dashes_work_like_their_ascii_forms(typed: str) -> None:
+    """What a German keyboard or word processor types: „…“ was searched as the words „soziale
+    and Stadt“ (as many hits as without quotes), –Verkehr as a word instead of an exclusion."""
+    assert parse_query(typed) == parse_query('"soziale Stadt" -Verkehr')
+
+
+def test_a_dash_standing_alone_in_a_pasted_title_is_no_exclusion() -> None:
+    assert parse_query("Stadt – Land").negative == ()
+    with pytest.raises(QuerySyntaxError, match="'-' must be followed by a word"):
+        parse_query("Stadt - Land")  # the ASCII form was always an error; it stays one
+
+
+def test_a_query_is_at_most_200_words_and_4000_characters() -> None:
+    assert len(parse_query(" ".join(["Stadt"] * 200)).clauses) == 200
+    with pytest.raises(QuerySyntaxError, match="query too long: 201 words"):
+        parse_query(" ".join(["Stadt"] * 200) + ' "soziale"')
+    with pytest.raises(QuerySyntaxError, match="query too long: 4,001 characters"):
+        parse_query("x" * 4_001)
+
+
 def test_only_negative_query_keeps_its_exclusions() -> None:
     parsed = parse_query("-Verkehr")
     assert not parsed.matches_all
