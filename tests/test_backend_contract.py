@@ -57,7 +57,11 @@ def make_record(
         type=type_,
         normalized_type="article" if type_ == "Zeitschriftenaufsatz" else "book",
         language="de",
-        identifiers=Identifiers(issn=["0303-2493"] if journal else []),
+        identifiers=Identifiers(
+            issn=["0303-2493"] if journal else [],
+            isbn=["9783170242807"] if journal else [],
+            doi=["10.1000/xyz.2009"] if journal else [],
+        ),
         host=HostPublication(title=journal) if journal else None,
     )
 
@@ -197,6 +201,23 @@ def test_field_queries(loaded: IndexBackend) -> None:
         "oai:orlis.difu.de:difu/2",
     }
     assert ids(loaded, "issn:0303-2493") == {SEED_ID}
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "isbn:978-3-17-024280-7",  # as printed
+        "isbn:3-17-024280-6",  # the ISBN-10 of the same book
+        "isbn:9783170242807",  # as stored
+        "issn:03032493",
+        "doi:https://doi.org/10.1000/XYZ.2009",
+        "doi:10.1000/xyz.2009",
+    ],
+)
+def test_a_standard_number_is_found_however_it_is_typed(loaded: IndexBackend, typed: str) -> None:
+    """`isbn:978-3-17-024280-7` found nothing: the index holds ISBN-13 digits, and the typed
+    value was compared as it was."""
+    assert ids(loaded, typed) == {SEED_ID}
 
 
 def test_bad_query_raises_query_syntax_error(loaded: IndexBackend) -> None:

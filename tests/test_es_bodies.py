@@ -412,6 +412,22 @@ def test_field_queries() -> None:
     assert body(query=f'id:"{SEED_ID}"')["query"]["bool"]["must"][0] == {"term": {"id": SEED_ID}}
 
 
+@pytest.mark.parametrize(
+    ("typed", "field", "stored"),
+    [
+        ("isbn:3-17-024280-6", "isbn", "9783170242807"),
+        ("issn:03032493", "issn", "0303-2493"),
+        ("doi:https://doi.org/10.1000/XYZ", "doi", "10.1000/xyz"),
+        ("isbn:not-a-number", "isbn", "not-a-number"),  # searched as typed
+    ],
+)
+def test_a_standard_number_is_asked_for_in_its_stored_form(
+    typed: str, field: str, stored: str
+) -> None:
+    must = body(query=typed)["query"]["bool"]["must"][0]
+    assert must == {"term": {field: {"value": stored, "case_insensitive": True}}}
+
+
 def test_bad_query_raises_query_syntax_error() -> None:
     with pytest.raises(QuerySyntaxError, match="position"):
         body(query='"unclosed')

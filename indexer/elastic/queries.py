@@ -49,6 +49,7 @@ from elasticsearch import dsl
 
 from indexer.analysis import analyze, tokenize
 from indexer.filters import year_bounds
+from indexer.identifiers import stored_form
 from indexer.query import (
     EXACT_FIELDS,
     SEARCH_FIELDS,
@@ -206,7 +207,7 @@ def clause_query(clause: Clause) -> dsl.Query | None:
     (it is dropped)."""
     text = clause.text if isinstance(clause, Term) else " ".join(clause.words)
     if clause.field is not None and clause.field in EXACT_FIELDS:
-        return exact_field_query(clause.field, text)
+        return exact_field_query(clause.field, stored_form(clause.field, text))
     if not tokenize(text):
         return None
     if clause.field != "author" and not analyze(text):

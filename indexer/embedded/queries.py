@@ -29,6 +29,7 @@ from indexer.embedded.schema import (
     TextField,
 )
 from indexer.filters import fold_value, year_bounds
+from indexer.identifiers import stored_form
 from indexer.query import Clause, ParsedQuery, Phrase, Term, parse_year_value
 from indexer.query_parts import compound_part_terms
 from indexer.search_model import FACET_FIELDS, QuerySyntaxError, SearchRequest, required_word_count
@@ -306,7 +307,7 @@ class QueryTranslator:
         if clause.field == "id":
             return tantivy.Query.term_query(self._schema, "id", clause_text(clause))
         if clause.field in KEYWORD_QUERY_FIELDS:
-            value = clause_text(clause).lower()
+            value = stored_form(clause.field, clause_text(clause)).lower()
             return tantivy.Query.term_query(self._schema, f"k_{clause.field}", value)
         names = USER_TEXT_FIELDS[clause.field] if clause.field else DEFAULT_FIELDS
         text = clause_text(clause)
