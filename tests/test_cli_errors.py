@@ -345,3 +345,13 @@ def test_a_bug_during_a_harvest_keeps_its_traceback(
         ernte("harvest", url, "--prefix", "dim")
     status = json.loads(ernte("status", "--json").output)["harvests"]
     assert status[0]["state"] == "failed" and "internal bug" in status[0]["last_error"]
+
+
+def test_serve_refuses_port_zero_instead_of_announcing_an_address_it_never_listens_on(
+    ernte: Ernte,
+) -> None:
+    """`--port 0` printed `http://127.0.0.1:0/` while uvicorn listened on a port of its
+    choosing."""
+    result = ernte("serve", "--port", "0")
+    assert result.exit_code == 2
+    assert "0 is not in the range 1<=x<=65535" in result.stderr

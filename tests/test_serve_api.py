@@ -403,4 +403,84 @@ def test_a_long_query_in_several_packets_gets_an_answer(server: RunningServer) -
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    # Answered, not reset; and 60,000 characters are more than a query may hold.
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"query too long: 60,000 characters (at most 4,000)" in answer
+
+
+_FACET_BOX = re.compile(
+    r'<input type="checkbox" form="suche" name="filter" value="([^"]*)"[^>]*?( checked)?>\s*'
+    r'<label[^>]*><span class="value">([^<]*)</span>\s*<span class="count">([^<]*)</span>'
+)
+
+
+def facet_boxes(page: str, name: str) -> list[tuple[str, bool, str, str]]:
+    """(filter, ticked, label, count as shown) of each box of facet `name` on a search page."""
+    box = page.split(f'id="facet-{name}"', 1)[1].split("</fieldset>", 1)[0]
+    return [(f, bool(c), label, n) for f, c, label, n in _FACET_BOX.findall(box)]
+
+
+def test_a_ticked_facet_value_is_one_box_with_its_count(server: RunningServer) -> None:
+    """`subject:soziale stadt` (the filter matches without regard to case) showed a ticked box
+    without a count and an unticked "Soziale Stadt" beneath; a ticked value outside the top ten
+    had no count at all."""
+    total = requests.get(
+        f"{server.url}/api/search", params={"filter": "subject:Soziale Stadt"}, timeout=30
+    ).json()["total"]
+    page = requests.get(f"{server.url}/", params={"filter": "subject:soziale stadt"}, timeout=30)
+    boxes = facet_boxes(page.text, "subject")
+    named = [b for b in boxes if b[2].casefold() == "soziale stadt"]
+    assert named == [("subject:soziale stadt", True, "Soziale Stadt", str(total))], boxes
+
+    top = requests.get(
+        f"{server.url}/api/search", params={"facet": "subject", "facet_size": 1000}, timeout=30
+    ).json()["facets"]["subject"]
+    rare = top[-1]["value"]  # far outside the page's top ten
+    page = requests.get(
+        f"{server.url}/", params={"q": "Stadt", "filter": f"subject:{rare}"}, timeout=30
+    )
+    expected = requests.get(
+        f"{server.url}/api/search", params={"q": "Stadt", "filter": f"subject:{rare}"}, timeout=30
+    ).json()["total"]
+    assert (f"subject:{rare}", True, rare, str(expected)) in facet_boxes(page.text, "subject")
+
+
+def test_page_links_that_no_longer_fit_lead_somewhere(server: RunningServer) -> None:
+    """Past the last page the page said "Keine Treffer" under a total of 232, without a pager;
+    `page=abc` was a bare English 400 that lost the search."""
+    past = requests.get(
+        f"{server.url}/", params={"q": "Stadt", "page": "999"}, timeout=30, allow_redirects=False
+    )
+    assert past.status_code == 303
+    assert past.headers["location"].startswith("/?q=Stadt&page=")  # relative: no Host header
+    last = requests.get(f"{server.url}{past.headers['location']}", timeout=30)
+    assert last.status_code == 200 and 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    kept = requests.get(
+        f"{server.url}/",
+        params={"q": "Stadtteile", "filter": "type:Monographie", "page": "abc"},
+        timeout=30,
+    )
+    assert kept.status_code == 200
+    assert 'value="Stadtteile"' in kept.text and 'value="type:Monographie"' in kept.text
+
+
+def test_a_deleted_record_says_so_and_is_gone(server: RunningServer) -> None:
+    deleted = "oai:orlis.difu.de:difu/207669"  # a tombstone of the demo sample
+    page = requests.get(f"{server.url}/records/{deleted}", timeout=30)
+    assert page.status_code == 410
+    assert "wurde im Repositorium gelöscht" in page.text and "(ohne Titel)" not in page.text
+
+
+def test_paths_with_a_trailing_slash_are_not_redirected_to_the_host_header(
+    server: RunningServer,
+) -> None:
+    answer = requests.get(
+        f"{server.url}/api/search/",
+        headers={"Host": "evil.example"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 404 and "location" not in answer.headers
+    static = requests.post(f"{server.url}/static/ernte.css", timeout=30)
+    assert static.status_code == 405
+    assert [m.strip() for m in static.headers["allow"].split(",")] == ["GET", "HEAD"]

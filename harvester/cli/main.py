@@ -625,7 +625,7 @@ def search(
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",
     default=1,
@@ -638,8 +638,9 @@ def serve(host: str, port: int, workers: int) -> None:
     from harvester.web.server import serve as run_server
 
     settings = _settings()
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address
     click.echo(
-        f"ernte serve: search page http://{host}:{port}/ , API http://{host}:{port}/api/search"
+        f"ernte serve: search page http://{where}/ , API http://{where}/api/search"
         f" ({'Elasticsearch at ES_URL' if settings.es_url else settings.index_dir})",
         err=True,
     )

@@ -127,6 +127,9 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: the page loads nothing external
         redoc_url=None,
         lifespan=lifespan,
+        # `/api/search/` was redirected to an absolute URL built from the Host header (and
+        # `http`, also behind a TLS proxy); a path that is not one of ours is a 404.
+        redirect_slashes=False,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
@@ -155,8 +158,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
-        if exc.status_code == 405 and "GET" in headers.get("allow", ""):
-            headers["allow"] += ", HEAD"  # answered by HeadAsGet
+        allowed = [m.strip() for m in headers.get("allow", "").split(",") if m.strip()]
+        if exc.status_code == 405 and "GET" in allowed and "HEAD" not in allowed:
+            headers["allow"] = ", ".join([*allowed, "HEAD"])  # answered by HeadAsGet
         return _error(request, exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)

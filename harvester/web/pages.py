@@ -7,24 +7,29 @@ uses the API's parameter names and its `field:value` filters, so a search can be
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web import formatting
 from harvester.web.search import OpenIndex, search_request
-from indexer.search_model import FacetValue, QuerySyntaxError, SearchResponse
+from indexer.filters import fold_value
+from indexer.search_model import MAX_HITS, FacetValue, QuerySyntaxError, SearchResponse
 
 router = APIRouter()
 
 PAGE_SIZE = 20
 FACET_SIZE = 10
+LAST_PAGE = MAX_HITS // PAGE_SIZE
+"""The last page the pager offers: hits beyond the first MAX_HITS are not paged to (what
+Elasticsearch's window allows; a narrower search finds them)."""
 SORT_LABELS = {
     "relevance": "Relevanz",
     "year_desc": "Jahr, neueste zuerst",
@@ -120,23 +125,59 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     )
 
 
-def facet_entries(name: str, values: list[FacetValue], state: SearchState) -> list[FacetEntry]:
+def facet_entries(
+    name: str,
+    values: list[FacetValue],
+    state: SearchState,
+    outside_top: Mapping[str, int] | None = None,
+) -> list[FacetEntry]:
     """A facet's values, the selected ones first and always shown (even when outside the top
-    counts), each with the filter it stands for."""
-    selected = [f.partition(":")[2] for f in state.filters if f.partition(":")[0] == name]
-    counted = {v.value: v.count for v in values}
-    entries = [
-        FacetEntry(v, formatting.facet_value(name, v), counted.get(v), True, f"{name}:{v}")
-        for v in selected
-    ]
+    counts: their counts in `outside_top`, by filter value), each with the filter it stands
+    for. A selected value matches its counted value the way filters match, without regard to
+    case or umlaut spelling (`subject:soziale stadt` ticks "Soziale Stadt", once)."""
+    counted = {fold_value(v.value): v for v in values}
+    entries: list[FacetEntry] = []
+    chosen: set[str] = set()
+    for value in _selected(name, state):
+        match = counted.get(fold_value(value))
+        shown = match.value if match else value
+        count = match.count if match else (outside_top or {}).get(value)
+        chosen.add(fold_value(value))
+        entries.append(
+            FacetEntry(shown, formatting.facet_value(name, shown), count, True, f"{name}:{value}")
+        )
     entries += [
         FacetEntry(
             v.value, formatting.facet_value(name, v.value), v.count, False, f"{name}:{v.value}"
         )
         for v in values
-        if v.value not in selected
+        if fold_value(v.value) not in chosen
     ]
     return entries
+
+
+def _selected(name: str, state: SearchState) -> list[str]:
+    """The values of the filters on facet `name`."""
+    return [f.partition(":")[2] for f in state.filters if f.partition(":")[0] == name]
+
+
+def counts_outside_top(
+    index: OpenIndex, state: SearchState, response: SearchResponse
+) -> dict[str, dict[str, int]]:
+    """facet name -> selected value -> its count, for the selected values a facet's top list
+    does not hold: the records of the query and every filter on other fields with this value,
+    which is what the facet would show for it (values of one field are ORed). One count-only
+    search per such value; a range (`year:2005..2010`) is no facet value and gets none."""
+    missing: dict[str, dict[str, int]] = {}
+    for name in formatting.PAGE_FACETS:
+        counted = {fold_value(v.value) for v in response.facets.get(name, [])}
+        for value in _selected(name, state):
+            if fold_value(value) in counted or ".." in value:
+                continue
+            others = [f for f in state.filters if f.partition(":")[0] != name]
+            request = search_request(state.query, [*others, f"{name}:{value}"], (), limit=0)
+            missing.setdefault(name, {})[value] = index.search(request).total
+    return missing
 
 
 def year_bars(
@@ -171,9 +212,13 @@ def search_page(
     q: str = "",
     filters: Annotated[list[str], Query(alias="filter")] = [],  # noqa: B006
     sort: str = "relevance",
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page: str = "1",
 ) -> Response:
-    state = SearchState(q.strip(), [f for f in filters if f.strip()], sort, page)
+    # A page that is no number (an edited or truncated link) is the first page: a 400 here
+    # lost the search the user was looking at.
+    number = int(page) if page.strip().isdigit() else 1
+    state = SearchState(q.strip(), [f for f in filters if f.strip()], sort, max(1, number))
+    index = _index(request)
     error = ""
     try:
         search = search_request(
@@ -183,14 +228,19 @@ def search_page(
             facet_size=FACET_SIZE,
             sort=state.sort,
             limit=PAGE_SIZE,
-            offset=(state.page - 1) * PAGE_SIZE,
+            offset=min(state.page, LAST_PAGE) * PAGE_SIZE - PAGE_SIZE,
             year_histogram=True,
         )
-        response: SearchResponse = _index(request).search(search)
+        response: SearchResponse = index.search(search)
+        outside_top = counts_outside_top(index, state, response)
     except QuerySyntaxError as exc:  # shown above the form, which keeps what was typed
         error = str(exc)
-        response = SearchResponse(total=0)
-    pages = max(1, math.ceil(response.total / PAGE_SIZE))
+        response, outside_top = SearchResponse(total=0), {}
+    pages = min(LAST_PAGE, max(1, math.ceil(response.total / PAGE_SIZE)))
+    if state.page > pages and not error:
+        # Past the last page (a bookmark from when there were more hits, an edited link):
+        # the last page, with the URL saying so.
+        return RedirectResponse(state.url(page=pages), status_code=303)
     bars, chart_width = year_bars(response.year_histogram, state)
     return render(
         "search.html",
@@ -199,7 +249,10 @@ def search_page(
         state=state,
         response=response,
         facets=[
-            (name, facet_entries(name, response.facets.get(name, []), state))
+            (
+                name,
+                facet_entries(name, response.facets.get(name, []), state, outside_top.get(name)),
+            )
             for name in formatting.PAGE_FACETS
         ],
         hidden_filters=[
@@ -209,6 +262,7 @@ def search_page(
         chart_width=chart_width,
         first_hit=(state.page - 1) * PAGE_SIZE + 1,
         pages=pages,
+        pageable=pages * PAGE_SIZE if response.total > pages * PAGE_SIZE else None,
         previous_url=state.url(page=state.page - 1) if state.page > 1 else None,
         next_url=state.url(page=state.page + 1) if state.page < pages else None,
         type_label=formatting.NORMALIZED_TYPE_LABELS,
@@ -229,8 +283,10 @@ def record_page(request: Request, identifier: str) -> Response:
         record = normalize_archived(settings, found)
     except QuarantineError as exc:
         reason = exc.reason
+    gone = record is not None and record.deleted  # 410, so that link checkers notice
     return render(
         "record.html",
+        410 if gone else 200,
         identifier=identifier,
         source=found.source,
         record=record,
