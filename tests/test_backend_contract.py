@@ -568,3 +568,31 @@ def test_a_well_catalogued_record_is_not_buried_by_its_many_headings(
     response = backend.search(SearchRequest(query="Stadtteile", highlight=False))
     assert response.total == 4
     assert response.hits[0].id == SEED_ID
+
+
+@pytest.mark.parametrize(
+    ("field", "printed"),
+    [
+        ("isbn", "978-3-17-024280-7"),
+        ("isbn", "3-17-024280-6"),
+        ("isbn", "3 17 024280 6"),
+        ("isbn", "12345"),
+        ("issn", "03032493"),
+        ("issn", "0303-2494"),  # a wrong check digit
+        ("doi", "https://dx.doi.org/10.1000/ABC"),
+        ("doi", "doi: 10.1000/ABC"),
+    ],
+)
+def test_a_typed_number_takes_the_form_the_crosswalks_store(field: str, printed: str) -> None:
+    """The query side (`indexer.identifiers`) and the record side (the crosswalks) each bring
+    a number into its stored form; they must agree, or a typed number misses its record."""
+    from harvester.normalize.crosswalks.common import DOI_RE, normalize_isbn, normalize_issn
+    from indexer.identifiers import stored_form
+
+    doi = DOI_RE.match(printed)
+    stored = {
+        "isbn": normalize_isbn(printed),
+        "issn": normalize_issn(printed),
+        "doi": doi.group(1).lower() if doi else None,
+    }[field]
+    assert stored_form(field, printed) == (stored or printed)
