@@ -51,7 +51,11 @@ def config_file(name: str, config_dir: Path) -> Path:
     `config_dir` is the settings' (`$ERNTE_CONFIG_DIR` or `./config`).
     """
     override = config_dir / name
-    return override if override.is_file() else packaged_file(name)
+    # Present but no file (a directory a bind mount made of a missing host file, a broken
+    # link): the override, so that reading it fails naming it, instead of the packaged file
+    # silently taking its place (beat would have scheduled the packaged sources).
+    present = override.exists() or override.is_symlink()
+    return override if present else packaged_file(name)
 
 
 def grown_part_list_file(data_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -84,11 +85,20 @@ def _check_values(entry: dict[str, object]) -> None:
         not isinstance(sets, list) or not all(isinstance(s, str | int) for s in sets)
     ):
         raise SourceError(f"sets must be a list of set specs, e.g. [col_1, col_2], not {sets!r}")
+    specs = [str(s) for s in sets or ()]
+    if len(set(specs)) != len(specs):  # [1, "1"]: the same set twice, run as two harvests
+        raise SourceError(f"sets lists a set spec twice: {sets!r}")
     delay = entry.get("page_delay")
     if delay is not None and (
-        isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0
+        isinstance(delay, bool)
+        or not isinstance(delay, int | float)
+        or not math.isfinite(delay)
+        or delay < 0
     ):
         raise SourceError(f"page_delay must be a number of seconds >= 0, not {delay!r}")
+    crosswalk = entry.get("crosswalk")
+    if crosswalk is not None and not isinstance(crosswalk, str):
+        raise SourceError(f"crosswalk must be one crosswalk name, e.g. dim, not {crosswalk!r}")
 
 
 def load_sources(path: Path) -> dict[str, Source]:
@@ -106,10 +116,10 @@ def load_sources(path: Path) -> dict[str, Source]:
         raise SourceError(f"{path}: 'sources' must be a mapping of name -> settings")
     sources: dict[str, Source] = {}
     for key, entry in entries.items():
-        if not isinstance(key, str) or not _KEY.match(key):
+        if not isinstance(key, str) or not _KEY.match(key) or key.strip(".") == "":
             raise SourceError(
-                f"{path}: source name {key!r}: use letters, digits and - _ . only "
-                "(it names the source's archive directory)"
+                f"{path}: source name {key!r}: use letters, digits and - _ . only, not dots "
+                "alone (it names the source's archive directory)"
             )
         if not isinstance(entry, dict) or not entry.get("base_url"):
             raise SourceError(f"{path}: source {key!r} needs a base_url")

@@ -139,6 +139,11 @@ def test_a_prefix_that_is_no_metadata_prefix_is_refused_before_anything_is_writt
             "sources:\n  t:\n    base_url: http://h/oai\n    base_url: http://g/oai\n",
             "line 4, column 5: duplicate key 'base_url' (first given on line 3)",
         ),
+        # `..` put its archive beside the archive directory, outside it.
+        ('sources:\n  "..":\n    base_url: http://h/oai\n', "source name '..'"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    sets: [1, '1']\n", "set spec twice"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    page_delay: .nan\n", "page_delay"),
+        ("sources:\n  t:\n    base_url: http://h/oai\n    crosswalk: [dim]\n", "crosswalk"),
     ],
 )
 def test_a_malformed_sources_file_is_one_line(
@@ -151,6 +156,37 @@ def test_a_malformed_sources_file_is_one_line(
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and message in line, line
+
+
+def test_an_unknown_crosswalk_stops_the_harvest_before_it_quarantines_every_record(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  t:\n    base_url: http://127.0.0.1:9/oai\n    crosswalk: DIM\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ERNTE_SOURCES_FILE", str(sources))
+    result = ernte("harvest", "t")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: source 't': crosswalk 'DIM' is not one of ") and "dim" in line
+    checked = ernte("check")
+    assert f"problem: {sources}: source 't': crosswalk 'DIM'" in checked.output
+
+
+def test_a_sources_file_that_is_a_directory_is_not_replaced_by_the_packaged_one(
+    ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a bind mount makes of a host file that is missing: the packaged sources (ORLIS)
+    silently took its place, and beat would have scheduled them."""
+    config = tmp_path / "config"
+    (config / "sources.yaml").mkdir(parents=True)
+    monkeypatch.setenv("ERNTE_CONFIG_DIR", str(config))
+    monkeypatch.delenv("ERNTE_SOURCES_FILE", raising=False)
+    result = ernte("harvest", "orlis")
+    assert result.exit_code == 1
+    assert f"cannot read sources file {config / 'sources.yaml'}" in result.stderr
 
 
 def test_keys_merged_in_may_still_be_overridden(tmp_path: Path) -> None:
@@ -193,6 +229,33 @@ def test_a_bad_setting_names_the_variable(ernte: Ernte, monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("error: invalid setting: ERNTE_PAGE_DELAY='soon'")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("ERNTE_READ_TIMEOUT", "inf", "finite number"),  # overflowed the task time limits
+        ("ERNTE_PAGE_DELAY", "nan", "finite number"),
+        ("ERNTE_SWEEP_INTERVAL", "0", "greater than or equal to 1"),  # a busy loop
+        ("ERNTE_LEASE_SECONDS", "-10", "greater than or equal to 1"),  # no mutual exclusion
+        ("ERNTE_INDEX_BACKLOG", "-1", "greater than or equal to 1"),  # a harvest that hung
+        ("ERNTE_METRICS_PORT", "70000", "less than or equal to 65535"),
+        ("ERNTE_OVERLAP_SECONDS", "99999999999", "less than or equal to"),  # date overflow
+        # Each was a traceback from deep inside the Redis or Elasticsearch client.
+        ("REDIS_URL", "localhost:6379", "expected redis://HOST:PORT/DB"),
+        ("REDIS_URL", "sentinel://127.0.0.1:26379", "redis:// or rediss:// only"),
+        ("REDIS_URL", "redis://127.0.0.1:99999/0", "expected redis://HOST:PORT/DB"),
+        ("ES_URL", "localhost:9200", "expected https://HOST:PORT"),
+    ],
+)
+def test_settings_out_of_range_are_refused_at_start(
+    ernte: Ernte, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = ernte("status")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: invalid setting: {variable}={value!r}") and reason in line
 
 
 def test_a_bad_date_is_a_user_error() -> None:

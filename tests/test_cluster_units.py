@@ -86,7 +86,7 @@ def test_log_filter_redacts_message_fields_and_traceback() -> None:
     assert "u:***@h" in formatted and "RuntimeError" in formatted
 
 
-@pytest.mark.parametrize("command", [["worker"], ["beat"], ["metrics", "--port", "0"]])
+@pytest.mark.parametrize("command", [["worker"], ["beat"], ["metrics", "--port", "9"]])
 def test_cluster_commands_without_redis_say_so_in_one_line(
     command: list[str], data_dir: object
 ) -> None:

@@ -754,7 +754,13 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--port", default=9808, show_default=True, help="Port for /metrics.")
+@click.option(
+    "--port",
+    default=9808,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port for /metrics.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def metrics(port: int, host: str) -> None:
     """Serve Prometheus metrics of the cluster (needs REDIS_URL) until interrupted."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvester.run import services
+from harvester.run.pipeline import check_crosswalk
 from harvester.run.progress import PeriodicLog
 from harvester.settings import Settings
 from harvester.sources import SourceError, load_sources, scheduled_sources, source_of_archive
@@ -70,18 +71,23 @@ def _states(settings: Settings, report: CheckReport) -> list[HarvestState]:
 
 
 def _sources_file(settings: Settings, report: CheckReport) -> None:
-    """The sources file reads (no repeated key, values of the right kind) and every schedule
-    is a cron expression: otherwise `ernte beat` refuses to start, which an operator may find
+    """The sources file reads (no repeated key, values of the right kind), every schedule is a
+    cron expression and every crosswalk exists: otherwise `ernte beat` refuses to start, which an operator may find
     out only when the scheduled harvests are due."""
+    path = settings.sources_file
     try:
-        sources = scheduled_sources(settings.sources_file)
+        sources = scheduled_sources(path)
     except SourceError as exc:
         report.problems.append(str(exc))
         return
+    for source in sources.values():
+        try:
+            check_crosswalk(source)
+        except SourceError as exc:
+            report.problems.append(f"{path}: {exc}")
+            return
     scheduled = sum(1 for s in sources.values() if s.schedule)
-    report.ok.append(
-        f"sources file {settings.sources_file}: {len(sources)} source(s), {scheduled} scheduled"
-    )
+    report.ok.append(f"sources file {path}: {len(sources)} source(s), {scheduled} scheduled")
 
 
 def _live_in_archive(archive: RawArchive, progress: PeriodicLog) -> set[str]:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harvester.model import RawRecord, Record
-from harvester.normalize.normalizer import QuarantineError, normalize
+from harvester.normalize.normalizer import QuarantineError, available_crosswalks, normalize
 from harvester.run.document import build_document
-from harvester.sources import Source
+from harvester.sources import Source, SourceError
 from harvester.store.archive import RawArchive
 from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend, SearchDocument, WriteResult
@@ -34,6 +34,17 @@ from indexer.word_lists import part_list_file, stopwords_file, use_word_lists
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+def check_crosswalk(source: Source) -> None:
+    """SourceError when the source names a crosswalk ernte does not have: every record of
+    its harvests would be quarantined ("unknown format") while the run looked fine."""
+    known = available_crosswalks()
+    if source.crosswalk is not None and source.crosswalk not in known:
+        raise SourceError(
+            f"source {source.key!r}: crosswalk {source.crosswalk!r} is not one of "
+            f"{', '.join(known)}"
+        )
 
 
 def crosswalk_for(source: Source, prefix: str) -> str:

@@ -14,7 +14,7 @@ from harvester.oai.client import OAIClient
 from harvester.oai.http import HTTPClient, RetryPolicy
 from harvester.redact import redact_data
 from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
-from harvester.run.pipeline import IndexingSink, NormalizeOnlySink
+from harvester.run.pipeline import IndexingSink, NormalizeOnlySink, check_crosswalk
 from harvester.settings import Settings
 from harvester.sources import Source
 from harvester.store.archive import RawArchive
@@ -147,6 +147,7 @@ def harvester(
     store: StateStore | None = None,
 ) -> Harvester:
     """A harvester for one source; with no backend, pages are normalized but not indexed."""
+    check_crosswalk(source)
 
     def sink(src: Source, prefix: str, archive: RawArchive) -> PageSink:
         if backend is None:
