@@ -229,3 +229,48 @@ def test_metrics_with_a_wrong_password_is_one_line_and_scrapes_say_redis_is_down
         registry = CollectorRegistry()
         registry.register(RedisMetricsCollector(redis.Redis(port=cluster_mode, password="x")))
         assert b"ernte_redis_up 0.0" in generate_latest(registry)  # what /metrics serves
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--no-index",), "--no-index runs in-process only; drop --queue"),  # was ignored
+        (("--from", "yesterday"), "not a date: 'yesterday'"),
+        (("--from", "2020-01-02", "--until", "2020-01-01"), "--from 2020-01-02 is after --until"),
+    ],
+)
+def test_queue_refuses_at_once_what_a_worker_could_only_dead_letter(
+    ernte: Ernte, provider: str, cluster_mode: int, options: tuple[str, ...], message: str
+) -> None:
+    """`--queue --from yesterday` printed `queued`, exited 0, and the run went to the dead
+    letters; `--queue --no-index` indexed everything. Refused before Redis is even asked."""
+    result = ernte("harvest", provider, "--prefix", "dim", "--queue", *options)
+    assert result.exit_code in (1, 2) and "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_a_refused_queue_request_exits_1_and_a_different_window_is_not_taken_for_it(
+    ernte: Ernte, provider: str, cluster_mode: int
+) -> None:
+    from harvester.cluster import app as celery_app
+    from harvester.store.cluster_store import cluster
+
+    with redis_server(port=cluster_mode):
+        celery_app.configure()  # the app's broker is this test's Redis
+        first = ernte("harvest", provider, "--prefix", "dim", "--queue", "--from", "2020-01-01")
+        assert first.exit_code == 0 and "queued" in first.output, first.stderr
+        again = ernte("harvest", provider, "--prefix", "dim", "--queue")
+        assert again.exit_code == 1 and "already running" in again.stderr
+        # The worker of the first run died (its lease lapsed, no sweeper came by yet): a
+        # request for a full harvest resumes that run, as it was asked for, and says that
+        # the full harvest itself was not queued.
+        [run_id] = cluster().ledger.run_ids()
+        holder = cluster().lease.holder(run_id)
+        assert holder is not None and cluster().lease.release(run_id, holder)
+        full = ernte("harvest", provider, "--prefix", "dim", "--queue", "--full")
+        assert full.exit_code == 1
+        assert "resumed an interrupted run" in full.stderr
+        assert (
+            "of --prefix dim --from 2020-01-01; this request (--prefix dim --full)" in full.stderr
+        )
+        assert "is not queued" in full.stderr

@@ -27,7 +27,7 @@ from harvester.oai.client import NotOAIResponse, OAIError, OAIProtocolError
 from harvester.oai.http import HTTPFailure
 from harvester.redact import redact
 from harvester.run import interrupt, services
-from harvester.run.harvest import HarvestRequest
+from harvester.run.harvest import HarvestRequest, check_window
 from harvester.run.progress import PeriodicLog, progress_for
 from harvester.run.user_errors import is_user_error, redis_problem, unreachable_redis
 from harvester.settings import Settings, get_settings
@@ -219,15 +219,24 @@ def harvest(
             _require_writable_data_dir(settings)
         src = _source(source, prefix)
         set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
-        if queue and reconcile:
-            raise click.UsageError("--reconcile runs in-process only; drop --queue")
+        for option, given in (("--reconcile", reconcile), ("--no-index", no_index)):
+            if queue and given:
+                raise click.UsageError(f"{option} runs in-process only; drop --queue")
         if queue:
-            from harvester.cluster.runs import request_harvest
+            from harvester.cluster.runs import request_harvest_outcome
             from harvester.store.redis_state import RunSpec
 
+            check_window(from_, until)  # a worker would only dead-letter it
             ref = src.key if src.key in _configured_sources() else source
+            refused = 0
             for spec in set_specs:
-                click.echo(request_harvest(RunSpec(ref, spec, prefix or "", from_, until, full)))
+                queued, line = request_harvest_outcome(
+                    RunSpec(ref, spec, prefix or "", from_, until, full)
+                )
+                click.echo(line, err=not queued)
+                refused += not queued
+            if refused:
+                sys.exit(1)
             return
         with ExitStack() as held:
             # Refuse at once if any of these harvests is running elsewhere; then hold the host's

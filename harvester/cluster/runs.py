@@ -110,16 +110,33 @@ def current(run_id: str, fence: int) -> RunInfo:
 # -- requesting -----------------------------------------------------------------------------
 
 
+def _window(spec: RunSpec) -> tuple[str, str | None, str | None, bool]:
+    return spec.requested_prefix, spec.from_, spec.until, spec.full
+
+
+def _window_text(spec: RunSpec) -> str:
+    """The options of a request as a user typed them (`--full`, `--from X`), or `incremental`."""
+    options = [
+        *(["--prefix " + spec.requested_prefix] if spec.requested_prefix else []),
+        *(["--from " + spec.from_] if spec.from_ else []),
+        *(["--until " + spec.until] if spec.until else []),
+        *(["--full"] if spec.full else []),
+    ]
+    return " ".join(options) or "incremental"
+
+
 def request_harvest(spec: RunSpec) -> str:
     """Request a harvest on the cluster; one human-readable line.
 
     Takes the harvest's lease here, so of two concurrent requests exactly one is queued and the
     other is told the harvest is already running."""
-    return _request_harvest(spec)[1]
+    return request_harvest_outcome(spec)[1]
 
 
-def _request_harvest(spec: RunSpec) -> tuple[bool, str]:
-    """(whether the harvest was queued or resumed, the line `request_harvest` returns)."""
+def request_harvest_outcome(spec: RunSpec) -> tuple[bool, str]:
+    """(whether this very request was queued, the line `request_harvest` returns). A run of
+    the harvest that was interrupted (its worker died) is resumed first, as it was asked
+    for; a request for another window then is not queued, and the line says so."""
     source = resolve(spec)
     run_id = harvest_run_id(source.key, spec.set_spec)
     c = cluster()
@@ -132,7 +149,13 @@ def _request_harvest(spec: RunSpec) -> tuple[bool, str]:
     existing = c.ledger.get(run_id)
     if existing is not None:  # its worker died and no sweeper got to it yet: take it over
         resume(existing)
-        return True, f"{run_id}: resumed an interrupted run (fence {fence})"
+        line = f"{run_id}: resumed an interrupted run (fence {fence})"
+        if _window(existing.spec) == _window(spec):
+            return True, line
+        return False, (
+            f"{line} of {_window_text(existing.spec)}; this request ({_window_text(spec)}) is "
+            "not queued: ask again when that run has ended"
+        )
     c.ledger.open(run_id, fence, spec, time.time())
     send(START_HARVEST, RunStep(run_id, fence))
     return True, f"{run_id}: queued (fence {fence})"
@@ -301,7 +324,7 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
         elif "harvest" in entry:
             # Resumed from its checkpoint, even a --full or windowed run: its window is
             # stored with the checkpoint, and starting the list again would redo every page.
-            queued, line = _request_harvest(RunSpec(**{**entry["harvest"], "resume": True}))
+            queued, line = request_harvest_outcome(RunSpec(**{**entry["harvest"], "resume": True}))
             if not queued:  # refused while the harvest runs: the entry stays for later
                 lines.append(f"{entry['id']}: {line}; kept in the dead letters")
                 continue

@@ -62,6 +62,17 @@ RESUMABLE = ("running", "failed", "interrupted")
 """States whose checkpoint the next run continues from."""
 
 
+def check_window(from_: str | None, until: str | None) -> None:
+    """The errors `--from`/`--until` would meet in a run, at once and in the same words:
+    a value that is no date, a window that ends before it starts. (A run also fits them to
+    the server's granularity; this checks them at the finest.)"""
+    finest = "YYYY-MM-DDThh:mm:ssZ"
+    start = parse_datestamp(coerce_to_granularity(from_, finest)) if from_ else None
+    end = parse_datestamp(coerce_to_granularity(until, finest, end_of_day=True)) if until else None
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--from {from_} is after --until {until}")
+
+
 def resumable(state: HarvestState) -> bool:
     """Whether a stored checkpoint is a run to continue: stopped mid-list (with its token), or
     after its last page but before it completed."""
