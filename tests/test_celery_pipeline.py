@@ -226,6 +226,30 @@ def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
     wait_until(lambda: lease.holder("hb|*|dim") is None, 4, "the lease to expire")
 
 
+def test_a_run_waiting_out_its_page_delay_keeps_its_lease(
+    data_dir: Path, worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page delay longer than the lease (3 s here; a polite `page_delay: 75` against the
+    default 60 s): between two pages no task works on the run, so no heartbeat renews its
+    lease. It expired, and the sweeper "recovered" the healthy run and fetched the next page
+    before the delay was over. The lease now outlasts the delay."""
+    from harvester.cluster.runs import sweep_stale_runs
+    from harvester.store.cluster_store import cluster
+
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "5")
+    get_settings.cache_clear()
+    records = list(generate_records(100, seed=5, deleted_share=0.0))
+    with serve(records, batch_size=50) as base_url:
+        run_id = enqueue_harvest(base_url).split(":")[0]
+        wait_until(lambda: _state(base_url).next_page == 1, 30, "the first page")
+        time.sleep(4)  # past the 3 s lease, inside the 5 s page delay
+        assert cluster().lease.holder(run_id) is not None, "the lease lapsed during the delay"
+        assert sweep_stale_runs() == []
+        wait_until(lambda: _run_finished(base_url), 60, "the harvest to finish")
+    state = _state(base_url)
+    assert state.last_error is None and state.run.pages == 2 and state.run.records == 100
+
+
 def test_each_task_lands_on_its_own_queue_only(data_dir: Path) -> None:
     from harvester.cluster.payloads import FETCH_PAGE, INDEX_PAGE, IndexBatch, PageFetch, send
     from harvester.store.cluster_store import cluster

@@ -115,7 +115,7 @@ def fetch_page(page: PageFetch) -> str:
     if run.status != "fetching":
         raise StaleRun(f"run {run_id} is {run.status}, not fetching")
     if run.backlog > limits.index_backlog:
-        c.lease.renew(run_id, fence)
+        c.lease.renew(run_id, fence, waiting=limits.backpressure_delay)
         send(FETCH_PAGE, page, countdown=limits.backpressure_delay)
         return "backpressure"
     source = resolve(run.spec)
@@ -131,6 +131,10 @@ def fetch_page(page: PageFetch) -> str:
             more = runner.step(state, archive, sink)
     metrics.count(c.client, "records_harvested", source.key, state.run.records - records_before)
     if more:
+        # The page delay passes with no task on the run: the lease must outlast it, or a
+        # sweeper takes the healthy run for one whose worker died (a `page_delay: 75` run
+        # was "recovered" after 66 s and its next page fetched before the delay was over).
+        c.lease.renew(run_id, fence, waiting=runner.options.page_delay)
         send(
             FETCH_PAGE,
             PageFetch(run_id, state.next_page, fence),

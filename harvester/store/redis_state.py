@@ -306,12 +306,13 @@ class HarvestLease:
         )
         return int(fence) if fence is not None else None
 
-    def renew(self, run_id: str, fence: int) -> bool:
-        """Extend the lease; False if another fence holds it now."""
+    def renew(self, run_id: str, fence: int, waiting: float = 0.0) -> bool:
+        """Extend the lease (by `waiting` seconds more, for a run that hands its next step to
+        a countdown: no task works on it meanwhile, so no heartbeat renews it); False if
+        another fence holds it now."""
+        ttl_ms = self.ttl_ms + max(0, int(waiting * 1000))
         return bool(
-            self._renew(
-                keys=[self.keys.lease(run_id), self.keys.run(run_id)], args=[fence, self.ttl_ms]
-            )
+            self._renew(keys=[self.keys.lease(run_id), self.keys.run(run_id)], args=[fence, ttl_ms])
         )
 
     def release(self, run_id: str, fence: int) -> bool:
