@@ -376,6 +376,27 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
     wait_until(all_indexed, 30, "the replayed pages to be indexed")
 
 
+def test_dead_letters_that_can_never_succeed_can_be_discarded(data_dir: Path) -> None:
+    """A dead letter of a source removed from sources.yaml, or of a window given wrong, stayed
+    in `ernte status` for good: replaying it can only fail again."""
+    from click.testing import CliRunner
+
+    from harvester.cli.main import main
+    from harvester.store import dead_letters
+
+    for n in range(3):
+        dead_letters.record("ernte.fetch_page", {"payload": {"n": n}}, "gone", "", 6)
+    first, second, third = (entry["id"] for entry in dead_letters.entries())
+    assert _ernte("dlq", "discard", first).strip() == f"{first}: ernte.fetch_page discarded"
+    assert [e["id"] for e in dead_letters.entries()] == [second, third]
+    for wrong in ([], ["nosuch"], [second, "--all"]):
+        refused = CliRunner().invoke(main, ["dlq", "discard", *wrong], env=dict(os.environ))
+        assert refused.exit_code in (1, 2), refused.output
+    assert len(dead_letters.entries()) == 2, "a refused discard removes nothing"
+    assert len(_ernte("dlq", "discard", "--all").splitlines()) == 2
+    assert dead_letters.entries() == []
+
+
 # -- a worker process killed mid-harvest -------------------------------------------------------
 
 
@@ -449,7 +470,7 @@ def test_a_replay_refused_while_the_harvest_runs_keeps_its_dead_letter(
     holder = cluster().lease.acquire(run_id)  # the harvest runs again
     try:
         assert holder is not None
-        (line,) = replay_dead_letters()
+        (line,) = list(replay_dead_letters())
         assert "request refused" in line and "kept in the dead letters" in line
         assert len(dead_letters.entries()) == 1
     finally:

@@ -182,6 +182,13 @@ def test_a_schedule_that_is_no_cron_expression_stops_beat_only(
     assert f"problem: {sources}: source 'nightly': schedule '61 * * * *'" in checked.output
 
 
+def test_a_misspelt_worker_queue_is_refused(data_dir: object, cluster_mode: int) -> None:
+    """`ernte worker -Q harvst` consumed a queue nothing sends to, and said nothing."""
+    done = ernte_process("worker", "-Q", "harvst")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: unknown queue 'harvst': ernte's queues are harvest and index" in done.stderr
+
+
 def test_worker_with_a_silent_redis_says_so_in_one_line(
     data_dir: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:

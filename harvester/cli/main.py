@@ -762,6 +762,21 @@ def dlq_replay(ids: tuple[str, ...]) -> None:
             click.echo(line)
 
 
+@dlq.command("discard")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Discard every dead letter.")
+def dlq_discard(ids: tuple[str, ...], everything: bool) -> None:
+    """Remove dead letters without running them (the given ids, or --all)."""
+    _require_redis_url("`ernte dlq`")
+    from harvester.cluster.runs import discard_dead_letters
+
+    if bool(ids) == everything:
+        raise click.UsageError("give the ids of the dead letters to discard, or --all")
+    with _clear_errors():
+        for line in discard_dead_letters(list(ids) or None):
+            click.echo(line)
+
+
 @main.command()
 @click.option(
     "--port",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -298,21 +298,14 @@ def sum_page_stats(pages: list[dict[str, Any]]) -> tuple[RunCounts, int]:
     return total, dead
 
 
-def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
-    """Re-enqueue dead letters (all, or those with the given ids); returns one line per entry.
+def replay_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:
+    """Re-enqueue dead letters (all, or those with the given ids); one line per entry, each as
+    soon as its entry is done (an error at a later entry leaves the earlier lines shown).
 
     An index page is simply indexed again (from the archive). A failed harvest is requested
     again like `ernte harvest --queue`, so it resumes from its checkpoint under a new lease,
     a `--full` or `--from`/`--until` run too while the checkpoint is still of its window."""
-    wanted = set(ids) if ids is not None else None
-    if wanted:
-        unknown = wanted - {entry["id"] for _, entry in raw_entries()}
-        if unknown:
-            raise ErnteError(
-                f"no dead letter {', '.join(sorted(unknown))} (`ernte dlq list` shows them); "
-                "nothing replayed"
-            )
-    lines = []
+    wanted = _known_dead_letters(ids, "nothing replayed")
     for raw, entry in raw_entries():
         if wanted is not None and entry["id"] not in wanted:
             continue
@@ -326,7 +319,7 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
             # stored with the checkpoint, and starting the list again would redo every page.
             queued, line = request_harvest_outcome(RunSpec(**{**entry["harvest"], "resume": True}))
             if not queued:  # refused while the harvest runs: the entry stays for later
-                lines.append(f"{entry['id']}: {line}; kept in the dead letters")
+                yield f"{entry['id']}: {line}; kept in the dead letters"
                 continue
         else:
             from harvester.cluster.app import app
@@ -334,5 +327,28 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> list[str]:
             app.send_task(entry["task"], kwargs=entry.get("kwargs") or {})
             line = f"{entry['task']} re-queued"
         remove(raw)
-        lines.append(f"{entry['id']}: {line}")
-    return lines
+        yield f"{entry['id']}: {line}"
+
+
+def discard_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:
+    """Remove dead letters (all, or those with the given ids) without running them: entries
+    that can never succeed (a source removed from sources.yaml, a window given wrong) would
+    otherwise stay in `ernte status` for good. One line per entry removed."""
+    wanted = _known_dead_letters(ids, "nothing discarded")
+    for raw, entry in raw_entries():
+        if wanted is None or entry["id"] in wanted:
+            remove(raw)
+            yield f"{entry['id']}: {entry['task']} discarded"
+
+
+def _known_dead_letters(ids: Iterable[str] | None, consequence: str) -> set[str] | None:
+    """The ids asked for (None: all), or ErnteError naming those that are no dead letter."""
+    wanted = set(ids) if ids is not None else None
+    if wanted:
+        unknown = wanted - {entry["id"] for _, entry in raw_entries()}
+        if unknown:
+            raise ErnteError(
+                f"no dead letter {', '.join(sorted(unknown))} (`ernte dlq list` shows them); "
+                f"{consequence}"
+            )
+    return wanted

@@ -17,7 +17,7 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from harvester.cluster import metrics
-from harvester.cluster.app import app, schedule_problem, task_limits
+from harvester.cluster.app import HARVEST_QUEUE, INDEX_QUEUE, app, schedule_problem, task_limits
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
@@ -92,6 +92,12 @@ def worker_hostname(name: str | None = None) -> str:
 
 def run_worker(queues: str, concurrency: int, pool: str, hostname: str | None = None) -> None:
     """`ernte worker`: a Celery worker on the given queues, with task events for Flower."""
+    unknown = [q for q in queues.split(",") if q.strip() not in (HARVEST_QUEUE, INDEX_QUEUE)]
+    if unknown:  # `-Q harvst` consumed a queue nothing sends to, silently
+        raise SystemExit(
+            f"error: unknown queue {', '.join(map(repr, unknown))}: "
+            f"ernte's queues are {HARVEST_QUEUE} and {INDEX_QUEUE} (-Q {HARVEST_QUEUE},{INDEX_QUEUE})"
+        )
     _check_start()
     settings = get_settings()
     if settings.embedded and "index" in queues.split(",") and concurrency > 1:
