@@ -257,25 +257,30 @@ def test_queue_refuses_at_once_what_a_worker_could_only_dead_letter(
 
 
 def test_a_refused_queue_request_exits_1_and_a_different_window_is_not_taken_for_it(
-    ernte: Ernte, provider: str, cluster_mode: int
+    provider: str, cluster_mode: int
 ) -> None:
-    from harvester.cluster import app as celery_app
-    from harvester.store.cluster_store import cluster
+    from harvester.settings import get_settings
+    from harvester.store import cluster_store
+
+    def queue(*options: str) -> subprocess.CompletedProcess[str]:
+        return ernte_process("harvest", provider, "--prefix", "dim", "--queue", *options)
 
     with redis_server(port=cluster_mode):
-        celery_app.configure()  # the app's broker is this test's Redis
-        first = ernte("harvest", provider, "--prefix", "dim", "--queue", "--from", "2020-01-01")
-        assert first.exit_code == 0 and "queued" in first.output, first.stderr
-        again = ernte("harvest", provider, "--prefix", "dim", "--queue")
-        assert again.exit_code == 1 and "already running" in again.stderr
+        first = queue("--from", "2020-01-01")
+        assert first.returncode == 0 and "queued" in first.stdout, first.stderr
+        again = queue()
+        assert again.returncode == 1 and "already running" in again.stderr
         # The worker of the first run died (its lease lapsed, no sweeper came by yet): a
         # request for a full harvest resumes that run, as it was asked for, and says that
         # the full harvest itself was not queued.
-        [run_id] = cluster().ledger.run_ids()
-        holder = cluster().lease.holder(run_id)
-        assert holder is not None and cluster().lease.release(run_id, holder)
-        full = ernte("harvest", provider, "--prefix", "dim", "--queue", "--full")
-        assert full.exit_code == 1
+        get_settings.cache_clear()
+        cluster_store.reset()
+        cluster = cluster_store.cluster()
+        [run_id] = cluster.ledger.run_ids()
+        holder = cluster.lease.holder(run_id)
+        assert holder is not None and cluster.lease.release(run_id, holder)
+        full = queue("--full")
+        assert full.returncode == 1
         assert "resumed an interrupted run" in full.stderr
         assert (
             "of --prefix dim --from 2020-01-01; this request (--prefix dim --full)" in full.stderr
