@@ -108,6 +108,29 @@ def remount(path: Path, options: str) -> None:
 # -- Ctrl-C and SIGTERM ---------------------------------------------------------------------
 
 
+def test_a_harvest_yields_the_cpu_to_searches_on_its_host(
+    data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ernte harvest` is batch work: it runs ERNTE_BATCH_NICENESS (10) below the searches
+    of its host, and its normalizing workers lower still, so `ernte serve` stays quick while
+    a harvest writes (bench/results/index.txt)."""
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with serve(RECORDS, batch_size=BATCH) as url:
+        process = harvest_process(source(url, "dim"))
+        try:
+            wait_for_page(data_dir / "state.sqlite", 2, process)
+            assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, mine + 10)
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            levels = [os.getpriority(os.PRIO_PROCESS, int(c)) for c in children.split()]
+            assert all(level >= min(19, mine + 10) for level in levels), levels
+            # the normalizing worker (one on two cores; none on one), lower still
+            assert os.cpu_count() == 1 or max(levels) == min(19, mine + 20), levels
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
 def test_ctrl_c_then_sigterm_mid_harvest_then_resume_gives_exactly_the_live_records(
     ernte: Ernte, data_dir: Path, source: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -217,6 +217,7 @@ def harvest(
             _require_redis_url("`ernte harvest --queue`")
         else:
             _require_writable_data_dir(settings)
+            _batch_work(settings)
         src = _source(source, prefix)
         set_specs = [set_spec] if set_spec is not None else list(src.sets) or [""]
         for option, given in (("--reconcile", reconcile), ("--no-index", no_index)):
@@ -277,6 +278,13 @@ def _stops_cleanly(source: str, set_spec: str | None) -> Iterator[None]:
         where = f"at page {exc.page}" if exc.page is not None else "before the first page"
         click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
         sys.exit(exc.exit_code)
+
+
+def _batch_work(settings: Settings) -> None:
+    """This command yields the CPU to searches on the same host (ERNTE_BATCH_NICENESS)."""
+    from harvester.run.pipeline import yield_cpu_to_searches
+
+    yield_cpu_to_searches(settings.batch_niceness)
 
 
 def _require_writable_data_dir(settings: Settings) -> None:
@@ -554,6 +562,7 @@ def _search_command_class() -> type[click.Command]:
 def index(target: str) -> None:
     """Index a source from the raw archive (`ernte index SOURCE`), or build a fresh index from
     every archive and switch to it atomically (`ernte index rebuild`)."""
+    _batch_work(_settings())
     if target == "rebuild":
         from harvester.run.rebuild import rebuild_from_archives
 
