@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.query import check_utf8, parse_year_value
+from indexer.query import FIELD_ALIASES, check_utf8, parse_year_value
 from indexer.search_model import FACET_FIELDS, Filter, QuerySyntaxError, SearchRequest, SortOrder
 
 
@@ -18,14 +18,15 @@ def parse_filter(text: str) -> Filter:
     """
     check_utf8(text, "filter")
     name, sep, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if not sep or not name or not value:
+    typed, value = name.strip(), value.strip()
+    name = FIELD_ALIASES.get(typed.lower(), typed.lower())  # `jahr=2009`, `Type=`: as in queries
+    if not sep or not typed or not value:
         raise QuerySyntaxError(
             f"filter {text!r}: write field=value (e.g. type=Zeitschriftenaufsatz)"
         )
     if name not in FACET_FIELDS:
         raise QuerySyntaxError(
-            f"filter {text!r}: unknown field {name!r}; filterable: {', '.join(FACET_FIELDS)}"
+            f"filter {text!r}: unknown field {typed!r}; filterable: {', '.join(FACET_FIELDS)}"
         )
     if name == "year":
         try:

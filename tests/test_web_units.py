@@ -112,6 +112,18 @@ def test_filters_are_written_field_colon_value() -> None:
     assert request.facets == {"subject": 10}
 
 
+def test_filter_field_names_take_case_and_german_aliases_like_the_query() -> None:
+    """`jahr:2009` and `Type:` worked in the query and were refused as filters."""
+    request = search_request("", ["jahr:2009", "Type:Monografie", "schlagwort:Soziale Stadt"], [])
+    assert request.filters == [
+        Filter("year", "2009"),
+        Filter("type", "Monografie"),
+        Filter("subject", "Soziale Stadt"),
+    ]
+    with pytest.raises(QuerySyntaxError, match="unknown field 'titel'"):
+        search_request("", ["titel:Stadt"], [])  # an alias of a field that is no facet
+
+
 def test_after_cursor_is_json() -> None:
     assert parse_after(None) is None
     assert parse_after("[10]") == [10]
