@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # `ernte index rebuild` (0: all in the command's own process); None: one per core, at
     # most 2, and none on a single core.
     index_workers: int | None = Field(default=None, ge=0)
-    # `ernte harvest` and `ernte index` run this much lower in scheduling priority than the
+    # `ernte harvest` and `ernte index` run at this niceness at least, lower in priority than the
     # searches of the same host (`ernte serve`, `ernte search`): batch work yields the CPU to
     # people waiting (issue 14), and loses nothing on an otherwise idle host. 0: not lowered.
     batch_niceness: int = Field(default=10, ge=0, le=19)

@@ -167,7 +167,7 @@ def test_the_normalizing_workers_yield_the_cpu_to_interactive_work() -> None:
     worker processes run at a lower priority than the command."""
     from harvester.run.pipeline import WORKER_NICENESS, worker_pool
 
-    if os.nice(0) > 19 - WORKER_NICENESS:
+    if os.nice(0) >= 19:  # (in-process harvests of earlier tests leave this process at 10)
         pytest.skip(f"the tests run at niceness {os.nice(0)}: a worker cannot be seen lower")
     pool = worker_pool(1)
     try:
