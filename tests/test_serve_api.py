@@ -431,6 +431,11 @@ def test_a_ticked_facet_value_is_one_box_with_its_count(server: RunningServer) -
     boxes = facet_boxes(page.text, "subject")
     named = [b for b in boxes if b[2].casefold() == "soziale stadt"]
     assert named == [("subject:soziale stadt", True, "Soziale Stadt", str(total))], boxes
+    # The command line's spelling and a German field name, as in a hand-written link: the box
+    # was left unticked, the filter shown nowhere on the page.
+    page = requests.get(f"{server.url}/", params={"filter": "Schlagwort=soziale stadt"}, timeout=30)
+    named = [b for b in facet_boxes(page.text, "subject") if b[2].casefold() == "soziale stadt"]
+    assert named == [("subject:soziale stadt", True, "Soziale Stadt", str(total))]
 
     top = requests.get(
         f"{server.url}/api/search", params={"facet": "subject", "facet_size": 1000}, timeout=30

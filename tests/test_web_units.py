@@ -14,7 +14,7 @@ from harvester.settings import Settings
 from harvester.web import formatting
 from harvester.web.app import create_app
 from harvester.web.pages import SearchState, templates, year_bars
-from harvester.web.search import cli_filter, parse_after, search_request
+from harvester.web.search import cli_filter, page_filter, parse_after, search_request
 from indexer.embedded.backend import EmbeddedBackend
 from indexer.search_model import FacetValue, Filter, QuerySyntaxError
 
@@ -122,6 +122,14 @@ def test_filter_field_names_take_case_and_german_aliases_like_the_query() -> Non
     ]
     with pytest.raises(QuerySyntaxError, match="unknown field 'titel'"):
         search_request("", ["titel:Stadt"], [])  # an alias of a field that is no facet
+
+
+def test_the_page_writes_every_filter_field_colon_value() -> None:
+    assert page_filter("Typ=Monographie") == "type:Monographie"
+    assert page_filter(" jahr : 2005..2010") == "year:2005..2010"
+    assert page_filter("subject:Soziale Stadt") == "subject:Soziale Stadt"
+    for not_a_filter in ("colour:blau", "nothing", "year:2010..2005"):
+        assert page_filter(not_a_filter) == not_a_filter  # the search reports it
 
 
 def test_after_cursor_is_json() -> None:

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web import formatting
-from harvester.web.search import OpenIndex, search_request
+from harvester.web.search import OpenIndex, page_filter, search_request
 from indexer.filters import fold_value
 from indexer.search_model import MAX_HITS, FacetValue, QuerySyntaxError, SearchResponse
 
@@ -217,7 +217,10 @@ def search_page(
     # A page that is no number (an edited or truncated link) is the first page: a 400 here
     # lost the search the user was looking at.
     number = int(page) if page.strip().isdigit() else 1
-    state = SearchState(q.strip(), [f for f in filters if f.strip()], sort, max(1, number))
+    # `type=…`, `Typ:…` (a hand-written link, the command line's spelling) as the page writes
+    # them, or the facet box of such a filter stays unticked.
+    written = [page_filter(f) for f in filters if f.strip()]
+    state = SearchState(q.strip(), list(dict.fromkeys(written)), sort, max(1, number))
     index = _index(request)
     error = ""
     try:

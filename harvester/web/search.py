@@ -39,6 +39,20 @@ def cli_filter(text: str) -> str:
     return rewritten
 
 
+def page_filter(text: str) -> str:
+    """A filter as the page writes it, `field:value` with the field's own name
+    (`Typ=Monographie` -> `type:Monographie`), so that a filter from a hand-written link ticks
+    its facet box; a filter that is no filter is returned as written (the search reports it)."""
+    match = _FILTER.match(text)
+    if match is None:
+        return text
+    try:
+        parsed = parse_filter(f"{match[1]}={match[2]}")
+    except QuerySyntaxError:
+        return text
+    return f"{parsed.field}:{match[2].strip()}"
+
+
 def parse_after(text: str | None) -> list[object] | None:
     """The `after` cursor: `next_search_after` of the previous response, as JSON (`[10]`)."""
     if not text:
