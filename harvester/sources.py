@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,19 +194,42 @@ def adhoc_key(base_url: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in slug) or "adhoc"
 
 
-def resolve_source(name_or_url: str, path: Path, prefix: str | None = None) -> Source:
-    """A configured source by name, or an ad-hoc source for an OAI-PMH base URL."""
+def harvest_command(source: str, set_spec: str = "", prefix: str = "", *flags: str) -> str:
+    """The `ernte harvest` command line that runs one harvest again, for the way out that
+    messages print: the set and the metadata prefix are named, since without them the command
+    harvests the source's default ones (a bare URL's key names it too, see `resolve_source`)."""
+    words = ["ernte", "harvest", source]
+    if set_spec:
+        words += ["--set", set_spec]
+    if prefix:
+        words += ["--prefix", prefix]
+    return shlex.join([*words, *flags])
+
+
+def resolve_source(
+    name_or_url: str,
+    path: Path,
+    prefix: str | None = None,
+    earlier_urls: Mapping[str, str] | None = None,
+) -> Source:
+    """A configured source by name, or an ad-hoc source for an OAI-PMH base URL, also named by
+    its key once harvested (`earlier_urls`: key -> base URL of earlier harvests of bare URLs;
+    a configured name comes first)."""
     if prefix is not None:
         check_prefix(prefix)
-    if name_or_url.startswith(("http://", "https://")):
-        check_base_url(name_or_url)
-        key = adhoc_key(name_or_url)
-        return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
-    sources = load_sources(path)
-    if name_or_url not in sources:
-        known = ", ".join(sorted(sources)) or "none"
-        raise SourceError(f"unknown source {name_or_url!r} (configured: {known}); or give a URL")
-    return sources[name_or_url]
+    if not name_or_url.startswith(("http://", "https://")):
+        sources = load_sources(path)
+        if name_or_url in sources:
+            return sources[name_or_url]
+        if not earlier_urls or name_or_url not in earlier_urls:
+            known = ", ".join(sorted(sources)) or "none"
+            raise SourceError(
+                f"unknown source {name_or_url!r} (configured: {known}); or give a URL"
+            )
+        name_or_url = earlier_urls[name_or_url]
+    check_base_url(name_or_url)
+    key = adhoc_key(name_or_url)
+    return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
 
 
 def source_of_archive(sources: Mapping[str, Source], key: str, prefix: str) -> Source:

@@ -203,6 +203,23 @@ def test_keys_merged_in_may_still_be_overridden(tmp_path: Path) -> None:
     assert load_sources(sources)["t"].metadata_prefix == "oai_dc"
 
 
+def test_a_configured_name_comes_before_the_key_of_an_earlier_bare_url(tmp_path: Path) -> None:
+    from harvester.sources import SourceError, harvest_command, resolve_source
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  t:\n    base_url: http://127.0.0.1:9/oai\n", encoding="utf-8")
+    earlier = {"t": "http://elsewhere.example/oai", "h_oai": "http://h/oai"}
+    assert resolve_source("t", sources, None, earlier).base_url == "http://127.0.0.1:9/oai"
+    found = resolve_source("h_oai", sources, "dim", earlier)
+    assert (found.key, found.base_url, found.metadata_prefix) == ("h_oai", "http://h/oai", "dim")
+    with pytest.raises(SourceError, match="unknown source 'nowhere'"):
+        resolve_source("nowhere", sources, None, earlier)
+    assert harvest_command("t", "ddc:710", "dim", "--full") == (
+        "ernte harvest t --set ddc:710 --prefix dim --full"
+    )
+    assert harvest_command("t", "a b") == "ernte harvest t --set 'a b'"
+
+
 def test_a_sources_file_that_is_no_utf8_is_one_line(
     ernte: Ernte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -307,6 +309,27 @@ def test_damaged_archive_is_one_line_everywhere_and_full_reharvest_recovers(
     assert "moved aside" in full.stderr
     assert any(p.name.startswith(f"{path.name}.damaged-") for p in path.parent.iterdir())
     assert_exact(data_dir)
+
+
+def test_the_way_out_printed_for_a_bare_url_is_a_command_that_runs(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    """A harvest of a base URL is known by its key (`ernte status` shows it): the commands
+    that messages print name it so, with its metadata prefix, and they run as printed. They
+    said `ernte harvest 127.0.0.1_..._oai --full`, which was an unknown source and harvested
+    the default prefix besides."""
+    assert ernte("harvest", provider, "--prefix", "dim").exit_code == 0
+    [(key, _, path)] = archives_of(data_dir / "archive")
+    path.unlink()
+    checked = ernte("check")
+    assert checked.exit_code == 1
+    [printed] = re.findall(r"`(ernte harvest [^`]*)`", checked.output)
+    assert shlex.split(printed) == ["ernte", "harvest", key, "--prefix", "dim", "--full"]
+    again = ernte(*shlex.split(printed)[1:])
+    assert again.exit_code == 0, again.stderr
+    assert ernte("check").exit_code == 0
+    assert_exact(data_dir)
+    assert ernte("sets", key).exit_code == 0  # the key names the source for every command
 
 
 def _document(data_dir: Path, identifier: str, **changes: object) -> SearchDocument:

@@ -66,7 +66,7 @@ def test_redis_down_is_one_line_and_a_restart_without_persistence_is_reported_an
         reported = ernte("status")
         assert reported.exit_code == 0, reported.stderr
         assert "is gone from Redis" in reported.stderr and "t|*|dim" in reported.stderr
-        assert "`ernte harvest t` continues from it" in reported.stderr
+        assert "`ernte harvest t --prefix dim` continues from it" in reported.stderr
         with fault_proxy(provider) as proxy:
             resumed = ernte("harvest", source(proxy.url, "dim"))
             asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]

@@ -31,7 +31,14 @@ from harvester.run.harvest import HarvestRequest, check_window
 from harvester.run.progress import PeriodicLog, progress_for
 from harvester.run.user_errors import is_user_error, redis_problem, unreachable_redis
 from harvester.settings import Settings, get_settings
-from harvester.sources import Source, SourceError, load_sources, resolve_source, source_of_archive
+from harvester.sources import (
+    Source,
+    SourceError,
+    harvest_command,
+    load_sources,
+    resolve_source,
+    source_of_archive,
+)
 from harvester.store.archive import RawArchive, archives_for, archives_of
 from harvester.store.locks import (
     LeaseGuardedStore,
@@ -90,7 +97,15 @@ def _settings() -> Settings:
 
 
 def _source(name_or_url: str, prefix: str | None = None) -> Source:
-    return resolve_source(name_or_url, _settings().sources_file, prefix)
+    """A configured source, a base URL, or the key of an earlier harvest of a base URL (as
+    `ernte status` and the messages name it)."""
+    settings = _settings()
+    earlier = None
+    if not name_or_url.startswith(("http://", "https://")) and (
+        name_or_url not in _configured_sources()
+    ):
+        earlier = services.earlier_base_urls(settings)
+    return resolve_source(name_or_url, settings.sources_file, prefix, earlier)
 
 
 def _print_json(data: Any) -> None:
@@ -212,7 +227,7 @@ def harvest(
     Ctrl-C or SIGTERM stops after the page being stored, saves the checkpoint and exits 130
     (143); the next `ernte harvest SOURCE` continues from there."""
     settings = _settings()
-    with _stops_cleanly(source, set_spec), _clear_errors():
+    with _stops_cleanly(source, set_spec, prefix), _clear_errors():
         if queue:
             _require_redis_url("`ernte harvest --queue`")
         else:
@@ -228,7 +243,7 @@ def harvest(
             from harvester.store.redis_state import RunSpec
 
             check_window(from_, until)  # a worker would only dead-letter it
-            ref = src.key if src.key in _configured_sources() else source
+            ref = src.key if src.key in _configured_sources() else src.base_url
             refused = 0
             for spec in set_specs:
                 queued, line = request_harvest_outcome(
@@ -267,14 +282,14 @@ def harvest(
 
 
 @contextmanager
-def _stops_cleanly(source: str, set_spec: str | None) -> Iterator[None]:
+def _stops_cleanly(source: str, set_spec: str | None, prefix: str | None) -> Iterator[None]:
     """Ctrl-C and SIGTERM: the harvest saves its checkpoint (state `interrupted`), then one
     line says where it stopped and how to go on; exit 130 (SIGINT) or 143 (SIGTERM)."""
     try:
         with interrupt.stop_on_signals():
             yield
     except interrupt.Interrupted as exc:
-        again = f"ernte harvest {source}" + (f" --set {set_spec}" if set_spec else "")
+        again = harvest_command(source, set_spec or "", prefix or "")
         where = f"at page {exc.page}" if exc.page is not None else "before the first page"
         click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
         sys.exit(exc.exit_code)

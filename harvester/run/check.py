@@ -149,13 +149,13 @@ def run_check(
         if problems:
             report.problems.append(
                 f"archive {path} fails SQLite's integrity check ({'; '.join(problems[:3])}); "
-                f"{damaged_remedy(src)}"
+                f"{damaged_remedy(src, prefix)}"
             )
             continue
         if records < want_records or seq < want_seq:
             report.problems.append(
                 f"archive {path} holds {records} records, but {want_records} were archived "
-                f"(the file was emptied or replaced); {damaged_remedy(src)}"
+                f"(the file was emptied or replaced); {damaged_remedy(src, prefix)}"
             )
             continue
         report.ok.append(f"archive {path}: {records} records ({len(ids)} live), sound")
@@ -168,7 +168,7 @@ def run_check(
             path = archive_path(settings.archive_dir, src, prefix)
             report.problems.append(
                 f"archive {path} is missing, but {want_records} records were archived; "
-                f"{damaged_remedy(src)}"
+                f"{damaged_remedy(src, prefix)}"
             )
 
     if not index:

@@ -42,7 +42,7 @@ from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_dates
 from harvester.run import interrupt
 from harvester.run.progress import harvest_log_fields
 from harvester.run.user_errors import is_user_error
-from harvester.sources import Source
+from harvester.sources import Source, harvest_command
 from harvester.store.archive import RawArchive, archive_path, damaged_remedy
 from harvester.store.files import DamagedFile
 from harvester.store.state import HarvestKey, HarvestState, RunCounts, StateStore
@@ -266,11 +266,15 @@ class Harvester:
         else:
             self._begin_window(state, request, info.granularity, info.earliest_datestamp)
         state.deleted_record = info.deleted_record
+        state.base_url = request.source.base_url
         if info.deleted_record in ("no", "transient") and state.window_from:
             log.warning(
                 "repository declares deletedRecord=%s: an incremental harvest cannot see all "
-                "deletions; run `ernte harvest --full --reconcile` now and then",
+                "deletions; run `%s` now and then",
                 info.deleted_record,
+                harvest_command(
+                    state.source, state.set_spec, state.prefix, "--full", "--reconcile"
+                ),
                 extra=self._ctx(state),
             )
         self._check_archive(state, request, resume)
@@ -320,7 +324,7 @@ class Harvester:
                 raise ArchiveLost(
                     f"archive {path} {what}, but {state.archived_records} were archived by "
                     f"harvest {state.key} (the file was deleted, emptied or replaced); "
-                    f"{damaged_remedy(state.source)}"
+                    f"{damaged_remedy(state.source, state.prefix)}"
                 )
             log.warning(
                 "archive %s %s, fewer than the %d archived before; the full run archives "

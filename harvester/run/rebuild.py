@@ -103,7 +103,7 @@ class _Archives:
                 raise ArchiveLost(
                     f"archive {path} {what}, but {records} were archived by harvests of "
                     f"{source}; a rebuild now would drop them from the index too (nothing was "
-                    f"changed): {damaged_remedy(source)}"
+                    f"changed): {damaged_remedy(source, prefix)}"
                 )
 
     def close(self) -> None:

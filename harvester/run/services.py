@@ -16,7 +16,7 @@ from harvester.redact import redact_data
 from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.run.pipeline import IndexingSink, NormalizeOnlySink, check_crosswalk
 from harvester.settings import Settings
-from harvester.sources import Source
+from harvester.sources import Source, harvest_command
 from harvester.store.archive import RawArchive
 from harvester.store.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
 from indexer import word_lists
@@ -195,6 +195,19 @@ class StatusReport:
         return dict(redact_data(report))
 
 
+def earlier_base_urls(settings: Settings) -> dict[str, str]:
+    """Key -> base URL of the harvests of bare URLs (what `ernte status` and the messages name
+    them by), also those whose state only the data directory kept after a Redis restart."""
+    store = state_store(settings, readonly=True)
+    states = store.all()
+    if settings.redis_url:
+        from harvester.store.redis_state import RedisStateStore
+
+        if isinstance(store, RedisStateStore):
+            states += [s for s, _ in store.vanished()]
+    return {s.source: s.base_url for s in states if s.base_url}
+
+
 def status_report(settings: Settings) -> StatusReport:
     """Read every harvest's state (read-only: works on a read-only data directory)."""
     from harvester.store.locks import run_is_held
@@ -214,7 +227,8 @@ def status_report(settings: Settings) -> StatusReport:
             report.vanished = [
                 f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is "
                 f"gone from Redis (restarted without persistence?); its last checkpoint is kept "
-                f"in {path}, and `ernte harvest {s.source}` continues from it"
+                f"in {path}, and `{harvest_command(s.source, s.set_spec, s.prefix)}` continues "
+                "from it"
                 for s, path in store.vanished()
             ]
     return report

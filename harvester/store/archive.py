@@ -23,7 +23,7 @@ from typing import cast
 import zstandard
 
 from harvester.model import RawRecord
-from harvester.sources import SourceError, check_prefix
+from harvester.sources import SourceError, check_prefix, harvest_command
 from harvester.store import files as storage
 
 _SCHEMA = """
@@ -88,11 +88,12 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def damaged_remedy(source: str) -> str:
-    """The way out of a damaged or lost archive."""
+def damaged_remedy(source: str, prefix: str) -> str:
+    """The way out of a damaged or lost archive (of every set of `source` in `prefix`)."""
+    again = harvest_command(source, "", prefix, "--full")
     return (
-        f"restore it from a backup, or run `ernte harvest {source} --full` to harvest everything "
-        "again (a damaged file is moved aside first)"
+        f"restore it from a backup, or run `{again}` to harvest everything again (a damaged "
+        "file is moved aside first)"
     )
 
 
@@ -103,7 +104,7 @@ class RawArchive:
         """`readonly`: open an existing archive for reading only (`ernte show`, `quarantine`,
         `check`, the record pages of `ernte serve`), also in a read-only data directory."""
         self.path = path
-        remedy = damaged_remedy(path.parent.name)
+        remedy = damaged_remedy(path.parent.name, path.stem)
         self._compress = zstandard.ZstdCompressor(level=3).compress
         self._decompress = zstandard.ZstdDecompressor().decompress
         if readonly:

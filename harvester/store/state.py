@@ -81,6 +81,8 @@ class HarvestState:
     archived_records / archive_seq: what the archive of (source, prefix) held after this harvest's
     last stored page (identifiers, highest sequence number); the archive never forgets a record,
     so an archive holding less was lost, emptied or replaced, and the run refuses to go on.
+    base_url: the repository's base URL at the last run, so that a harvest of a bare URL can be
+    named again by its key (`ernte harvest 127.0.0.1_8000_oai`), as `ernte status` shows it.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
     run: counts of the current or last run.  totals: counts over all runs.
     """
@@ -106,6 +108,7 @@ class HarvestState:
     token_restarts: int = 0
     archived_records: int = 0
     archive_seq: int = 0
+    base_url: str = ""
     run_started: str | None = None
     run_ended: str | None = None
     rate: float = 0.0
