@@ -294,6 +294,7 @@ def test_worker_harvests_multi_page_provider_into_embedded_index(
     assert f'ernte_records_harvested_total{{source="{state.source}"}} 300.0' in scrape
     assert f'ernte_records_indexed_total{{source="{state.source}"}} 270.0' in scrape
     assert f'ernte_harvest_duration_seconds_count{{source="{state.source}"}} 1.0' in scrape
+    assert f'ernte_harvest_last_success_timestamp_seconds{{source="{state.source}"}}' in scrape
     assert "ernte_dead_letters 0.0" in scrape
 
 
@@ -354,6 +355,15 @@ def test_failing_index_batch_is_dead_lettered_and_replayed(data_dir: Path, worke
     state = _state(base_url)
     assert state.state == "idle"
     assert state.last_error is not None and "dead-letter" in state.last_error
+    from prometheus_client import generate_latest
+
+    from harvester.cluster.metrics import registry_for
+    from harvester.store.cluster_store import cluster
+
+    # Nothing reached the index: no success for an alert on its age to miss.
+    scrape = generate_latest(registry_for(cluster().client)).decode()
+    assert f'ernte_harvest_duration_seconds_count{{source="{state.source}"}} 1.0' in scrape
+    assert "ernte_harvest_last_success_timestamp_seconds{" not in scrape
 
     (data_dir / "index").unlink()  # the index is fixed
     # A mistyped id replays nothing and says so (it printed nothing and exited 0).

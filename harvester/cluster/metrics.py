@@ -10,7 +10,9 @@ idempotent per-page stats that `ernte status` shows.
     ernte_records_indexed_total{source}     documents written to the index
     ernte_records_failed_total{source}      records quarantined (normalize or index refused)
     ernte_harvest_duration_seconds{source}  duration of completed runs (sum and count)
-    ernte_harvest_last_success_timestamp_seconds{source}
+    ernte_harvest_last_success_timestamp_seconds{source}   the last run that indexed every page
+                                            (a run whose index pages were dead-lettered is no
+                                            success: an alert on this gauge's age must fire)
     ernte_dead_letters                      tasks waiting in the dead-letter list
     ernte_redis_up                          1 if this scrape could read Redis, else 0
 """
@@ -50,12 +52,15 @@ def count(client: redis.Redis, name: str, source: str, amount: int | float) -> N
         client.hincrbyfloat(METRICS_KEY, _field(name, source), float(amount))
 
 
-def harvest_completed(client: redis.Redis, source: str, seconds: float, at: float) -> None:
-    """A run finished: its duration and when."""
+def harvest_completed(
+    client: redis.Redis, source: str, seconds: float, at: float, *, fully_indexed: bool
+) -> None:
+    """A run finished: its duration, and when, if every page of it was indexed."""
     pipe = client.pipeline()
     pipe.hincrbyfloat(METRICS_KEY, _field("harvest_duration_sum", source), seconds)
     pipe.hincrbyfloat(METRICS_KEY, _field("harvest_duration_count", source), 1)
-    pipe.hset(METRICS_KEY, _field("harvest_last_success", source), at)
+    if fully_indexed:
+        pipe.hset(METRICS_KEY, _field("harvest_last_success", source), at)
     pipe.execute()
 
 

@@ -223,7 +223,9 @@ def finalize_run(step: RunStep) -> str:
         state.rate = round(state.run.records / duration, 1)
         runner = harvester_for(source, store)
         runner.complete(state)
-        metrics.harvest_completed(c.client, source.key, duration, time.time())
+        metrics.harvest_completed(
+            c.client, source.key, duration, time.time(), fully_indexed=not dead
+        )
     c.ledger.close(run_id, fence)
     log.info(
         "harvest run complete",
