@@ -210,6 +210,43 @@ def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir:
     assert c.ledger.pending_pages(run_id) == []
 
 
+def test_status_shows_a_queued_run_and_the_pages_indexed_so_far(data_dir: Path) -> None:
+    """A requested run showed nowhere until a worker started it, and a running one said
+    `indexed 0` until it completed (its pages' counts reach its state only then)."""
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import RunSpec
+
+    c = cluster()
+    queued_id, running_id = "waiting|*", "src|*"
+    c.ledger.open(queued_id, c.lease.acquire(queued_id) or 0, RunSpec("waiting"), time.time())
+    fence = c.lease.acquire(running_id)
+    assert fence is not None
+    c.ledger.open(running_id, fence, RunSpec("src", "", "dim"), time.time())
+    assert c.ledger.set_status(running_id, fence, "fetching", "dim")
+    state = HarvestState.new(HarvestKey("src", "", "dim"))
+    state.state = "running"
+    state.run.records = state.run.normalized = 150
+    c.store.save(state)
+    instance = c.ledger.get(running_id).instance  # type: ignore[union-attr]
+    for page_no in range(3):
+        c.ledger.add_page(running_id, page_no, [f"oai:x:{page_no}"])
+    c.ledger.page_done(running_id, instance, 0, {"indexed": 48, "quarantined": 2})
+    c.ledger.page_done(running_id, instance, 1, {"indexed": 50})
+
+    report = json.loads(_ernte("status", "--json"))
+    runs = {run["run"]: run for run in report["runs"]}
+    assert runs[queued_id]["status"] == "queued" and runs[queued_id]["source"] == "waiting"
+    running = runs[running_id]
+    assert (running["status"], running["prefix"]) == ("fetching", "dim")
+    assert (running["pages_fetched"], running["pages_indexed"]) == (3, 2)
+    assert (running["indexed"], running["quarantined"]) == (98, 2)
+    [harvest] = report["harvests"]
+    assert harvest["state"] == "running"
+    assert (harvest["run"]["indexed"], harvest["run"]["records"]) == (98, 150)
+    text = _ernte("status")
+    assert "runs in progress" in text and queued_id in text and "queued" in text
+
+
 def test_heartbeat_keeps_the_lease_beyond_its_lifetime(data_dir: Path) -> None:
     from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import HarvestLease

@@ -355,6 +355,30 @@ def _print_run_summary(state: HarvestState) -> None:
     )
 
 
+def _runs_table(runs: list[dict[str, Any]]) -> Table:
+    """The cluster's runs in progress (`ernte status` in cluster mode)."""
+    table = Table(
+        "cluster run",
+        "status",
+        "started",
+        "pages fetched",
+        "pages indexed",
+        "indexed",
+        "quarantined",
+        "dead-lettered pages",
+        title="runs in progress",
+    )
+    for run in runs:
+        table.add_row(
+            escape(redact(run["run"])),
+            run["status"],
+            run["started"],
+            *(str(run[k]) for k in ("pages_fetched", "pages_indexed", "indexed", "quarantined")),
+            str(run["index_pages_dead_lettered"]),
+        )
+    return table
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in README).")
 def status(as_json: bool) -> None:
@@ -377,6 +401,7 @@ def status(as_json: bool) -> None:
         "last run",
         "records",
         "deleted",
+        "indexed",
         "quarantined",
         "pages",
         "repaired",
@@ -392,6 +417,7 @@ def status(as_json: bool) -> None:
             f"{s.run_started or '-'} → {s.run_ended or '…'}",
             str(s.run.records),
             str(s.run.deleted),
+            str(s.run.indexed),
             str(s.run.quarantined),
             str(s.run.pages),
             str(s.run.repaired_chars),
@@ -401,6 +427,8 @@ def status(as_json: bool) -> None:
         )
     if states:
         console.print(table)
+    if report.runs:
+        console.print(_runs_table(report.runs))
     for line in report.vanished:
         click.echo(f"warning: {line}", err=True)
     if report.dead_letters is not None:

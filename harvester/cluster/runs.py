@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, fields
-from typing import Any
+from dataclasses import asdict
 
 from harvester.cluster.payloads import (
     FETCH_PAGE,
@@ -272,30 +271,19 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     if run.state_prefix:
         # The pages indexed before the failure count, as they do when an in-process harvest
         # fails: closing the ledger below drops its per-page stats.
-        indexed, _dead = sum_page_stats(c.ledger.page_stats(run_id))
+        indexed, _dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)
     elif not resumable(state):
         # This run never started: its row must not show the previous run's figures. (A
         # checkpoint a later run resumes keeps them: they are that run's too.)
         state.run = RunCounts()
+        state.rate = 0.0
         state.run_started = iso_now()
     try:
         harvester_for(source, store).fail(state, DeadLettered(reason))
     except StaleRun:
         return
     c.ledger.close(run_id, run.fence)
-
-
-def sum_page_stats(pages: list[dict[str, Any]]) -> tuple[RunCounts, int]:
-    """The index counts of a run's pages (the ledger's per-page stats) summed, and how many
-    index pages were dead-lettered."""
-    known = {f.name for f in fields(RunCounts)}
-    total = RunCounts()
-    dead = 0
-    for stats in pages:
-        dead += int(stats.get("dead_lettered", 0))
-        total.add(RunCounts(**{k: v for k, v in stats.items() if k in known}))
-    return total, dead
 
 
 def replay_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:

@@ -27,7 +27,6 @@ from harvester.cluster.runs import (
     harvester_for,
     maybe_finalize,
     resolve,
-    sum_page_stats,
 )
 from harvester.model import RawRecord
 from harvester.redact import redact_url
@@ -212,7 +211,7 @@ def finalize_run(step: RunStep) -> str:
     store = FencedStateStore(c.store, run_id, fence, None)
     state = store.load(run.state_key(source.key))
     if state.state == "running":
-        indexed, dead = sum_page_stats(c.ledger.page_stats(run_id))
+        indexed, dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)
         if dead:
             state.last_error = (

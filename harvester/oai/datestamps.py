@@ -74,3 +74,8 @@ def utc_now() -> datetime:
 
 def iso_now() -> str:
     return utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_from_timestamp(seconds: float) -> str:
+    """A Unix time as `iso_now` writes it."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

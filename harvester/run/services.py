@@ -16,7 +16,7 @@ from harvester.redact import redact_data
 from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.run.pipeline import IndexingSink, NormalizeOnlySink, check_crosswalk
 from harvester.settings import Settings
-from harvester.sources import Source, harvest_command
+from harvester.sources import Source, adhoc_key, harvest_command
 from harvester.store.archive import RawArchive
 from harvester.store.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
 from indexer import word_lists
@@ -179,15 +179,19 @@ def harvester(
 @dataclass
 class StatusReport:
     """Every harvest (a run whose process is gone shown as `died`), and in cluster mode the
-    dead letters and the runs Redis forgot: what `ernte status` and `/api/status` show."""
+    runs in progress, the dead letters and the runs Redis forgot: what `ernte status` and
+    `/api/status` show."""
 
     harvests: list[HarvestState]
     dead_letters: list[dict[str, Any]] | None = None
     vanished: list[str] = field(default_factory=list)
+    runs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `ernte status --json` (passwords in URLs masked)."""
         report: dict[str, Any] = {"harvests": [s.to_dict() for s in self.harvests]}
+        if self.runs is not None:
+            report["runs"] = self.runs
         if self.dead_letters is not None:
             report["dead_letters"] = self.dead_letters
         if self.vanished:
@@ -208,6 +212,45 @@ def earlier_base_urls(settings: Settings) -> dict[str, str]:
     return {s.source: s.base_url for s in states if s.base_url}
 
 
+def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
+    """The cluster's runs in progress, from the run ledger: a run waiting for a worker
+    (`queued`, no harvest state yet), fetching, or `fetched` with index pages still queued.
+    A running harvest's counts take in its pages indexed so far (a cluster run adds them to
+    its state only when it completes, so `indexed` read 0 until the end)."""
+    from harvester.oai.datestamps import iso_from_timestamp
+    from harvester.store.cluster_store import cluster
+
+    ledger = cluster().ledger
+    by_key = {str(s.key): s for s in harvests}
+    runs = []
+    for run_id in ledger.run_ids():
+        run = ledger.get(run_id)
+        if run is None:  # completed meanwhile
+            continue
+        totals, dead = ledger.page_totals(run_id)
+        ref = run.spec.source_ref
+        key = adhoc_key(ref) if ref.startswith(("http://", "https://")) else ref
+        harvest = by_key.get(str(run.state_key(key))) if run.state_prefix else None
+        if harvest is not None and harvest.state in ("running", "died"):
+            harvest.run.add(totals)
+        runs.append(
+            {
+                "run": run_id,
+                "source": key,
+                "set": run.spec.set_spec,
+                "prefix": run.state_prefix or run.spec.requested_prefix,
+                "status": run.status,
+                "started": iso_from_timestamp(run.started),
+                "pages_fetched": run.pages,
+                "pages_indexed": run.done,
+                "indexed": totals.indexed,
+                "quarantined": totals.quarantined,
+                "index_pages_dead_lettered": dead,
+            }
+        )
+    return runs
+
+
 def status_report(settings: Settings) -> StatusReport:
     """Read every harvest's state (read-only: works on a read-only data directory)."""
     from harvester.store.locks import run_is_held
@@ -223,6 +266,7 @@ def status_report(settings: Settings) -> StatusReport:
         from harvester.store.redis_state import RedisStateStore
 
         report.dead_letters = entries()
+        report.runs = _cluster_runs(harvests)
         if isinstance(store, RedisStateStore):
             report.vanished = [
                 f"harvest {s.key} ({s.state}, page {s.next_page}, watermark {s.watermark}) is "

@@ -32,13 +32,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, cast
 
 import redis
 
-from harvester.store.state import HarvestKey, HarvestState
+from harvester.store.state import HarvestKey, HarvestState, RunCounts
 
 log = logging.getLogger(__name__)
 
@@ -512,9 +512,17 @@ class RunLedger:
         done = cast(set[str], self.client.smembers(self.keys.done(run_id)))
         return sorted((int(n), json.loads(ids)) for n, ids in pages.items() if n not in done)
 
-    def page_stats(self, run_id: str) -> list[dict[str, Any]]:
+    def page_totals(self, run_id: str) -> tuple[RunCounts, int]:
+        """The index counts of the run's indexed pages summed (what finalizing adds to the
+        run's counts), and how many of its index pages were dead-lettered."""
         values = cast(dict[str, str], self.client.hgetall(self.keys.stats(run_id))).values()
-        return [json.loads(v) for v in values]
+        known = {f.name for f in fields(RunCounts)}
+        total = RunCounts()
+        dead = 0
+        for stats in (json.loads(v) for v in values):
+            dead += int(stats.get("dead_lettered", 0))
+            total.add(RunCounts(**{k: v for k, v in stats.items() if k in known}))
+        return total, dead
 
     def claim_finalize(self, run_id: str, fence: int) -> bool:
         """True for exactly one finalizer per fence."""
