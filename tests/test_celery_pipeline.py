@@ -576,6 +576,46 @@ def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> N
     assert run_id not in c.ledger.run_ids()
 
 
+def _queued_index_pages() -> list[int]:
+    """The page numbers of the index_page messages waiting in the broker's `index` queue."""
+    import base64
+
+    from harvester.store.cluster_store import cluster
+
+    pages = []
+    for message in cluster().client.lrange("index", 0, -1):
+        body = json.loads(base64.b64decode(json.loads(message)["body"]))
+        pages.append(body[1]["payload"]["page_no"])
+    return sorted(pages)
+
+
+def test_a_recovered_run_sends_only_the_index_pages_never_queued(data_dir: Path) -> None:
+    """With no worker on the index queue, a fetched run's lease lapses and every sweep took it
+    over: each sent every pending page again, so the queue grew by the run's backlog per
+    sweep. Queued messages wait; only a page whose message never went out is sent."""
+    from harvester.cluster.runs import send_index_page, sweep_stale_runs
+    from harvester.store.cluster_store import cluster
+
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
+    state.state, state.list_complete = "running", True
+    run_id, fence = _open_run(base_url, state)
+    c = cluster()
+    assert c.ledger.set_status(run_id, fence, "fetched", PREFIX)
+    run = c.ledger.get(run_id)
+    assert run is not None
+    for page_no in range(3):
+        c.ledger.add_page(run_id, page_no, [f"oai:x:{page_no}"])
+        if page_no < 2:  # the worker died after recording page 3, before sending it
+            send_index_page(run_id, run.instance, base_url, PREFIX, page_no, [f"oai:x:{page_no}"])
+    assert _queued_index_pages() == [0, 1]
+    for _ in range(3):
+        c.client.delete(c.lease.keys.lease(run_id))  # the lease lapses: nobody renews it
+        assert sweep_stale_runs() == [run_id]
+    assert _queued_index_pages() == [0, 1, 2]
+    c.client.delete("index", "harvest")
+
+
 def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_dir: Path) -> None:
     """start_harvest dead-lettered (Identify failed: a wrong URL, a server down) left no
     harvest state, so `ernte status` did not show the failed harvest at all."""

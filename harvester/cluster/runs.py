@@ -189,17 +189,9 @@ def resume(run: RunInfo) -> None:
     if run.status == "queued":
         send(START_HARVEST, RunStep(run.run_id, run.fence))
         return
-    for page_no, identifiers in c.ledger.pending_pages(run.run_id):
-        send(
-            INDEX_PAGE,
-            IndexBatch(
-                run.run_id,
-                redact_url(run.spec.source_ref),
-                run.state_prefix,
-                page_no,
-                identifiers,
-                run.instance,
-            ),
+    for page_no, identifiers in c.ledger.unsent_pages(run.run_id):
+        send_index_page(
+            run.run_id, run.instance, run.spec.source_ref, run.state_prefix, page_no, identifiers
         )
     if run.status == "fetched":
         maybe_finalize(run.run_id)
@@ -215,6 +207,17 @@ def resume(run: RunInfo) -> None:
         maybe_finalize(run.run_id)
         return
     send(FETCH_PAGE, PageFetch(run.run_id, state.next_page, run.fence))
+
+
+def send_index_page(
+    run_id: str, instance: str, source_ref: str, prefix: str, page_no: int, identifiers: list[str]
+) -> None:
+    """Queue index_page for a page recorded in the ledger, and note that it is queued."""
+    # Task arguments are visible (Flower, events, dead letters): never a password. Indexing
+    # reads the archive only, so the source URL without credentials is all it needs.
+    batch = IndexBatch(run_id, redact_url(source_ref), prefix, page_no, identifiers, instance)
+    send(INDEX_PAGE, batch)
+    cluster().ledger.mark_sent(run_id, page_no)
 
 
 def maybe_finalize(run_id: str) -> None:

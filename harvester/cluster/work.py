@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 from harvester.cluster import metrics
 from harvester.cluster.app import task_limits
-from harvester.cluster.payloads import FETCH_PAGE, INDEX_PAGE, IndexBatch, PageFetch, RunStep, send
+from harvester.cluster.payloads import FETCH_PAGE, IndexBatch, PageFetch, RunStep, send
 from harvester.cluster.runs import (
     context,
     current,
@@ -27,9 +27,9 @@ from harvester.cluster.runs import (
     harvester_for,
     maybe_finalize,
     resolve,
+    send_index_page,
 )
 from harvester.model import RawRecord
-from harvester.redact import redact_url
 from harvester.run import services
 from harvester.run.pipeline import process_batch
 from harvester.settings import Settings, get_settings
@@ -54,19 +54,14 @@ class IndexQueueSink:
         self.ledger = ledger
         self.run_id = run_id
         self.instance = instance
-        # Task arguments are visible (Flower, events, dead letters): never a password. Indexing
-        # reads the archive only, so the source URL without credentials is all it needs.
-        self.source_ref = redact_url(source_ref)
+        self.source_ref = source_ref
         self.prefix = prefix
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
         identifiers = list(dict.fromkeys(r.identifier for r in records))
         self.ledger.add_page(self.run_id, page_no, identifiers)
-        send(
-            INDEX_PAGE,
-            IndexBatch(
-                self.run_id, self.source_ref, self.prefix, page_no, identifiers, self.instance
-            ),
+        send_index_page(
+            self.run_id, self.instance, self.source_ref, self.prefix, page_no, identifiers
         )
         return RunCounts()
 

@@ -85,6 +85,9 @@ class _Keys:
     def stats(self, run_id: str) -> str:
         return f"{self.namespace}:run:{run_id}:stats"
 
+    def sent(self, run_id: str) -> str:
+        return f"{self.namespace}:run:{run_id}:sent"
+
     @property
     def runs(self) -> str:
         return f"{self.namespace}:runs"
@@ -418,10 +421,10 @@ if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
 return redis.call('HSETNX', KEYS[1], 'finalizing', ARGV[1])
 """
 
-# KEYS: run, pages, done, stats, runs set, lease. ARGV: fence, run id.
+# KEYS: run, pages, done, stats, runs set, lease, sent. ARGV: fence, run id.
 _CLOSE = """
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7])
 redis.call('SREM', KEYS[5], ARGV[2])
 if redis.call('GET', KEYS[6]) == ARGV[1] then redis.call('DEL', KEYS[6]) end
 return 1
@@ -447,6 +450,7 @@ class RunLedger:
             self.keys.pages(run_id),
             self.keys.done(run_id),
             self.keys.stats(run_id),
+            self.keys.sent(run_id),
         )
         pipe.hset(
             self.keys.run(run_id),
@@ -512,6 +516,19 @@ class RunLedger:
         done = cast(set[str], self.client.smembers(self.keys.done(run_id)))
         return sorted((int(n), json.loads(ids)) for n, ids in pages.items() if n not in done)
 
+    def mark_sent(self, run_id: str, page_no: int) -> None:
+        """The index_page message of a handed-off page is in the broker's queue."""
+        self.client.hset(self.keys.sent(run_id), str(page_no), 1)
+
+    def unsent_pages(self, run_id: str) -> list[tuple[int, list[str]]]:
+        """Pending pages whose index_page message was never queued (the worker died between
+        recording the page and sending it, or Redis lost that last write): the ones a recovered
+        run must send. A queued message waits for an index worker however long that takes,
+        and one a dead worker held comes back by the broker's visibility timeout, so sending
+        those again only piled up duplicates while no index worker ran."""
+        sent = cast(set[str], set(self.client.hkeys(self.keys.sent(run_id))))
+        return [(n, ids) for n, ids in self.pending_pages(run_id) if str(n) not in sent]
+
     def page_totals(self, run_id: str) -> tuple[RunCounts, int]:
         """The index counts of the run's indexed pages summed (what finalizing adds to the
         run's counts), and how many of its index pages were dead-lettered."""
@@ -537,5 +554,6 @@ class RunLedger:
             self.keys.stats(run_id),
             self.keys.runs,
             self.keys.lease(run_id),
+            self.keys.sent(run_id),
         ]
         return bool(self._close(keys=keys, args=[fence, run_id]))
