@@ -538,7 +538,9 @@ def _open_run(base_url: str, state: HarvestState) -> tuple[str, int]:
     from harvester.store.redis_state import FencedStateStore, RunSpec
 
     c = cluster()
-    run_id = f"{state.source}|*|{PREFIX}"
+    from harvester.store.state import harvest_run_id
+
+    run_id = harvest_run_id(state.source, state.set_spec)  # as a request takes it
     fence = c.lease.acquire(run_id)
     assert fence is not None
     c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
@@ -574,6 +576,48 @@ def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> N
     assert stored.last_error == "DeadLettered: HTTPFailure: 500"
     assert stored.run.indexed == 77 and stored.next_page == 2
     assert run_id not in c.ledger.run_ids()
+
+
+def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path) -> None:
+    """Pages a failed run had handed to the index queue are indexed after the failure; closing
+    the run at once dropped their counts, so `ernte status` showed fewer indexed records than
+    the index holds. The run stays in the ledger as `failed` until they are done."""
+    from harvester.cluster.payloads import FETCH_PAGE, PageFetch, RunStep
+    from harvester.cluster.runs import give_up, request_harvest
+    from harvester.cluster.work import finalize_run
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import RunSpec
+
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
+    state.state, state.next_page = "running", 2
+    run_id, fence = _open_run(base_url, state)
+    c = cluster()
+    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
+    run = c.ledger.get(run_id)
+    assert run is not None
+    c.ledger.add_page(run_id, 0, ["oai:x:0"])
+    c.ledger.add_page(run_id, 1, ["oai:x:1"])
+    assert c.ledger.page_done(run_id, run.instance, 0, {"indexed": 40})
+
+    give_up(FETCH_PAGE, PageFetch(run_id, 2, fence).to_json(), "HTTPFailure: 500")
+
+    assert _state(base_url).state == "failed"
+    draining = c.ledger.get(run_id)
+    assert draining is not None and draining.status == "failed"
+    report = json.loads(_ernte("status", "--json"))
+    assert report["harvests"][0]["run"]["indexed"] == 40  # indexed so far
+    assert [r["status"] for r in report["runs"]] == ["failed"]
+    refused = request_harvest(RunSpec(base_url, "", PREFIX))
+    assert "still indexing the pages it fetched (1/2 indexed)" in refused
+
+    assert c.ledger.page_done(run_id, run.instance, 1, {"indexed": 37})  # the queued page
+    assert finalize_run(RunStep(run_id, fence)) == "failed run closed: 77 indexed"
+    stored = _state(base_url)
+    assert stored.state == "failed" and stored.run.indexed == 77
+    assert stored.last_error == "DeadLettered: HTTPFailure: 500"
+    assert run_id not in c.ledger.run_ids() and c.lease.holder(run_id) is None
+    c.client.delete("index", "harvest")
 
 
 def _queued_index_pages() -> list[int]:

@@ -142,11 +142,18 @@ def request_harvest_outcome(spec: RunSpec) -> tuple[bool, str]:
     fence = c.lease.acquire(run_id)
     if fence is None:
         run = c.ledger.get(run_id)
-        detail = f", {run.status}, {run.done}/{run.pages} pages indexed" if run else ""
         holder = c.lease.holder(run_id)
+        if run is not None and run.status == "failed":
+            return False, (
+                f"{run_id}: its failed run (fence {holder}) is still indexing the pages it "
+                f"fetched ({run.done}/{run.pages} indexed); request refused, ask again when "
+                "they are done"
+            )
+        detail = f", {run.status}, {run.done}/{run.pages} pages indexed" if run else ""
         return False, f"{run_id}: already running (fence {holder}{detail}); request refused"
     existing = c.ledger.get(run_id)
-    if existing is not None:  # its worker died and no sweeper got to it yet: take it over
+    if existing is not None and existing.status != "failed":
+        # its worker died and no sweeper got to it yet: take it over
         resume(existing)
         line = f"{run_id}: resumed an interrupted run (fence {fence})"
         if _window(existing.spec) == _window(spec):
@@ -193,7 +200,7 @@ def resume(run: RunInfo) -> None:
         send_index_page(
             run.run_id, run.instance, run.spec.source_ref, run.state_prefix, page_no, identifiers
         )
-    if run.status == "fetched":
+    if run.status in ("fetched", "failed"):
         maybe_finalize(run.run_id)
         return
     source = resolve(run.spec)
@@ -224,7 +231,11 @@ def maybe_finalize(run_id: str) -> None:
     """Queue finalize_run once every handed-off page is indexed (a set comparison: counts
     could match by accident)."""
     run = cluster().ledger.get(run_id)
-    if run is not None and run.status == "fetched" and not cluster().ledger.pending_pages(run_id):
+    if (
+        run is not None
+        and run.status in ("fetched", "failed")
+        and not cluster().ledger.pending_pages(run_id)
+    ):
         send(FINALIZE_RUN, RunStep(run_id, run.fence))
 
 
@@ -246,7 +257,9 @@ def run_request(task: str, payload: dict[str, object]) -> dict[str, object] | No
 
 def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     """What a dead-lettered task leaves behind: a failed harvest releases its run (checkpoint
-    kept, state `failed`); a failed index page counts as done so the run can still complete."""
+    kept, state `failed`) once the pages it fetched are indexed (until then the run stays in
+    the ledger as `failed`, so their counts reach the state); a failed index page counts as
+    done so the run can still complete."""
     if "run_id" not in payload:
         return
     c = cluster()
@@ -271,12 +284,14 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     prefix = run.state_prefix or run.spec.requested_prefix or source.metadata_prefix
     store = FencedStateStore(c.store, run_id, run.fence, None)
     state = store.load(HarvestKey(source.key, run.spec.set_spec, prefix))
-    if run.state_prefix:
+    draining = bool(run.state_prefix and c.ledger.pending_pages(run_id))
+    if run.state_prefix and not draining:
         # The pages indexed before the failure count, as they do when an in-process harvest
-        # fails: closing the ledger below drops its per-page stats.
+        # fails: closing the ledger below drops its per-page stats. (Pages still queued are
+        # counted by finalize_run when they are done.)
         indexed, _dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)
-    elif not resumable(state):
+    elif not run.state_prefix and not resumable(state):
         # This run never started: its row must not show the previous run's figures. (A
         # checkpoint a later run resumes keeps them: they are that run's too.)
         state.run = RunCounts()
@@ -285,6 +300,9 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     try:
         harvester_for(source, store).fail(state, DeadLettered(reason))
     except StaleRun:
+        return
+    if draining and c.ledger.set_status(run_id, run.fence, "failed"):
+        maybe_finalize(run_id)  # the last page may have been indexed meanwhile
         return
     c.ledger.close(run_id, run.fence)
 

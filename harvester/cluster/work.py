@@ -198,13 +198,23 @@ def finalize_run(step: RunStep) -> str:
     run_id, fence = step.run_id, step.fence
     c = cluster()
     run = current(run_id, fence)
-    if run.status != "fetched" or run.done < run.pages:
+    if run.status not in ("fetched", "failed") or run.done < run.pages:
         return "not ready"
     if not c.ledger.claim_finalize(run_id, fence):
         return "already finalizing"
     source = resolve(run.spec)
     store = FencedStateStore(c.store, run_id, fence, None)
     state = store.load(run.state_key(source.key))
+    if run.status == "failed":
+        # A run given up while pages of it were still queued for indexing: they are indexed
+        # now, and count, as the pages an in-process harvest stored before failing do.
+        if state.state == "failed":
+            indexed, _dead = c.ledger.page_totals(run_id)
+            state.run.add(indexed)
+            store.save(state)
+        c.ledger.close(run_id, fence)
+        log.info("failed run: its queued pages are indexed", extra=context(run_id, fence=fence))
+        return f"failed run closed: {state.run.indexed} indexed"
     if state.state == "running":
         indexed, dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)

@@ -214,7 +214,8 @@ def earlier_base_urls(settings: Settings) -> dict[str, str]:
 
 def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
     """The cluster's runs in progress, from the run ledger: a run waiting for a worker
-    (`queued`, no harvest state yet), fetching, or `fetched` with index pages still queued.
+    (`queued`, no harvest state yet), fetching, `fetched` with index pages still queued, or
+    `failed` (given up) while the pages it fetched are still being indexed.
     A running harvest's counts take in its pages indexed so far (a cluster run adds them to
     its state only when it completes, so `indexed` read 0 until the end)."""
     from harvester.oai.datestamps import iso_from_timestamp
@@ -231,7 +232,10 @@ def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
         ref = run.spec.source_ref
         key = adhoc_key(ref) if ref.startswith(("http://", "https://")) else ref
         harvest = by_key.get(str(run.state_key(key))) if run.state_prefix else None
-        if harvest is not None and harvest.state in ("running", "died"):
+        draining = run.status == "failed"  # given up; its fetched pages are being indexed
+        if harvest is not None and harvest.state in (
+            ("failed",) if draining else ("running", "died")
+        ):
             harvest.run.add(totals)
         runs.append(
             {
