@@ -204,6 +204,8 @@ def test_expired_token_restarts_the_window_not_the_repository(
         asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]
     assert result.exit_code == 0, result.stderr
     assert "resumptionToken" in asked[0] and "metadataPrefix" in asked[1]
+    # The summary says why it counts more records than the repository holds.
+    assert "the list was restarted 1x after an expired resumption token" in result.output
     assert set(_archived(data_dir)) == LIVE | DELETED
     with _archive(data_dir) as archive:
         assert all(archive.versions(i) == 1 for i in LIVE | DELETED)

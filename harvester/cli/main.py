@@ -346,12 +346,20 @@ def _warn_if_unknown_set(settings: Settings, source: Source, spec: str) -> None:
 
 def _print_run_summary(state: HarvestState) -> None:
     run = state.run
+    # The counts are the run's work: a list restarted after an expired token is listed again,
+    # so more records than the repository holds would otherwise read as a miscount.
+    restarted = (
+        f"; the list was restarted {state.token_restarts}x after an expired resumption token "
+        "(records listed again count again)"
+        if state.token_restarts
+        else ""
+    )
     click.echo(
         f"{state.source} [{state.set_spec or 'all sets'}, {state.prefix}]: "
         f"{run.records} records in {run.pages} pages ({run.added} new versions, "
         f"{run.deleted} deleted); normalized {run.normalized}, quarantined {run.quarantined}, "
         f"indexed {run.indexed}; repaired characters {run.repaired_chars}, "
-        f"warnings {run.warnings}; watermark {state.watermark}"
+        f"warnings {run.warnings}; watermark {state.watermark}{restarted}"
     )
 
 
