@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import yaml
 
 from harvester.errors import ErnteError
-from harvester.redact import redact
+from harvester.redact import MASK, redact
 
 if TYPE_CHECKING:
     from celery.schedules import crontab
@@ -227,6 +227,11 @@ def resolve_source(
                 f"unknown source {name_or_url!r} (configured: {known}); or give a URL"
             )
         name_or_url = earlier_urls[name_or_url]
+        if MASK in name_or_url:
+            raise SourceError(
+                f"source {adhoc_key(name_or_url)!r} was harvested from a base URL with a "
+                f"password, which ernte does not keep: give the URL ({name_or_url}) with it"
+            )
     check_base_url(name_or_url)
     key = adhoc_key(name_or_url)
     return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)

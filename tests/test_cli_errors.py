@@ -214,6 +214,9 @@ def test_a_configured_name_comes_before_the_key_of_an_earlier_bare_url(tmp_path:
     assert (found.key, found.base_url, found.metadata_prefix) == ("h_oai", "http://h/oai", "dim")
     with pytest.raises(SourceError, match="unknown source 'nowhere'"):
         resolve_source("nowhere", sources, None, earlier)
+    # The state keeps a base URL with its password masked: named by its key, it is refused.
+    with pytest.raises(SourceError, match=r"with a password, which ernte does not keep"):
+        resolve_source("h_oai", sources, None, {"h_oai": "https://u:***@h/oai"})
     assert harvest_command("t", "ddc:710", "dim", "--full") == (
         "ernte harvest t --set ddc:710 --prefix dim --full"
     )

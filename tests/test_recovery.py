@@ -332,6 +332,19 @@ def test_the_way_out_printed_for_a_bare_url_is_a_command_that_runs(
     assert ernte("sets", key).exit_code == 0  # the key names the source for every command
 
 
+def test_a_password_in_a_bare_url_is_not_kept_in_the_state(
+    ernte: Ernte, data_dir: Path, provider: str
+) -> None:
+    with_password = provider.replace("http://", "http://harvester:s3cret@", 1)
+    assert ernte("harvest", with_password, "--prefix", "dim", "--no-index").exit_code == 0
+    kept = [p for p in data_dir.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    assert kept == []
+    [(key, _, _)] = archives_of(data_dir / "archive")
+    again = ernte("harvest", key, "--prefix", "dim", "--no-index")
+    assert again.exit_code == 1 and "password, which ernte does not keep" in again.stderr
+    assert ernte("harvest", with_password, "--prefix", "dim", "--no-index").exit_code == 0
+
+
 def _document(data_dir: Path, identifier: str, **changes: object) -> SearchDocument:
     """The search document of an archived record, with `changes`."""
     [(_, prefix, path)] = archives_of(data_dir / "archive")

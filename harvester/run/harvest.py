@@ -39,6 +39,7 @@ from harvester.oai.client import (
     TooManyEmptyPages,
 )
 from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
+from harvester.redact import redact_url
 from harvester.run import interrupt
 from harvester.run.progress import harvest_log_fields
 from harvester.run.user_errors import is_user_error
@@ -266,7 +267,7 @@ class Harvester:
         else:
             self._begin_window(state, request, info.granularity, info.earliest_datestamp)
         state.deleted_record = info.deleted_record
-        state.base_url = request.source.base_url
+        state.base_url = redact_url(request.source.base_url)  # a password is never stored
         if info.deleted_record in ("no", "transient") and state.window_from:
             log.warning(
                 "repository declares deletedRecord=%s: an incremental harvest cannot see all "

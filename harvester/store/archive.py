@@ -23,6 +23,7 @@ from typing import cast
 import zstandard
 
 from harvester.model import RawRecord
+from harvester.redact import redact_url
 from harvester.sources import SourceError, check_prefix, harvest_command
 from harvester.store import files as storage
 
@@ -145,7 +146,9 @@ class RawArchive:
 
         With `fresh_after` (the archive's `last_seq` at the harvest's last checkpoint), a
         version already archived after that point counts as appended: it is this page's own,
-        stored by an attempt that was stopped before its checkpoint."""
+        stored by an attempt that was stopped before its checkpoint. The page URL is kept with
+        a password in it masked (`ernte show` prints it; a backup of the archive travels)."""
+        page_url = redact_url(page_url)
         result = AppendResult()
         now = _now()
         db = self._db

@@ -81,8 +81,8 @@ class HarvestState:
     archived_records / archive_seq: what the archive of (source, prefix) held after this harvest's
     last stored page (identifiers, highest sequence number); the archive never forgets a record,
     so an archive holding less was lost, emptied or replaced, and the run refuses to go on.
-    base_url: the repository's base URL at the last run, so that a harvest of a bare URL can be
-    named again by its key (`ernte harvest 127.0.0.1_8000_oai`), as `ernte status` shows it.
+    base_url: the repository's base URL at the last run (a password in it masked), so that a
+    harvest of a bare URL can be named again by its key (`ernte harvest 127.0.0.1_8000_oai`).
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
     run: counts of the current or last run.  totals: counts over all runs.
     """
