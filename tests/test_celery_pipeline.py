@@ -611,13 +611,65 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     refused = request_harvest(RunSpec(base_url, "", PREFIX))
     assert "still indexing the pages it fetched (1/2 indexed)" in refused
 
+    # A second dead letter of the run changes nothing; with its lease lapsed (no worker
+    # renews it), a request is still refused, and sends the queued pages again.
+    give_up(FETCH_PAGE, PageFetch(run_id, 2, fence).to_json(), "HTTPFailure: 500")
+    c.client.delete(c.lease.keys.lease(run_id))
+    c.client.delete("index")
+    refused = request_harvest(RunSpec(base_url, "", PREFIX))
+    assert "still indexing the pages it fetched (1/2 indexed)" in refused
+    assert _queued_index_pages() == [1]
+    again = c.ledger.get(run_id)
+    assert again is not None and again.status == "failed"
+
     assert c.ledger.page_done(run_id, run.instance, 1, {"indexed": 37})  # the queued page
+    # The worker finalizing it is killed after saving the counts, before closing the run; the
+    # sweeper's next fence lets a redelivered finalize run again: the counts are added once.
+    closing = c.ledger.close
+    c.ledger.close = lambda *args: False  # type: ignore[method-assign]
+    try:
+        assert finalize_run(RunStep(run_id, again.fence)) == "failed run closed: 77 indexed"
+    finally:
+        c.ledger.close = closing  # type: ignore[method-assign]
+    c.client.delete(c.lease.keys.lease(run_id))
+    fence = c.lease.acquire(run_id)
+    assert fence is not None
     assert finalize_run(RunStep(run_id, fence)) == "failed run closed: 77 indexed"
     stored = _state(base_url)
     assert stored.state == "failed" and stored.run.indexed == 77
     assert stored.last_error == "DeadLettered: HTTPFailure: 500"
     assert run_id not in c.ledger.run_ids() and c.lease.holder(run_id) is None
     c.client.delete("index", "harvest")
+
+
+def test_no_harvest_takes_over_a_cluster_run_in_progress(data_dir: Path) -> None:
+    """A redelivered start_harvest of a run under way is stale; an in-process harvest of a
+    harvest whose cluster run waits (lease lapsed) is refused: it took the run's lease, fenced
+    its tasks off, and the run's finalize then ended with the new run's lease."""
+    from click.testing import CliRunner
+
+    from harvester.cli.main import main
+    from harvester.cluster.payloads import RunStep
+    from harvester.cluster.work import start_harvest
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import StaleRun
+
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
+    state.state = "running"
+    run_id, fence = _open_run(base_url, state)
+    c = cluster()
+    assert c.ledger.set_status(run_id, fence, "fetched", PREFIX)
+    with pytest.raises(StaleRun, match="is fetched, not queued"):
+        start_harvest(RunStep(run_id, fence))
+    c.client.delete(c.lease.keys.lease(run_id))  # nobody renews it: no index worker
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(
+        main, ["harvest", base_url, "--prefix", PREFIX], env=dict(os.environ)
+    )
+    assert refused.exit_code == 1
+    assert "has a cluster run in progress (fetched, 0/0 pages indexed)" in refused.stderr
+    assert c.ledger.get(run_id).fence == fence  # type: ignore[union-attr]  # untouched
 
 
 def _queued_index_pages() -> list[int]:

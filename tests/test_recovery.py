@@ -38,6 +38,7 @@ from tests.conftest import (
     harvest_process,
     wait_for_page,
 )
+from tests.faults import Fault, fault_proxy
 
 Ernte = Callable[..., CLIResult]
 
@@ -343,6 +344,31 @@ def test_a_password_in_a_bare_url_is_not_kept_in_the_state(
     again = ernte("harvest", key, "--prefix", "dim", "--no-index")
     assert again.exit_code == 1 and "password, which ernte does not keep" in again.stderr
     assert ernte("harvest", with_password, "--prefix", "dim", "--no-index").exit_code == 0
+    # A failing request names its URL, as requests built it (user:password@ included): the
+    # error kept in the state is masked too.
+    with fault_proxy(provider, lambda n: Fault.http_error(500) if n >= 3 else None) as proxy:
+        failing = proxy.url.replace("http://", "http://harvester:s3cret@", 1)
+        failed = ernte("harvest", failing, "--prefix", "dim", "--no-index")
+    assert failed.exit_code == 1
+    [error] = [
+        s["last_error"]
+        for s in json.loads(ernte("status", "--json").output)["harvests"]
+        if s["last_error"]
+    ]
+    assert "harvester:***@" in error
+    kept = [p for p in data_dir.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    assert kept == []
+
+
+def test_a_source_removed_from_the_sources_file_is_unknown_not_its_old_url(
+    ernte: Ernte, provider: str, source: Callable[..., str], tmp_path: Path
+) -> None:
+    """Every harvest state keeps its base URL; only a bare URL's key may stand for one, or a
+    configured name removed from sources.yaml harvested its old URL under another key."""
+    assert ernte("harvest", source(provider, "dim"), "--no-index").exit_code == 0
+    (tmp_path / "sources.yaml").write_text("sources: {}\n")
+    gone = ernte("harvest", "t", "--no-index")
+    assert gone.exit_code == 1 and "unknown source 't'" in gone.stderr
 
 
 def _document(data_dir: Path, identifier: str, **changes: object) -> SearchDocument:

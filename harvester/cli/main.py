@@ -349,9 +349,9 @@ def _print_run_summary(state: HarvestState) -> None:
     # The counts are the run's work: a list restarted after an expired token is listed again,
     # so more records than the repository holds would otherwise read as a miscount.
     restarted = (
-        f"; the list was restarted {state.token_restarts}x after an expired resumption token "
+        f"; the list was restarted {run.list_restarts}x after an expired resumption token "
         "(records listed again count again)"
-        if state.token_restarts
+        if run.list_restarts
         else ""
     )
     click.echo(

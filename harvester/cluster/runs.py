@@ -144,17 +144,17 @@ def request_harvest_outcome(spec: RunSpec) -> tuple[bool, str]:
         run = c.ledger.get(run_id)
         holder = c.lease.holder(run_id)
         if run is not None and run.status == "failed":
-            return False, (
-                f"{run_id}: its failed run (fence {holder}) is still indexing the pages it "
-                f"fetched ({run.done}/{run.pages} indexed); request refused, ask again when "
-                "they are done"
-            )
+            return False, _still_indexing(run, holder)
         detail = f", {run.status}, {run.done}/{run.pages} pages indexed" if run else ""
         return False, f"{run_id}: already running (fence {holder}{detail}); request refused"
     existing = c.ledger.get(run_id)
-    if existing is not None and existing.status != "failed":
-        # its worker died and no sweeper got to it yet: take it over
-        resume(existing)
+    if existing is not None and existing.status == "failed":
+        # Given up, its pages still queued and nobody renewing its lease: they count once
+        # indexed, so a new run must not replace it; asking again sends them again.
+        resume(existing, resend_all=True)
+        return False, _still_indexing(existing, fence)
+    if existing is not None:  # its worker died and no sweeper got to it yet: take it over
+        resume(existing, resend_all=True)
         line = f"{run_id}: resumed an interrupted run (fence {fence})"
         if _window(existing.spec) == _window(spec):
             return True, line
@@ -190,13 +190,25 @@ def sweep_stale_runs() -> list[str]:
     return recovered
 
 
-def resume(run: RunInfo) -> None:
-    """Re-enqueue a run under its (new) fence: start, or pending index pages plus the next page."""
+def _still_indexing(run: RunInfo, fence: int | None) -> str:
+    return (
+        f"{run.run_id}: its failed run (fence {fence}) is still indexing the pages it fetched "
+        f"({run.done}/{run.pages} indexed); request refused, ask again when they are done"
+    )
+
+
+def resume(run: RunInfo, *, resend_all: bool = False) -> None:
+    """Re-enqueue a run under its (new) fence: start, or its index pages plus the next page.
+
+    The sweeper sends only the index pages whose message never reached the queue (a queued one
+    waits for an index worker however long that takes); an operator's request (`resend_all`)
+    sends every pending page again, for a message the broker lost."""
     c = cluster()
     if run.status == "queued":
         send(START_HARVEST, RunStep(run.run_id, run.fence))
         return
-    for page_no, identifiers in c.ledger.unsent_pages(run.run_id):
+    pending = c.ledger.pending_pages if resend_all else c.ledger.unsent_pages
+    for page_no, identifiers in pending(run.run_id):
         send_index_page(
             run.run_id, run.instance, run.spec.source_ref, run.state_prefix, page_no, identifiers
         )
@@ -274,6 +286,8 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     run = c.ledger.get(run_id)
     if run is None or run.fence != fence:  # a superseded task must not end the current run
         return
+    if run.status == "failed":  # given up already (a second dead letter): its pages drain
+        return
     try:
         source = resolve(run.spec)
     except ErnteError:  # the source is no longer configured: no harvest state to mark
@@ -285,12 +299,13 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     store = FencedStateStore(c.store, run_id, run.fence, None)
     state = store.load(HarvestKey(source.key, run.spec.set_spec, prefix))
     draining = bool(run.state_prefix and c.ledger.pending_pages(run_id))
-    if run.state_prefix and not draining:
+    if run.state_prefix and not draining and state.counted_run != run.instance:
         # The pages indexed before the failure count, as they do when an in-process harvest
         # fails: closing the ledger below drops its per-page stats. (Pages still queued are
         # counted by finalize_run when they are done.)
         indexed, _dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)
+        state.counted_run = run.instance
     elif not run.state_prefix and not resumable(state):
         # This run never started: its row must not show the previous run's figures. (A
         # checkpoint a later run resumes keeps them: they are that run's too.)

@@ -74,6 +74,8 @@ def start_harvest(step: RunStep) -> str:
     run_id, fence = step.run_id, step.fence
     c = cluster()
     run = current(run_id, fence)
+    if run.status != "queued":  # a redelivered start: the run is under way, or given up
+        raise StaleRun(f"run {run_id} is {run.status}, not queued")
     source = resolve(run.spec)
     with c.lease.heartbeat(run_id, fence):
         runner = harvester_for(source, FencedStateStore(c.store, run_id, fence, None))
@@ -208,9 +210,10 @@ def finalize_run(step: RunStep) -> str:
     if run.status == "failed":
         # A run given up while pages of it were still queued for indexing: they are indexed
         # now, and count, as the pages an in-process harvest stored before failing do.
-        if state.state == "failed":
+        if state.state == "failed" and state.counted_run != run.instance:
             indexed, _dead = c.ledger.page_totals(run_id)
             state.run.add(indexed)
+            state.counted_run = run.instance  # a redelivered finalize adds nothing again
             store.save(state)
         c.ledger.close(run_id, fence)
         log.info("failed run: its queued pages are indexed", extra=context(run_id, fence=fence))
@@ -218,6 +221,7 @@ def finalize_run(step: RunStep) -> str:
     if state.state == "running":
         indexed, dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)
+        state.counted_run = run.instance
         if dead:
             state.last_error = (
                 f"{dead} index page(s) failed and are in the dead-letter list "

@@ -39,7 +39,7 @@ from harvester.oai.client import (
     TooManyEmptyPages,
 )
 from harvester.oai.datestamps import coerce_to_granularity, iso_now, parse_datestamp, window_start
-from harvester.redact import redact_url
+from harvester.redact import redact, redact_url
 from harvester.run import interrupt
 from harvester.run.progress import harvest_log_fields
 from harvester.run.user_errors import is_user_error
@@ -402,7 +402,8 @@ class Harvester:
                 state.last_error = str(exc) or "interrupted"
             else:
                 state.state = "failed"
-                state.last_error = f"{type(exc).__name__}: {exc}"
+                # An HTTP error names the URL requests built, user:password@ included.
+                state.last_error = redact(f"{type(exc).__name__}: {exc}")
             state.run_ended = iso_now()
             try:
                 self.store.save(state)
@@ -594,6 +595,7 @@ class Harvester:
     def _restart_window(self, state: HarvestState, exc: BadResumptionToken) -> None:
         """An expired token: ask for the run's window again (idempotent writes make it safe)."""
         state.token_restarts += 1
+        state.run.list_restarts += 1
         if state.token_restarts > self.options.max_token_restarts:
             # Give up for this run, but do not leave the dead token as the checkpoint: the next
             # run asks for the window again instead of failing on the same token forever.
@@ -625,7 +627,7 @@ class Harvester:
                 archive.mark_seen(str(state.key), [r.identifier for r in page.records])
             for n, xml in enumerate(page.headers_without_identifier):
                 archive.quarantine(
-                    f"(no identifier) {page.url} #{n}",
+                    f"(no identifier) {redact_url(page.url)} #{n}",
                     "harvest",
                     "record header has no identifier",
                     xml,

@@ -209,7 +209,11 @@ def earlier_base_urls(settings: Settings) -> dict[str, str]:
 
         if isinstance(store, RedisStateStore):
             states += [s for s, _ in store.vanished()]
-    return {s.source: s.base_url for s in states if s.base_url}
+    # A configured source's state has a base URL too: a name removed from sources.yaml must be
+    # an unknown source, not a harvest of its old URL under another key.
+    return {
+        s.source: s.base_url for s in states if s.base_url and s.source == adhoc_key(s.base_url)
+    }
 
 
 def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
@@ -233,9 +237,8 @@ def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
         key = adhoc_key(ref) if ref.startswith(("http://", "https://")) else ref
         harvest = by_key.get(str(run.state_key(key))) if run.state_prefix else None
         draining = run.status == "failed"  # given up; its fetched pages are being indexed
-        if harvest is not None and harvest.state in (
-            ("failed",) if draining else ("running", "died")
-        ):
+        states = ("failed",) if draining else ("running", "died")
+        if harvest is not None and harvest.state in states and harvest.counted_run != run.instance:
             harvest.run.add(totals)
         runs.append(
             {

@@ -149,6 +149,15 @@ def harvest_lock(
     from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import HarvestLease
 
+    # A cluster run of it whose lease lapsed (a fetched or given-up run waiting for index
+    # workers, a worker that died) is not free to take: taking its lease would fence its tasks
+    # off, and its finalize would end with this run's lease.
+    waiting = cluster().ledger.get(run_id)
+    if waiting is not None:
+        raise AlreadyRunning(
+            f"harvest {run_id} has a cluster run in progress ({waiting.status}, "
+            f"{waiting.done}/{waiting.pages} pages indexed); not started"
+        )
     lease = HarvestLease(cluster().client, settings.lease_seconds)
     fence = lease.acquire(run_id)
     if fence is None:

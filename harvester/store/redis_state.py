@@ -377,8 +377,9 @@ class RunSpec:
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    """A run in progress. status: queued | fetching | fetched. state_prefix: the prefix actually
-    harvested (may be the source's fallback), known once the run has started."""
+    """A run in progress. status: queued | fetching | fetched | failed (given up while pages it
+    fetched were still queued for indexing: it ends when they are done). state_prefix: the
+    prefix actually harvested (may be the source's fallback), known once the run has started."""
 
     run_id: str
     spec: RunSpec

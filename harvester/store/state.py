@@ -52,6 +52,7 @@ class RunCounts:
     repaired_chars: int = 0
     warnings: int = 0
     retries: int = 0
+    list_restarts: int = 0  # the list asked for again after an expired resumption token
 
     def add(self, other: RunCounts) -> None:
         for f in fields(self):
@@ -83,6 +84,8 @@ class HarvestState:
     so an archive holding less was lost, emptied or replaced, and the run refuses to go on.
     base_url: the repository's base URL at the last run (a password in it masked), so that a
     harvest of a bare URL can be named again by its key (`ernte harvest 127.0.0.1_8000_oai`).
+    counted_run: the cluster run whose index counts were added to `run` (its ledger instance),
+    so that a finalize or dead letter delivered twice adds them once.
     run_started / run_ended: UTC ISO 8601.  rate: records per second of the last/current run.
     run: counts of the current or last run.  totals: counts over all runs.
     """
@@ -109,6 +112,7 @@ class HarvestState:
     archived_records: int = 0
     archive_seq: int = 0
     base_url: str = ""
+    counted_run: str = ""
     run_started: str | None = None
     run_ended: str | None = None
     rate: float = 0.0
