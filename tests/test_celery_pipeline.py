@@ -583,7 +583,7 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     the run at once dropped their counts, so `ernte status` showed fewer indexed records than
     the index holds. The run stays in the ledger as `failed` until they are done."""
     from harvester.cluster.payloads import FETCH_PAGE, PageFetch, RunStep
-    from harvester.cluster.runs import give_up, request_harvest
+    from harvester.cluster.runs import give_up, request_harvest, request_harvest_outcome
     from harvester.cluster.work import finalize_run
     from harvester.store.cluster_store import cluster
     from harvester.store.redis_state import RunSpec
@@ -616,9 +616,15 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     give_up(FETCH_PAGE, PageFetch(run_id, 2, fence).to_json(), "HTTPFailure: 500")
     c.client.delete(c.lease.keys.lease(run_id))
     c.client.delete("index")
-    refused = request_harvest(RunSpec(base_url, "", PREFIX))
+    refused = request_harvest(RunSpec(base_url, "", PREFIX))  # as a beat tick asks
     assert "still indexing the pages it fetched (1/2 indexed)" in refused
+    assert _queued_index_pages() == [1]  # the page never queued, once
+    c.client.delete(c.lease.keys.lease(run_id))
+    request_harvest(RunSpec(base_url, "", PREFIX))  # the next tick: no copy
     assert _queued_index_pages() == [1]
+    c.client.delete(c.lease.keys.lease(run_id))
+    request_harvest_outcome(RunSpec(base_url, "", PREFIX), resend_all=True)  # an operator
+    assert _queued_index_pages() == [1, 1]
     again = c.ledger.get(run_id)
     assert again is not None and again.status == "failed"
 
@@ -639,6 +645,62 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     assert stored.state == "failed" and stored.run.indexed == 77
     assert stored.last_error == "DeadLettered: HTTPFailure: 500"
     assert run_id not in c.ledger.run_ids() and c.lease.holder(run_id) is None
+    c.client.delete("index", "harvest")
+
+
+def test_a_failed_run_whose_finalize_is_dead_lettered_is_closed(data_dir: Path) -> None:
+    """The finalize of a run given up can keep failing too (its dead letter returned early
+    while the run was `failed`): the run stayed, refusing every request, forever."""
+    from harvester.cluster.payloads import FETCH_PAGE, FINALIZE_RUN, PageFetch, RunStep
+    from harvester.cluster.runs import give_up
+    from harvester.store.cluster_store import cluster
+
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
+    state.state, state.next_page = "running", 1
+    run_id, fence = _open_run(base_url, state)
+    c = cluster()
+    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
+    run = c.ledger.get(run_id)
+    assert run is not None
+    c.ledger.add_page(run_id, 0, ["oai:x:0"])
+    give_up(FETCH_PAGE, PageFetch(run_id, 1, fence).to_json(), "HTTPFailure: 500")
+    assert c.ledger.page_done(run_id, run.instance, 0, {"indexed": 40})
+    for _ in range(2):  # delivered twice: counted once
+        give_up(FINALIZE_RUN, RunStep(run_id, fence).to_json(), "ResponseError: busy")
+    assert run_id not in c.ledger.run_ids()
+    stored = _state(base_url)
+    assert (stored.state, stored.run.indexed) == ("failed", 40)
+    c.client.delete("index", "harvest")
+
+
+def test_the_sweep_closes_a_run_it_cannot_resolve_and_recovers_the_others(
+    data_dir: Path,
+) -> None:
+    """A run of a source removed from sources.yaml made every sweep raise before it reached
+    the runs after it; and a retried start_harvest that had already started sends its page."""
+    from harvester.cluster.payloads import RunStep
+    from harvester.cluster.runs import sweep_stale_runs
+    from harvester.cluster.work import start_harvest
+    from harvester.store.cluster_store import cluster
+    from harvester.store.redis_state import RunSpec
+
+    c = cluster()
+    c.ledger.open("0-gone|*", c.lease.acquire("0-gone|*") or 0, RunSpec("0-gone"), time.time())
+    assert c.ledger.set_status("0-gone|*", c.ledger.get("0-gone|*").fence, "fetching", "dim")  # type: ignore[union-attr]
+    base_url = "http://127.0.0.1:9/oai"
+    state = _new_state(base_url)
+    state.state, state.next_page = "running", 3
+    run_id, fence = _open_run(base_url, state)
+    assert run_id > "0-gone|*"  # swept after the one that cannot be resolved
+    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
+    assert start_harvest(RunStep(run_id, fence)) == "already started; page 4 sent"
+    c.client.delete("harvest")
+    for lapsed in ("0-gone|*", run_id):
+        c.client.delete(c.lease.keys.lease(lapsed))
+    assert sweep_stale_runs() == ["0-gone|*", run_id]  # the first one closed
+    assert c.ledger.run_ids() == [run_id]
+    assert c.client.llen("harvest") == 1  # its next page, sent again
     c.client.delete("index", "harvest")
 
 

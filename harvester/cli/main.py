@@ -247,7 +247,7 @@ def harvest(
             refused = 0
             for spec in set_specs:
                 queued, line = request_harvest_outcome(
-                    RunSpec(ref, spec, prefix or "", from_, until, full)
+                    RunSpec(ref, spec, prefix or "", from_, until, full), resend_all=True
                 )
                 click.echo(line, err=not queued)
                 refused += not queued

@@ -132,10 +132,12 @@ def request_harvest(spec: RunSpec) -> str:
     return request_harvest_outcome(spec)[1]
 
 
-def request_harvest_outcome(spec: RunSpec) -> tuple[bool, str]:
+def request_harvest_outcome(spec: RunSpec, *, resend_all: bool = False) -> tuple[bool, str]:
     """(whether this very request was queued, the line `request_harvest` returns). A run of
     the harvest that was interrupted (its worker died) is resumed first, as it was asked
-    for; a request for another window then is not queued, and the line says so."""
+    for; a request for another window then is not queued, and the line says so. An
+    operator's request (`resend_all`: `ernte harvest --queue`, `ernte dlq replay`) sends every
+    pending index page of such a run again; a beat tick only those never queued (`resume`)."""
     source = resolve(spec)
     run_id = harvest_run_id(source.key, spec.set_spec)
     c = cluster()
@@ -151,10 +153,10 @@ def request_harvest_outcome(spec: RunSpec) -> tuple[bool, str]:
     if existing is not None and existing.status == "failed":
         # Given up, its pages still queued and nobody renewing its lease: they count once
         # indexed, so a new run must not replace it; asking again sends them again.
-        resume(existing, resend_all=True)
+        resume(existing, resend_all=resend_all)
         return False, _still_indexing(existing, fence)
     if existing is not None:  # its worker died and no sweeper got to it yet: take it over
-        resume(existing, resend_all=True)
+        resume(existing, resend_all=resend_all)
         line = f"{run_id}: resumed an interrupted run (fence {fence})"
         if _window(existing.spec) == _window(spec):
             return True, line
@@ -185,7 +187,14 @@ def sweep_stale_runs() -> list[str]:
             c.lease.release(run_id, fence)
             continue
         log.warning("recovering a run whose lease expired", extra=context(run_id, fence=fence))
-        resume(run)
+        try:
+            resume(run)
+        except Exception as exc:  # one run that cannot go on must not stop the others' recovery
+            log.error(
+                "cannot recover the run",
+                extra=context(run_id, fence=fence, error=f"{type(exc).__name__}: {exc}"),
+            )
+            continue
         recovered.append(run_id)
     return recovered
 
@@ -215,9 +224,23 @@ def resume(run: RunInfo, *, resend_all: bool = False) -> None:
     if run.status in ("fetched", "failed"):
         maybe_finalize(run.run_id)
         return
-    source = resolve(run.spec)
+    try:
+        source = resolve(run.spec)
+    except ErnteError as exc:  # no longer configured: nothing can fetch its pages
+        log.warning(
+            "run of a source that cannot be resolved any more; closing it",
+            extra=context(run.run_id, error=str(exc)),
+        )
+        c.ledger.close(run.run_id, run.fence)
+        return
     state = c.store.load(run.state_key(source.key))
     if state.state != "running":
+        if c.ledger.pending_pages(run.run_id):
+            # Given up (its worker died between marking the harvest failed and the run): its
+            # queued pages still count once indexed.
+            c.ledger.set_status(run.run_id, run.fence, "failed")
+            maybe_finalize(run.run_id)
+            return
         log.warning("run has no running harvest state; closing it", extra=context(run.run_id))
         c.ledger.close(run.run_id, run.fence)
         return
@@ -226,6 +249,22 @@ def resume(run: RunInfo, *, resend_all: bool = False) -> None:
         maybe_finalize(run.run_id)
         return
     send(FETCH_PAGE, PageFetch(run.run_id, state.next_page, run.fence))
+
+
+def close_failed_run(run: RunInfo, source: Source) -> int:
+    """End a run that was given up once the pages it had queued are indexed (or its finalize
+    failed): their counts are added to the failed harvest's, once per run instance; returns
+    the run's indexed count."""
+    c = cluster()
+    store = FencedStateStore(c.store, run.run_id, run.fence, None)
+    state = store.load(run.state_key(source.key))
+    if state.state == "failed" and state.counted_run != run.instance:
+        indexed, _dead = c.ledger.page_totals(run.run_id)
+        state.run.add(indexed)
+        state.counted_run = run.instance  # a redelivered finalize adds nothing again
+        store.save(state)
+    c.ledger.close(run.run_id, run.fence)
+    return state.run.indexed
 
 
 def send_index_page(
@@ -286,18 +325,25 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     run = c.ledger.get(run_id)
     if run is None or run.fence != fence:  # a superseded task must not end the current run
         return
-    if run.status == "failed":  # given up already (a second dead letter): its pages drain
-        return
+    if run.status == "failed" and task != FINALIZE_RUN and c.ledger.pending_pages(run_id):
+        return  # given up already (a second dead letter): its pages drain
     try:
         source = resolve(run.spec)
     except ErnteError:  # the source is no longer configured: no harvest state to mark
         c.ledger.close(run_id, run.fence)
+        return
+    if run.status == "failed":  # its finalize was dead-lettered, or nothing is left to drain
+        close_failed_run(run, source)
         return
     # A run that failed before it chose its prefix (Identify failed: a wrong URL, a server
     # down) gets its row in `ernte status` too, under the prefix it would have asked for.
     prefix = run.state_prefix or run.spec.requested_prefix or source.metadata_prefix
     store = FencedStateStore(c.store, run_id, run.fence, None)
     state = store.load(HarvestKey(source.key, run.spec.set_spec, prefix))
+    if state.counted_run == run.instance and state.state != "running":
+        # Its finalize saved the run's end, then was dead-lettered: it is over, not failed.
+        c.ledger.close(run_id, run.fence)
+        return
     draining = bool(run.state_prefix and c.ledger.pending_pages(run_id))
     if run.state_prefix and not draining and state.counted_run != run.instance:
         # The pages indexed before the failure count, as they do when an in-process harvest
@@ -341,7 +387,9 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:
         elif "harvest" in entry:
             # Resumed from its checkpoint, even a --full or windowed run: its window is
             # stored with the checkpoint, and starting the list again would redo every page.
-            queued, line = request_harvest_outcome(RunSpec(**{**entry["harvest"], "resume": True}))
+            queued, line = request_harvest_outcome(
+                RunSpec(**{**entry["harvest"], "resume": True}), resend_all=True
+            )
             if not queued:  # refused while the harvest runs: the entry stays for later
                 yield f"{entry['id']}: {line}; kept in the dead letters"
                 continue

@@ -21,6 +21,7 @@ from harvester.cluster import metrics
 from harvester.cluster.app import task_limits
 from harvester.cluster.payloads import FETCH_PAGE, IndexBatch, PageFetch, RunStep, send
 from harvester.cluster.runs import (
+    close_failed_run,
     context,
     current,
     harvest_request,
@@ -74,9 +75,16 @@ def start_harvest(step: RunStep) -> str:
     run_id, fence = step.run_id, step.fence
     c = cluster()
     run = current(run_id, fence)
-    if run.status != "queued":  # a redelivered start: the run is under way, or given up
-        raise StaleRun(f"run {run_id} is {run.status}, not queued")
     source = resolve(run.spec)
+    if run.status == "fetching":
+        # A retry (or a redelivery) after it had started: the first page may never have been
+        # sent. Sending it (again) is safe: checkpoints are compare-and-sets on the page.
+        state = c.store.load(run.state_key(source.key))
+        if state.state == "running" and not state.list_complete:
+            send(FETCH_PAGE, PageFetch(run_id, state.next_page, fence))
+            return f"already started; page {state.next_page + 1} sent"
+    if run.status != "queued":  # the run is under way, or given up
+        raise StaleRun(f"run {run_id} is {run.status}, not queued")
     with c.lease.heartbeat(run_id, fence):
         runner = harvester_for(source, FencedStateStore(c.store, run_id, fence, None))
         state = runner.prepare(harvest_request(run.spec, source))
@@ -210,14 +218,9 @@ def finalize_run(step: RunStep) -> str:
     if run.status == "failed":
         # A run given up while pages of it were still queued for indexing: they are indexed
         # now, and count, as the pages an in-process harvest stored before failing do.
-        if state.state == "failed" and state.counted_run != run.instance:
-            indexed, _dead = c.ledger.page_totals(run_id)
-            state.run.add(indexed)
-            state.counted_run = run.instance  # a redelivered finalize adds nothing again
-            store.save(state)
-        c.ledger.close(run_id, fence)
+        total = close_failed_run(run, source)
         log.info("failed run: its queued pages are indexed", extra=context(run_id, fence=fence))
-        return f"failed run closed: {state.run.indexed} indexed"
+        return f"failed run closed: {total} indexed"
     if state.state == "running":
         indexed, dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)

@@ -156,7 +156,8 @@ def harvest_lock(
     if waiting is not None:
         raise AlreadyRunning(
             f"harvest {run_id} has a cluster run in progress ({waiting.status}, "
-            f"{waiting.done}/{waiting.pages} pages indexed); not started"
+            f"{waiting.done}/{waiting.pages} pages indexed); not started (workers finish it; "
+            "`ernte harvest SOURCE --queue` sends what it waits for again)"
         )
     lease = HarvestLease(cluster().client, settings.lease_seconds)
     fence = lease.acquire(run_id)

@@ -130,8 +130,11 @@ class HarvestState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HarvestState:
         values = dict(data)
-        values["run"] = RunCounts(**values.get("run", {}))
-        values["totals"] = RunCounts(**values.get("totals", {}))
+        counts = {f.name for f in fields(RunCounts)}  # a count a later version adds is left out
+        values["run"] = RunCounts(**{k: v for k, v in values.get("run", {}).items() if k in counts})
+        values["totals"] = RunCounts(
+            **{k: v for k, v in values.get("totals", {}).items() if k in counts}
+        )
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
