@@ -206,34 +206,45 @@ def harvest_command(source: str, set_spec: str = "", prefix: str = "", *flags: s
     return shlex.join([*words, *flags])
 
 
+def is_base_url(name_or_url: str) -> bool:
+    """Whether a source is given as an OAI-PMH base URL rather than by a name."""
+    return name_or_url.startswith(("http://", "https://"))
+
+
+def source_key(name_or_url: str) -> str:
+    """The key of a source given by name (configured, or a bare URL's key) or by base URL."""
+    return adhoc_key(name_or_url) if is_base_url(name_or_url) else name_or_url
+
+
 def resolve_source(
     name_or_url: str,
     path: Path,
     prefix: str | None = None,
-    earlier_urls: Mapping[str, str] | None = None,
+    earlier_urls: Callable[[], Mapping[str, str]] | None = None,
 ) -> Source:
     """A configured source by name, or an ad-hoc source for an OAI-PMH base URL, also named by
-    its key once harvested (`earlier_urls`: key -> base URL of earlier harvests of bare URLs;
-    a configured name comes first)."""
+    its key once harvested (`earlier_urls`: key -> base URL of earlier harvests of bare URLs,
+    read only for a name that is not configured; a configured name comes first)."""
     if prefix is not None:
         check_prefix(prefix)
-    if not name_or_url.startswith(("http://", "https://")):
+    if not is_base_url(name_or_url):
         sources = load_sources(path)
         if name_or_url in sources:
             return sources[name_or_url]
-        if not earlier_urls or name_or_url not in earlier_urls:
+        earlier = earlier_urls() if earlier_urls is not None else {}
+        if name_or_url not in earlier:
             known = ", ".join(sorted(sources)) or "none"
             raise SourceError(
                 f"unknown source {name_or_url!r} (configured: {known}); or give a URL"
             )
-        name_or_url = earlier_urls[name_or_url]
+        name_or_url = earlier[name_or_url]
         if MASK in name_or_url:
             raise SourceError(
                 f"source {adhoc_key(name_or_url)!r} was harvested from a base URL with a "
                 f"password, which ernte does not keep: give the URL ({name_or_url}) with it"
             )
     check_base_url(name_or_url)
-    key = adhoc_key(name_or_url)
+    key = source_key(name_or_url)
     return Source(key=key, base_url=name_or_url, metadata_prefix=prefix or "oai_dc", name=key)
 
 

@@ -548,6 +548,20 @@ def _open_run(base_url: str, state: HarvestState) -> tuple[str, int]:
     return run_id, fence
 
 
+def _fetching_run(base_url: str, next_page: int) -> tuple[str, int, Any]:
+    """A cluster run of `base_url` that has stored `next_page` pages and is fetching the next:
+    (run id, fence, its ledger entry)."""
+    from harvester.store.cluster_store import cluster
+
+    state = _new_state(base_url)
+    state.state, state.next_page = "running", next_page
+    run_id, fence = _open_run(base_url, state)
+    assert cluster().ledger.set_status(run_id, fence, "fetching", PREFIX)
+    run = cluster().ledger.get(run_id)
+    assert run is not None
+    return run_id, fence, run
+
+
 def test_a_given_up_run_keeps_the_index_counts_of_its_pages(data_dir: Path) -> None:
     """A fetch page that is dead-lettered ends its run as failed; the pages indexed before
     still count in `ernte status` (closing the run's ledger dropped them, so a failed cluster
@@ -589,13 +603,8 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     from harvester.store.redis_state import RunSpec
 
     base_url = "http://127.0.0.1:9/oai"
-    state = _new_state(base_url)
-    state.state, state.next_page = "running", 2
-    run_id, fence = _open_run(base_url, state)
+    run_id, fence, run = _fetching_run(base_url, 2)
     c = cluster()
-    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
-    run = c.ledger.get(run_id)
-    assert run is not None
     c.ledger.add_page(run_id, 0, ["oai:x:0"])
     c.ledger.add_page(run_id, 1, ["oai:x:1"])
     assert c.ledger.page_done(run_id, run.instance, 0, {"indexed": 40})
@@ -656,13 +665,8 @@ def test_a_failed_run_whose_finalize_is_dead_lettered_is_closed(data_dir: Path) 
     from harvester.store.cluster_store import cluster
 
     base_url = "http://127.0.0.1:9/oai"
-    state = _new_state(base_url)
-    state.state, state.next_page = "running", 1
-    run_id, fence = _open_run(base_url, state)
+    run_id, fence, run = _fetching_run(base_url, 1)
     c = cluster()
-    assert c.ledger.set_status(run_id, fence, "fetching", PREFIX)
-    run = c.ledger.get(run_id)
-    assert run is not None
     c.ledger.add_page(run_id, 0, ["oai:x:0"])
     give_up(FETCH_PAGE, PageFetch(run_id, 1, fence).to_json(), "HTTPFailure: 500")
     assert c.ledger.page_done(run_id, run.instance, 0, {"indexed": 40})

@@ -209,14 +209,14 @@ def test_a_configured_name_comes_before_the_key_of_an_earlier_bare_url(tmp_path:
     sources = tmp_path / "sources.yaml"
     sources.write_text("sources:\n  t:\n    base_url: http://127.0.0.1:9/oai\n", encoding="utf-8")
     earlier = {"t": "http://elsewhere.example/oai", "h_oai": "http://h/oai"}
-    assert resolve_source("t", sources, None, earlier).base_url == "http://127.0.0.1:9/oai"
-    found = resolve_source("h_oai", sources, "dim", earlier)
+    assert resolve_source("t", sources, None, lambda: earlier).base_url == "http://127.0.0.1:9/oai"
+    found = resolve_source("h_oai", sources, "dim", lambda: earlier)
     assert (found.key, found.base_url, found.metadata_prefix) == ("h_oai", "http://h/oai", "dim")
     with pytest.raises(SourceError, match="unknown source 'nowhere'"):
-        resolve_source("nowhere", sources, None, earlier)
+        resolve_source("nowhere", sources, None, lambda: earlier)
     # The state keeps a base URL with its password masked: named by its key, it is refused.
     with pytest.raises(SourceError, match=r"with a password, which ernte does not keep"):
-        resolve_source("h_oai", sources, None, {"h_oai": "https://u:***@h/oai"})
+        resolve_source("h_oai", sources, None, lambda: {"h_oai": "https://u:***@h/oai"})
     assert harvest_command("t", "ddc:710", "dim", "--full") == (
         "ernte harvest t --set ddc:710 --prefix dim --full"
     )

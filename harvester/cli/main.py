@@ -100,12 +100,9 @@ def _source(name_or_url: str, prefix: str | None = None) -> Source:
     """A configured source, a base URL, or the key of an earlier harvest of a base URL (as
     `ernte status` and the messages name it)."""
     settings = _settings()
-    earlier = None
-    if not name_or_url.startswith(("http://", "https://")) and (
-        name_or_url not in _configured_sources()
-    ):
-        earlier = services.earlier_base_urls(settings)
-    return resolve_source(name_or_url, settings.sources_file, prefix, earlier)
+    return resolve_source(
+        name_or_url, settings.sources_file, prefix, lambda: services.earlier_base_urls(settings)
+    )
 
 
 def _print_json(data: Any) -> None:

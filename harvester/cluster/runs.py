@@ -325,7 +325,8 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     run = c.ledger.get(run_id)
     if run is None or run.fence != fence:  # a superseded task must not end the current run
         return
-    if run.status == "failed" and task != FINALIZE_RUN and c.ledger.pending_pages(run_id):
+    pending = bool(run.state_prefix and c.ledger.pending_pages(run_id))
+    if run.status == "failed" and task != FINALIZE_RUN and pending:
         return  # given up already (a second dead letter): its pages drain
     try:
         source = resolve(run.spec)
@@ -344,7 +345,7 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
         # Its finalize saved the run's end, then was dead-lettered: it is over, not failed.
         c.ledger.close(run_id, run.fence)
         return
-    draining = bool(run.state_prefix and c.ledger.pending_pages(run_id))
+    draining = pending
     if run.state_prefix and not draining and state.counted_run != run.instance:
         # The pages indexed before the failure count, as they do when an in-process harvest
         # fails: closing the ledger below drops its per-page stats. (Pages still queued are

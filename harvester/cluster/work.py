@@ -213,14 +213,14 @@ def finalize_run(step: RunStep) -> str:
     if not c.ledger.claim_finalize(run_id, fence):
         return "already finalizing"
     source = resolve(run.spec)
-    store = FencedStateStore(c.store, run_id, fence, None)
-    state = store.load(run.state_key(source.key))
     if run.status == "failed":
         # A run given up while pages of it were still queued for indexing: they are indexed
         # now, and count, as the pages an in-process harvest stored before failing do.
         total = close_failed_run(run, source)
         log.info("failed run: its queued pages are indexed", extra=context(run_id, fence=fence))
         return f"failed run closed: {total} indexed"
+    store = FencedStateStore(c.store, run_id, fence, None)
+    state = store.load(run.state_key(source.key))
     if state.state == "running":
         indexed, dead = c.ledger.page_totals(run_id)
         state.run.add(indexed)

@@ -72,10 +72,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def iso_now() -> str:
-    return utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_now().strftime(_ISO_SECONDS)
 
 
 def iso_from_timestamp(seconds: float) -> str:
     """A Unix time as `iso_now` writes it."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime(_ISO_SECONDS)

@@ -16,7 +16,7 @@ from harvester.redact import redact_data
 from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
 from harvester.run.pipeline import IndexingSink, NormalizeOnlySink, check_crosswalk
 from harvester.settings import Settings
-from harvester.sources import Source, adhoc_key, harvest_command
+from harvester.sources import Source, adhoc_key, harvest_command, source_key
 from harvester.store.archive import RawArchive
 from harvester.store.state import HarvestState, SQLiteStateStore, StateStore, harvest_run_id
 from indexer import word_lists
@@ -233,8 +233,7 @@ def _cluster_runs(harvests: list[HarvestState]) -> list[dict[str, Any]]:
         if run is None:  # completed meanwhile
             continue
         totals, dead = ledger.page_totals(run_id)
-        ref = run.spec.source_ref
-        key = adhoc_key(ref) if ref.startswith(("http://", "https://")) else ref
+        key = source_key(run.spec.source_ref)
         harvest = by_key.get(str(run.state_key(key))) if run.state_prefix else None
         draining = run.status == "failed"  # given up; its fetched pages are being indexed
         states = ("failed",) if draining else ("running", "died")
