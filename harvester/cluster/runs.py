@@ -221,7 +221,7 @@ def resume(run: RunInfo, *, resend_all: bool = False) -> None:
         send_index_page(
             run.run_id, run.instance, run.spec.source_ref, run.state_prefix, page_no, identifiers
         )
-    if run.status in ("fetched", "failed"):
+    if run.done_fetching:
         maybe_finalize(run.run_id)
         return
     try:
@@ -282,11 +282,7 @@ def maybe_finalize(run_id: str) -> None:
     """Queue finalize_run once every handed-off page is indexed (a set comparison: counts
     could match by accident)."""
     run = cluster().ledger.get(run_id)
-    if (
-        run is not None
-        and run.status in ("fetched", "failed")
-        and not cluster().ledger.pending_pages(run_id)
-    ):
+    if run is not None and run.done_fetching and not cluster().ledger.pending_pages(run_id):
         send(FINALIZE_RUN, RunStep(run_id, run.fence))
 
 

@@ -208,7 +208,7 @@ def finalize_run(step: RunStep) -> str:
     run_id, fence = step.run_id, step.fence
     c = cluster()
     run = current(run_id, fence)
-    if run.status not in ("fetched", "failed") or run.done < run.pages:
+    if not run.done_fetching or run.done < run.pages:
         return "not ready"
     if not c.ledger.claim_finalize(run_id, fence):
         return "already finalizing"

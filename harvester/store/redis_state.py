@@ -392,6 +392,12 @@ class RunInfo:
     instance: str = ""
 
     @property
+    def done_fetching(self) -> bool:
+        """No more pages will be fetched (all fetched, or given up): the run ends once the
+        pages it queued are indexed (finalize_run)."""
+        return self.status in ("fetched", "failed")
+
+    @property
     def backlog(self) -> int:
         """Pages handed to the index queue and not yet indexed."""
         return self.pages - self.done
