@@ -61,15 +61,17 @@ def index(tmp_path: Path) -> EmbeddedBackend:
 
 
 def searched(backend: EmbeddedBackend, query: str, *, subtraction: bool) -> object:
-    """The response to `query`, its facets counted by subtraction or directly. An index view
-    counts by subtraction from its second broad search on, so that one is returned."""
+    """The response to `query` on a new view of the index (which has kept no counts yet), its
+    facets counted by subtraction or directly. A view counts by subtraction from its second
+    broad search on, so for that another broad search comes first."""
     share = 0.0 if subtraction else 2.0
     request = SearchRequest(query=query, facets=FACETS, year_histogram=True)
+    fresh = EmbeddedBackend(backend.path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embedded_backend, "SUBTRACTION_FROM_SHARE", share)
         if subtraction:
-            backend.search(request)
-        response = backend.search(request)
+            fresh.search(SearchRequest(query=query, facets={"type": 1}))
+        response = fresh.search(request)
     return (response.total, response.facets, response.year_histogram)
 
 
@@ -174,11 +176,72 @@ def test_a_one_shot_search_does_not_count_everything(
 
     monkeypatch.setattr(embedded_views.IndexView, "_count_everything", observed)
     monkeypatch.setattr(embedded_backend, "count_with_year", observed_count)
-    request = SearchRequest(query="Stadt", facets={"type": 10})
-    first = index.search(request)
+    first = index.search(SearchRequest(query="Stadt", facets={"type": 10}))
     assert counted == [] and matches_counted == []
-    assert index.search(request) == dataclasses.replace(first, took_ms=ANY)
+    # Another broad search (the same one again would find its counts kept by the view).
+    second = index.search(SearchRequest(query="Stadt", facets={"type": 5}))
+    assert second == dataclasses.replace(first, took_ms=ANY)
     assert counted == [["type"]] and len(matches_counted) == 1
+
+
+def test_the_next_page_of_a_search_counts_nothing_again(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view keeps each search's facet counts and timeline: the next page, or the same
+    filters in another order, shows them without counting (the hits are searched anew)."""
+    counted: list[object] = []
+    count_facets = embedded_backend.facet_counts
+
+    def observed(*args: object, **kwargs: object) -> object:
+        counted.append(args)
+        return count_facets(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded_backend, "facet_counts", observed)
+    verkehr, year = Filter("subject", "Verkehr"), Filter("year", low=2002, high=2006)
+    request = SearchRequest(
+        query="Stadt", filters=[verkehr, year], facets=FACETS, year_histogram=True, limit=5
+    )
+    first = index.search(request)
+    assert len(counted) == 1 and first.total > 5
+    next_page = dataclasses.replace(request, filters=[year, verkehr], offset=5)
+    second = index.search(next_page)
+    assert len(counted) == 1
+    assert (second.total, second.facets, second.year_histogram) == (
+        first.total,
+        first.facets,
+        first.year_histogram,
+    )
+    assert {h.id for h in second.hits}.isdisjoint(h.id for h in first.hits)
+    index.search(dataclasses.replace(request, facets={"subject": 3}))  # other counts
+    assert len(counted) == 2
+
+
+def test_kept_counts_end_with_the_view_they_were_counted_on(
+    index: EmbeddedBackend, tmp_path: Path
+) -> None:
+    """The same search after a commit (here by another backend, as another process would
+    write) counts the new records."""
+    request = SearchRequest(query="Stadt", facets={"type": 10}, year_histogram=True)
+    before = index.search(request)
+    writer = EmbeddedBackend(tmp_path / "index")
+    writer.upsert(
+        [build_document(make_record(2000 + n, "Stadt", ["Neu"], type_="Karte")) for n in range(3)]
+    )
+    writer.close()
+    after = index.search(request)
+    assert after.total == before.total + 3
+    assert ("Karte", 3) in [(v.value, v.count) for v in after.facets["type"]]
+    assert ("Karte", 3) not in [(v.value, v.count) for v in before.facets["type"]]
+
+
+def test_a_view_keeps_the_counts_of_a_bounded_number_of_searches() -> None:
+    kept = embedded_views.KeptCounts(limit=3)
+    for number in range(3):
+        kept.keep(number, ({}, []))
+    assert kept.get(0) is not None  # used again: 1 is now the least recently used
+    kept.keep(3, ({}, []))
+    assert len(kept) == 3
+    assert [kept.get(n) is not None for n in range(4)] == [True, False, True, True]
 
 
 def test_share_estimate_is_one_for_everything_and_zero_where_not_simple(

@@ -43,7 +43,7 @@ from indexer.embedded.schema import (
     TextField,
     build_schema,
 )
-from indexer.embedded.views import IndexView, IndexViews
+from indexer.embedded.views import IndexView, IndexViews, counts_key
 from indexer.embedded.writer import POSITIONS_FILE, EmbeddedWriter, write_json_atomically
 from indexer.query import ParsedQuery, parse_query
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
@@ -356,9 +356,16 @@ class EmbeddedBackend:
                 timeline = year_histogram(searcher, text_query, filters)
             return facets, timeline
 
-        (total, hits), (facets, timeline) = _spare_core.both(
-            lambda: self._hits_page(searcher, query, parsed, request, offset), count_facets
-        )
+        def hits_page() -> tuple[int, list[Hit]]:
+            return self._hits_page(searcher, query, parsed, request, offset)
+
+        key = counts_key(request)
+        kept = view.counts.get(key)
+        if kept is None:
+            (total, hits), (facets, timeline) = _spare_core.both(hits_page, count_facets)
+            view.counts.keep(key, (facets, timeline))
+        else:
+            (total, hits), (facets, timeline) = hits_page(), kept
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,

@@ -9,20 +9,25 @@ unchanged index. A search that starts after a commit, in this process or another
 commit.
 
 What a view caches: the facet counts over all records (`whole_counts`), from which the facets
-of a broad query are counted by subtraction (`indexer.embedded.facets`), and the stored
-spellings of the filter values asked for so far (`spellings`).
+of a broad query are counted by subtraction (`indexer.embedded.facets`), the stored
+spellings of the filter values asked for so far (`spellings`), and the facet counts and
+timeline of the searches run on it (`counts`, as Elasticsearch's shard request cache keeps
+aggregations until the next refresh): the next page of a search, the same search again (a
+reload, the back button, the landing page every visitor opens) count nothing again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tantivy
 
 from indexer.embedded.facets import YEAR_HISTOGRAM_AGG, aggregate
+from indexer.search_model import FacetValue, SearchRequest
 
 SUBTRACTION_MAX_VALUES = 10_000
 """A facet field with more distinct values than this in the whole index is never counted by
@@ -32,20 +37,66 @@ also keeps the buckets of one aggregation far below tantivy's limit of 65,000.""
 SPELLINGS_KEPT = 10_000
 """Filter values whose stored spellings a view keeps (the values come from requests)."""
 
+COUNTS_KEPT = 1_000
+"""Searches whose facet counts and timeline a view keeps, the least recently used dropped
+first: a few kB each (six facets of ten values and a timeline)."""
+
 Buckets = list[dict[str, Any]]
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
-class _BoundedDict(dict[tuple[str, str], list[str]]):
+
+class _BoundedDict(dict[_K, _V]):
     """A dict that empties itself when it would exceed `limit` entries."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self._limit = limit
 
-    def __setitem__(self, key: tuple[str, str], value: list[str]) -> None:
+    def __setitem__(self, key: _K, value: _V) -> None:
         if len(self) >= self._limit and key not in self:
             self.clear()
         super().__setitem__(key, value)
+
+
+Counted = tuple[dict[str, list[FacetValue]], list[FacetValue]]
+"""What a search counted: facet name -> its values, and the year histogram."""
+
+
+class KeptCounts:
+    """Facet counts and timelines by search (`counts_key`), least recently used dropped first;
+    safe to share between the threads of a server."""
+
+    def __init__(self, limit: int = COUNTS_KEPT) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[Hashable, Counted] = OrderedDict()
+
+    def get(self, key: Hashable) -> Counted | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def keep(self, key: Hashable, counted: Counted) -> None:
+        with self._lock:
+            self._kept[key] = counted
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._limit:
+                self._kept.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def counts_key(request: SearchRequest) -> Hashable:
+    """What decides a search's facet counts and timeline: the query, the filters (a set:
+    their order does not matter), the facets asked for and whether the timeline is. Not
+    the page, the sort or the highlights."""
+    filters = frozenset((f.field, f.value, f.low, f.high) for f in request.filters)
+    return (request.query, filters, tuple(sorted(request.facets.items())), request.year_histogram)
 
 
 class IndexView:
@@ -60,6 +111,8 @@ class IndexView:
         self.spellings: dict[tuple[str, str], list[str]] = _BoundedDict(SPELLINGS_KEPT)
         """(facet, folded value) -> the field's stored spellings of it (see
         `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
+        self.counts = KeptCounts()
+        """`counts_key` of a search -> its facet counts and timeline on this view."""
 
     def broad_search_again(self) -> bool:
         """Count one more search that looks broad (`EmbeddedBackend._mostly_matches`); whether
