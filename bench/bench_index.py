@@ -28,6 +28,7 @@ import random
 import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from harvester.demo.generate import generate_records  # noqa: E402
 from harvester.demo.provider import NS_DIM, write_dim  # noqa: E402
 from harvester.model import RawRecord  # noqa: E402
 from harvester.oai.client import OAI_NS  # noqa: E402
+from harvester.sources import adhoc_key  # noqa: E402
 from harvester.store.archive import RawArchive, archive_path  # noqa: E402
 from indexer.embedded.backend import EmbeddedBackend  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
@@ -195,7 +197,18 @@ def search_during_harvest(data_dir: Path, harvest_n: int, queries: int) -> tuple
         harvest.wait()
         if harvest.returncode != 0:
             raise RuntimeError(f"the concurrent harvest failed ({harvest.returncode})")
+        forget_harvest(data_dir, adhoc_key(provider.url))
     return latencies, len(latencies)
+
+
+def forget_harvest(data_dir: Path, source: str) -> None:
+    """Remove the concurrent harvest's archives and state rows, so that a `--keep` directory
+    holds the bench archive alone again and the next run's rebuild indexes only that (the
+    provider's port, and so its source key, differs each run). The index keeps the harvested
+    records until that rebuild replaces it."""
+    shutil.rmtree(data_dir / "archive" / source, ignore_errors=True)
+    with sqlite3.connect(data_dir / "state.sqlite") as state:
+        state.execute("DELETE FROM harvests WHERE key LIKE ?", (f"{source}|%",))
 
 
 def report(

@@ -11,9 +11,14 @@ data directory. Each client is a thread with its own HTTP connection that sends 
 search: `/api/search` with the six facets of the search page (subject, type, year, author,
 journal, language), the year histogram, and in half the requests one or two filters.
 
-Two loads are measured: `closed` (every client sends its next search as soon as the answer is
-in: the server is never idle, the worst case), and `paced` (every client waits 0.5-1.5 s
-between searches, like a person reading the hits). Server-side time is what the server reports
+Three loads are measured: `closed` (every client sends its next search as soon as the answer
+is in: the server is never idle, the worst case), `paced` (every client waits 0.5-1.5 s
+between searches, like a person reading the hits) and `fresh` (paced, each search new to the
+server). The mix repeats: 7 queries and 29 sets of filters, about 200 searches, so by the
+`paced` load the server has counted the facets of nearly every one of them before and finds
+them kept (`indexer.embedded.views.KeptCounts`), as it does for people paging through hits
+or coming back to a search; `fresh` gives each search a facet size no earlier search of the
+run asked with, so every one is counted afresh. Server-side time is what the server reports
 in its `Server-Timing` header (from the request entering the application to the response
 starting, including any wait for a thread or the CPU); client time adds HTTP and the client.
 Target: server-side p95 under 50 ms with 20 clients. Results are appended to
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import bench_index  # noqa: E402
+from bench.bench_harvest import git_revision  # noqa: E402
 from tests.web_server import ernte_serve  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "serve.txt"
@@ -66,13 +72,30 @@ class Load:
     hits: int = 0
     errors: int = 0
     seconds: float = 0.0
+    seen: set[object] | None = None
+    """For a load of searches that are each new to the server (see `_params`)."""
 
 
-def _params(rng: random.Random) -> list[tuple[str, str]]:
-    params = [("q", rng.choice(bench_index.QUERIES)), ("year_histogram", "1")]
+FRESH_SIZES = range(11, 101)
+"""facet_size of the `fresh` load: the same search with another size is another search to
+the counts a server keeps, at the same cost (each segment hands on 1,000 values whatever
+the size, see `indexer.embedded.facets.SEGMENT_VALUES`)."""
+
+
+def _params(rng: random.Random, seen: set[object] | None = None) -> list[tuple[str, str]]:
+    """The page's search: one of the queries, half of them with one or two filters. With
+    `seen` (the `fresh` load), a facet size that no earlier search of the run asked with,
+    so that no search finds its facet counts kept from an earlier one."""
+    query = rng.choice(bench_index.QUERIES)
+    filters = rng.sample(FILTERS, rng.choice((1, 2))) if rng.random() < 0.5 else []
+    params = [("q", query), ("year_histogram", "1")]
     params += [("facet", name) for name in PAGE_FACETS]
-    if rng.random() < 0.5:
-        params += [("filter", f) for f in rng.sample(FILTERS, rng.choice((1, 2)))]
+    params += [("filter", f) for f in filters]
+    if seen is not None:
+        unused = [n for n in FRESH_SIZES if (query, frozenset(filters), n) not in seen]
+        size = rng.choice(unused)  # 90 sizes for a few hundred searches of ~200 kinds
+        seen.add((query, frozenset(filters), size))
+        params.append(("facet_size", str(size)))
     return params
 
 
@@ -82,8 +105,10 @@ def _client(url: str, load: Load, count: int, seed: int, lock: threading.Lock) -
     for _ in range(count):
         if load.think[1]:
             time.sleep(rng.uniform(*load.think))
+        with lock:
+            params = _params(rng, load.seen)
         started = time.perf_counter()
-        answer = session.get(f"{url}/api/search", params=_params(rng), timeout=60)
+        answer = session.get(f"{url}/api/search", params=params, timeout=60)
         client_ms = (time.perf_counter() - started) * 1000
         timing = _SERVER_TIMING.search(answer.headers.get("server-timing", ""))
         with lock:
@@ -151,6 +176,7 @@ def main() -> None:
             f"built: {args.n:,} generated records ({live:,} live) archived in {archive_s:.0f} s,"
             f" indexed by `ernte index rebuild` in {made.wall_s:.0f} s"
         )
+    revision = git_revision()
     load_before = os.getloadavg()[0]
     options = ("--workers", str(args.workers))
     with ernte_serve(data_dir, data_dir / "serve.log", *options, timeout=120) as server:
@@ -161,14 +187,19 @@ def main() -> None:
         _run(server.url, closed, args.clients, args.closed)
         paced = Load("paced", (0.5, 1.5))
         _run(server.url, paced, args.clients, args.paced)
+        fresh = Load("fresh", (0.5, 1.5), seen=set())
+        _run(server.url, fresh, args.clients, args.paced)
     report = "\n".join(
         [
-            f"# bench_serve {datetime.now(UTC).isoformat(timespec='seconds')} "
+            f"# bench_serve {datetime.now(UTC).isoformat(timespec='seconds')} rev {revision} "
             f"records={count:,} cpus={os.cpu_count()} workers={args.workers} "
             f"load average at start {load_before:.1f}",
-            "search: /api/search, 6 facets + year histogram, half with 1-2 filters",
+            "search: /api/search, 6 facets + year histogram, half with 1-2 filters; the mix "
+            "repeats (7 queries x 29 filter sets), as people page and come back; `fresh`: "
+            "the same mix, each search new to the server (no kept facet counts)",
             _line(closed, args.clients),
             _line(paced, args.clients),
+            _line(fresh, args.clients),
             "",
         ]
     )
