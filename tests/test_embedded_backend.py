@@ -302,25 +302,38 @@ def test_a_forked_child_searches_like_its_parent(tmp_path: Path) -> None:
 
 
 def test_a_failing_facet_pass_leaves_no_hits_pass_behind() -> None:
-    """When the facet pass fails, the search waits for its hits pass before raising, so the
-    spare thread is free for the next search and the error is the facet pass's."""
-    from indexer.embedded.backend import _SpareCore
+    """When the facet pass fails, the search waits for its parts on the spare threads before
+    raising, so they are free for the next search and the error is the facet pass's."""
+    from indexer.embedded.backend import _SpareThreads
 
-    spare = _SpareCore()
+    spare = _SpareThreads()
     finished: list[str] = []
 
-    def slow_hits() -> str:
+    def slow_part(name: str) -> str:
         time.sleep(0.3)
-        finished.append("hits")
-        return "hits"
+        finished.append(name)
+        return name
 
-    def failing_facets() -> str:
+    with pytest.raises(ValueError, match="facet pass failed"), spare.search() as beside:
+        assert beside is not None  # alone: parts run beside
+        beside(lambda: slow_part("hits"))
+        beside(lambda: slow_part("subject"))
         raise ValueError("facet pass failed")
+    assert sorted(finished) == ["hits", "subject"]
+    with spare.search() as beside:
+        assert beside is not None
+        assert beside(lambda: 1)() == 1
 
-    with pytest.raises(ValueError, match="facet pass failed"):
-        spare.both(slow_hits, failing_facets)
-    assert finished == ["hits"]
-    assert spare.both(lambda: 1, lambda: 2) == (1, 2)
+
+def test_parts_run_beside_only_while_a_search_runs_alone() -> None:
+    """A second search while one runs gets no spare threads (every core is busy already)."""
+    from indexer.embedded.backend import _SpareThreads
+
+    spare = _SpareThreads()
+    with spare.search() as first, spare.search() as second:
+        assert first is not None and second is None
+    with spare.search() as again:
+        assert again is not None
 
 
 def test_a_grown_part_list_changes_query_splits_and_highlights(

@@ -324,3 +324,39 @@ def test_a_limit_beyond_the_records_returns_them_all(index: EmbeddedBackend) -> 
     aborted the process (the command line caps --limit; a library caller does not)."""
     response = index.search(SearchRequest(query="Stadt", limit=2**31))
     assert response.total == 90 and len(response.hits) == 90
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        [],
+        [Filter("subject", "Verkehr")],
+        [Filter("type", "Monographie"), Filter("year", low=2003, high=2006)],
+    ],
+)
+def test_passes_run_beside_each_other_count_what_one_thread_counts(
+    index: EmbeddedBackend, filters: list[Filter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search alone in its process counts its facet passes on the spare threads, the
+    subject facet in a pass of its own (`OWN_PASS`); the counts are those of one thread."""
+    passes: list[list[str]] = []
+    aggregate = embedded_facets.aggregate
+
+    def observed(*args: object, **kwargs: object) -> object:
+        passes.append(sorted(args[2]))  # type: ignore[call-overload]
+        return aggregate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded_facets, "aggregate", observed)
+    request = SearchRequest(query="Stadt", filters=filters, facets=FACETS, year_histogram=True)
+    with embedded_backend._spare_threads.search():  # another search runs: no spare threads
+        one_thread = EmbeddedBackend(index.path).search(request)
+    assert ["subject"] not in passes or "subject" in {f.field for f in filters}
+    passes.clear()
+    beside = EmbeddedBackend(index.path).search(request)
+    assert ["subject"] in passes or "subject" in {f.field for f in filters}
+    assert (beside.total, beside.facets, beside.year_histogram) == (
+        one_thread.total,
+        one_thread.facets,
+        one_thread.year_histogram,
+    )
+    assert beside.total > 0 and beside.facets["subject"] and beside.year_histogram

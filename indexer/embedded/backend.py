@@ -18,8 +18,9 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,9 +29,11 @@ import tantivy
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.embedded.documents import PreparedDocument, prepare_document, single_chain_plan
 from indexer.embedded.facets import (
+    Runner,
     check_facet_names,
     count_with_year,
     facet_counts,
+    run_here,
     year_histogram,
 )
 from indexer.embedded.highlight import highlight, highlight_terms
@@ -69,64 +72,71 @@ class SchemaMismatch(RuntimeError):
     """The index on disk was written by another version of ernte's schema: rebuild it."""
 
 
-_H = TypeVar("_H")
-_F = TypeVar("_F")
+_T = TypeVar("_T")
 
 
-class _SpareCore:
-    """Runs a search's hits pass on a second thread while the calling thread counts the facets,
-    when no other search of this process is running (tantivy releases the GIL in both passes,
-    so a lone search costs the longer pass, not their sum). Under concurrent searches every
-    core is busy already: a second thread would only add switching, so both passes run in the
-    calling thread."""
+class _SpareThreads:
+    """Runs parts of a search (its hits pass, some of its facet passes) on two more threads
+    while no other search of this process is running: tantivy releases the GIL in its
+    passes, so a lone search costs about its longest part, not their sum. Under concurrent
+    searches every core is busy already: more threads would only add switching, so every
+    part runs in the calling thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running = 0
-        self._thread: ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
-    def both(self, hits: Callable[[], _H], facets: Callable[[], _F]) -> tuple[_H, _F]:
-        """(hits(), facets()), the first on the spare thread when this search runs alone."""
+    @contextmanager
+    def search(self) -> Iterator[_Beside | None]:
+        """For the duration of one search: a `_Beside` that runs parts on the spare threads
+        when this search runs alone, else None (run every part here)."""
         with self._lock:
             alone = self._running == 0
             self._running += 1
+            if alone and self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ernte-search")
+            pool = self._pool
+        beside = _Beside(pool) if alone and pool is not None else None
         try:
-            pending = self._submit(hits) if alone else None
-            if pending is None:
-                return hits(), facets()
-            try:
-                counted = facets()
-            except BaseException:
-                wait([pending])  # the spare thread is free again before the next search
-                raise
-            return pending.result(), counted
+            yield beside
         finally:
+            if beside is not None:
+                beside.wait()  # the spare threads are free again before the next search
             with self._lock:
                 self._running -= 1
 
-    def _submit(self, hits: Callable[[], _H]) -> Future[_H] | None:
-        """`hits` started on the spare thread; None once the interpreter shuts down."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ernte-hits")
-            thread = self._thread
+
+class _Beside:
+    """Starts parts of one search on the spare threads (a `facets.Runner`)."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._started: list[Future[Any]] = []
+
+    def __call__(self, task: Callable[[], _T]) -> Callable[[], _T]:
         try:
-            return thread.submit(hits)
+            future = self._pool.submit(task)
         except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
-            return None
+            return run_here(task)
+        self._started.append(future)
+        return future.result
+
+    def wait(self) -> None:
+        wait(self._started)
 
 
-_spare_core = _SpareCore()
+_spare_threads = _SpareThreads()
 
 
-def _new_spare_core() -> None:
-    """A forked child (a Celery prefork worker) inherits the thread pool without its thread:
+def _new_spare_threads() -> None:
+    """A forked child (a Celery prefork worker) inherits the thread pool without its threads:
     it makes its own."""
-    global _spare_core
-    _spare_core = _SpareCore()
+    global _spare_threads
+    _spare_threads = _SpareThreads()
 
 
-os.register_at_fork(after_in_child=_new_spare_core)
+os.register_at_fork(after_in_child=_new_spare_threads)
 
 
 def _cursor_offset(search_after: Sequence[object]) -> int:
@@ -333,7 +343,9 @@ class EmbeddedBackend:
         # shared pass rather than in a second pass over the matches.
         shared_timeline = request.year_histogram and "year" not in filters
 
-        def count_facets() -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
+        def count_facets(
+            beside: Runner | None,
+        ) -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
             # A query that matches most records (and no filter): its facets are counted as
             # everything's minus those of the few records it does not match.
             whole = None
@@ -351,6 +363,7 @@ class EmbeddedBackend:
                 request.facets,
                 with_year_histogram=shared_timeline,
                 whole=whole,
+                beside=beside,
             )
             if request.year_histogram and not shared_timeline:
                 timeline = year_histogram(searcher, text_query, filters)
@@ -362,7 +375,10 @@ class EmbeddedBackend:
         key = counts_key(request)
         kept = view.counts.get(key)
         if kept is None:
-            (total, hits), (facets, timeline) = _spare_core.both(hits_page, count_facets)
+            with _spare_threads.search() as beside:
+                hits_done = (beside or run_here)(hits_page)
+                facets, timeline = count_facets(beside)
+                total, hits = hits_done()
             view.counts.keep(key, (facets, timeline))
         else:
             (total, hits), (facets, timeline) = hits_page(), kept
