@@ -76,7 +76,7 @@ class Load:
     """For a load of searches that are each new to the server (see `_params`)."""
 
 
-FRESH_SIZES = range(11, 101)
+FRESH_SIZES = range(11, 61)
 """facet_size of the `fresh` load: the same search with another size is another search to
 the counts a server keeps, at the same cost (each segment hands on 1,000 values whatever
 the size, see `indexer.embedded.facets.SEGMENT_VALUES`)."""
@@ -86,17 +86,19 @@ def _params(rng: random.Random, seen: set[object] | None = None) -> list[tuple[s
     """The page's search: one of the queries, half of them with one or two filters. With
     `seen` (the `fresh` load), a facet size that no earlier search of the run asked with,
     so that no search finds its facet counts kept from an earlier one."""
-    query = rng.choice(bench_index.QUERIES)
-    filters = rng.sample(FILTERS, rng.choice((1, 2))) if rng.random() < 0.5 else []
-    params = [("q", query), ("year_histogram", "1")]
-    params += [("facet", name) for name in PAGE_FACETS]
-    params += [("filter", f) for f in filters]
-    if seen is not None:
+    while True:
+        query = rng.choice(bench_index.QUERIES)
+        filters = rng.sample(FILTERS, rng.choice((1, 2))) if rng.random() < 0.5 else []
+        params = [("q", query), ("year_histogram", "1")]
+        params += [("facet", name) for name in PAGE_FACETS]
+        params += [("filter", f) for f in filters]
+        if seen is None:
+            return params
         unused = [n for n in FRESH_SIZES if (query, frozenset(filters), n) not in seen]
-        size = rng.choice(unused)  # 90 sizes for a few hundred searches of ~200 kinds
-        seen.add((query, frozenset(filters), size))
-        params.append(("facet_size", str(size)))
-    return params
+        if unused:  # else this search has had every size: draw another
+            size = rng.choice(unused)
+            seen.add((query, frozenset(filters), size))
+            return [*params, ("facet_size", str(size))]
 
 
 def _client(url: str, load: Load, count: int, seed: int, lock: threading.Lock) -> None:
@@ -108,7 +110,12 @@ def _client(url: str, load: Load, count: int, seed: int, lock: threading.Lock) -
         with lock:
             params = _params(rng, load.seen)
         started = time.perf_counter()
-        answer = session.get(f"{url}/api/search", params=params, timeout=60)
+        try:
+            answer = session.get(f"{url}/api/search", params=params, timeout=60)
+        except requests.RequestException:
+            with lock:
+                load.errors += 1  # counted, not lost with the client's thread
+            continue
         client_ms = (time.perf_counter() - started) * 1000
         timing = _SERVER_TIMING.search(answer.headers.get("server-timing", ""))
         with lock:
