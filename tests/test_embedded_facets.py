@@ -214,6 +214,10 @@ def test_the_next_page_of_a_search_counts_nothing_again(
     assert {h.id for h in second.hits}.isdisjoint(h.id for h in first.hits)
     index.search(dataclasses.replace(request, facets={"subject": 3}))  # other counts
     assert len(counted) == 2
+    keeps_none = EmbeddedBackend(index.path, kept_searches=0)
+    assert keeps_none.search(next_page) == dataclasses.replace(second, took_ms=ANY)
+    keeps_none.search(next_page)
+    assert len(counted) == 4
 
 
 def test_kept_counts_end_with_the_view_they_were_counted_on(

@@ -46,7 +46,7 @@ from indexer.embedded.schema import (
     TextField,
     build_schema,
 )
-from indexer.embedded.views import IndexView, IndexViews, counts_key
+from indexer.embedded.views import COUNTS_KEPT, IndexView, IndexViews, counts_key
 from indexer.embedded.writer import POSITIONS_FILE, EmbeddedWriter, write_json_atomically
 from indexer.query import ParsedQuery, parse_query
 from indexer.query_parts import COMPOUND_PARTS_BOOST, COMPOUND_PARTS_MIN_SHOULD_MATCH
@@ -182,6 +182,9 @@ class EmbeddedBackend:
         splitting off. Needs `use_parts`.
     compound_min_should_match: how many parts of a split query word must match (default
         COMPOUND_PARTS_MIN_SHOULD_MATCH).
+    kept_searches: searches whose facet counts each view of the index keeps (default
+        COUNTS_KEPT, see `indexer.embedded.views`); 0 counts every search afresh, as a
+        one-shot `ernte search` does (what bench_index and bench_query time).
     """
 
     def __init__(
@@ -196,6 +199,7 @@ class EmbeddedBackend:
         proximity_slop: int = DEFAULT_PROXIMITY_SLOP,
         compound_boost: float = COMPOUND_PARTS_BOOST,
         compound_min_should_match: str = COMPOUND_PARTS_MIN_SHOULD_MATCH,
+        kept_searches: int = COUNTS_KEPT,
     ) -> None:
         layout = [(f.name, f.positions) for f in text_fields]
         if layout != [(f.name, f.positions) for f in TEXT_FIELDS]:
@@ -217,15 +221,19 @@ class EmbeddedBackend:
         self._index: tantivy.Index | None = None
         self._shadow: ReadOnlyShadow | None = None
         self._writes = EmbeddedWriter(self.path, self._schema, self._open)
-        self._views = IndexViews(self.path, self._open, self._before_reload)
+        self._kept_searches = kept_searches
+        self._views = self._new_views()
         self._single_text_sources = single_chain_plan(self.text_fields)
+
+    def _new_views(self) -> IndexViews:
+        return IndexViews(self.path, self._open, self._before_reload, self._kept_searches)
 
     def create(self, *, recreate: bool = False) -> None:
         """Create the index directory if missing; `recreate` drops an existing one first."""
         if recreate:
             self.close()
             self._index = None
-            self._views = IndexViews(self.path, self._open, self._before_reload)
+            self._views = self._new_views()
             if self.path.exists():
                 shutil.rmtree(self.path)
         self._open()
@@ -241,7 +249,7 @@ class EmbeddedBackend:
         if self._shadow is not None:  # read through links: remove them; a later use reopens
             self._shadow.remove()
             self._shadow, self._index = None, None
-            self._views = IndexViews(self.path, self._open, self._before_reload)
+            self._views = self._new_views()
         elif self._index is not None:
             self._index.reload()
 

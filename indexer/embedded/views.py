@@ -102,7 +102,9 @@ def counts_key(request: SearchRequest) -> Hashable:
 class IndexView:
     """One committed state of the index: its searcher and what is known about all of it."""
 
-    def __init__(self, searcher: tantivy.Searcher, meta: bytes) -> None:
+    def __init__(
+        self, searcher: tantivy.Searcher, meta: bytes, kept_searches: int = COUNTS_KEPT
+    ) -> None:
         self.searcher = searcher
         self.meta = meta
         self._lock = threading.Lock()
@@ -111,7 +113,7 @@ class IndexView:
         self.spellings: dict[tuple[str, str], list[str]] = _BoundedDict(SPELLINGS_KEPT)
         """(facet, folded value) -> the field's stored spellings of it (see
         `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
-        self.counts = KeptCounts()
+        self.counts = KeptCounts(kept_searches)
         """`counts_key` of a search -> its facet counts and timeline on this view."""
 
     def broad_search_again(self) -> bool:
@@ -161,7 +163,9 @@ class IndexViews:
         path: Path,
         open_index: Callable[[], tantivy.Index],
         before_reload: Callable[[], None] = lambda: None,
+        kept_searches: int = COUNTS_KEPT,
     ) -> None:
+        self._kept_searches = kept_searches
         self._meta_path = Path(path) / "meta.json"
         self._open = open_index
         self._before_reload = before_reload
@@ -183,5 +187,5 @@ class IndexViews:
                 # the next call notices (its meta.json differs) and reads again.
                 self._before_reload()
                 index.reload()
-                self._view = IndexView(index.searcher(), meta or b"")
+                self._view = IndexView(index.searcher(), meta or b"", self._kept_searches)
             return self._view
