@@ -59,13 +59,6 @@ def run_here(task: Callable[[], _T]) -> Callable[[], _T]:
     return lambda: result
 
 
-OWN_PASS = ("subject",)
-"""Facets counted in a pass of their own when the passes of a search run beside each other
-(tantivy releases the GIL while it aggregates): ORLIS records carry 10-25 subject headings,
-so the subject facet costs about as much as all the others together (19 ms against 18 ms
-for `Planung`, 182,000 matches of 400,000 records: bench/results/facets.txt)."""
-
-
 def facet_counts(
     searcher: tantivy.Searcher,
     query: tantivy.Query,
@@ -91,21 +84,18 @@ def facet_counts(
     shared pass: its scope (the query and every filter but `year`) is `query` itself whenever
     no year filter is set, which is what the caller checks before asking.
 
-    `beside`: runs all but the first aggregation on other threads; then the OWN_PASS facets
-    get a pass of their own too (one more walk over the matches, on another core).
+    `beside`: runs all but the first aggregation on other threads (each filtered facet field
+    is a pass of its own anyway). The shared pass is not split: every pass evaluates the query
+    again, which for a compound typed whole (a union of its parts' postings) costs more than
+    the second core saves (bench_query: p95 22 -> 33 ms with the subject facet in a pass of
+    its own, bench/results/query.txt).
     """
     shared = {n: wanted[n] for n in wanted if n not in faceted_filters}
     whole = whole or {}
     subtracted = {n: size for n, size in shared.items() if n in whole}
     histogram_subtracted = with_year_histogram and YEAR_HISTOGRAM_AGG in whole
     direct = {n: size for n, size in shared.items() if n not in subtracted}
-    passes: list[Callable[[], Buckets]] = []
-    own = [n for n in OWN_PASS if n in direct] if beside is not None else []
-    if own and (len(direct) > len(own) or (with_year_histogram and not histogram_subtracted)):
-        passes.append(
-            functools.partial(aggregate, searcher, query, {n: direct.pop(n) for n in own})
-        )
-    passes.append(
+    passes: list[Callable[[], Buckets]] = [
         functools.partial(
             aggregate,
             searcher,
@@ -113,7 +103,7 @@ def facet_counts(
             direct,
             with_year_histogram=with_year_histogram and not histogram_subtracted,
         )
-    )
+    ]
     if subtracted or histogram_subtracted:
         passes.append(
             functools.partial(
