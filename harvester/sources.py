@@ -25,6 +25,10 @@ class SourceError(ErnteError, ValueError):
     """A source name that is not configured, or a malformed sources file."""
 
 
+class EarlierHarvestsUnreadable(ErnteError):
+    """The keys of earlier harvests of bare URLs could not be read (in cluster mode: Redis)."""
+
+
 @dataclass(slots=True, frozen=True)
 class Source:
     """One repository to harvest."""
@@ -231,12 +235,16 @@ def resolve_source(
         sources = load_sources(path)
         if name_or_url in sources:
             return sources[name_or_url]
-        earlier = earlier_urls() if earlier_urls is not None else {}
-        if name_or_url not in earlier:
-            known = ", ".join(sorted(sources)) or "none"
+        known = ", ".join(sorted(sources)) or "none"
+        unknown = f"unknown source {name_or_url!r} (configured: {known}); or give a URL"
+        try:
+            earlier = earlier_urls() if earlier_urls is not None else {}
+        except EarlierHarvestsUnreadable as exc:
             raise SourceError(
-                f"unknown source {name_or_url!r} (configured: {known}); or give a URL"
-            )
+                f"{unknown} (the keys of earlier harvests of base URLs could not be read: {exc})"
+            ) from exc
+        if name_or_url not in earlier:
+            raise SourceError(unknown)
         name_or_url = earlier[name_or_url]
         if MASK in name_or_url:
             raise SourceError(

@@ -286,3 +286,13 @@ def test_a_refused_queue_request_exits_1_and_a_different_window_is_not_taken_for
             "of --prefix dim --from 2020-01-01; this request (--prefix dim --full)" in full.stderr
         )
         assert "is not queued" in full.stderr
+
+
+def test_an_unknown_name_with_redis_down_says_it_is_unknown(
+    ernte: Ernte, cluster_mode: int
+) -> None:
+    """A name that is not configured may be the key of an earlier harvest of a bare URL, which
+    the state store (Redis) knows: with Redis down, `ernte sets nosuch` reported only Redis."""
+    line = one_line_error(ernte("sets", "nosuch"))
+    assert "unknown source 'nosuch'" in line and "or give a URL" in line
+    assert f"Redis at redis://127.0.0.1:{cluster_mode}/0 is unreachable" in line

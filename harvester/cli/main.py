@@ -32,6 +32,7 @@ from harvester.run.progress import PeriodicLog, progress_for
 from harvester.run.user_errors import is_user_error, redis_problem, unreachable_redis
 from harvester.settings import Settings, get_settings
 from harvester.sources import (
+    EarlierHarvestsUnreadable,
     Source,
     SourceError,
     harvest_command,
@@ -100,9 +101,16 @@ def _source(name_or_url: str, prefix: str | None = None) -> Source:
     """A configured source, a base URL, or the key of an earlier harvest of a base URL (as
     `ernte status` and the messages name it)."""
     settings = _settings()
-    return resolve_source(
-        name_or_url, settings.sources_file, prefix, lambda: services.earlier_base_urls(settings)
-    )
+
+    def earlier_urls() -> dict[str, str]:
+        try:
+            return services.earlier_base_urls(settings)
+        except Exception as exc:
+            if not unreachable_redis(exc):
+                raise
+            raise EarlierHarvestsUnreadable(redis_problem(settings.redis_url or "", exc)) from exc
+
+    return resolve_source(name_or_url, settings.sources_file, prefix, earlier_urls)
 
 
 def _print_json(data: Any) -> None:
