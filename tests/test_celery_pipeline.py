@@ -618,7 +618,7 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     assert report["harvests"][0]["run"]["indexed"] == 40  # indexed so far
     assert [r["status"] for r in report["runs"]] == ["failed"]
     refused = request_harvest(RunSpec(base_url, "", PREFIX))
-    assert "still indexing the pages it fetched (1/2 indexed)" in refused
+    assert "still indexing the pages it fetched (1/2 indexed, by workers of the index" in refused
 
     # A second dead letter of the run changes nothing; with its lease lapsed (no worker
     # renews it), a request is still refused, and sends the queued pages again.
@@ -626,7 +626,7 @@ def test_a_given_up_run_counts_the_pages_indexed_after_it_failed(data_dir: Path)
     c.client.delete(c.lease.keys.lease(run_id))
     c.client.delete("index")
     refused = request_harvest(RunSpec(base_url, "", PREFIX))  # as a beat tick asks
-    assert "still indexing the pages it fetched (1/2 indexed)" in refused
+    assert "still indexing the pages it fetched (1/2 indexed, by workers of the index" in refused
     assert _queued_index_pages() == [1]  # the page never queued, once
     c.client.delete(c.lease.keys.lease(run_id))
     request_harvest(RunSpec(base_url, "", PREFIX))  # the next tick: no copy

@@ -202,7 +202,8 @@ def sweep_stale_runs() -> list[str]:
 def _still_indexing(run: RunInfo, fence: int | None) -> str:
     return (
         f"{run.run_id}: its failed run (fence {fence}) is still indexing the pages it fetched "
-        f"({run.done}/{run.pages} indexed); request refused, ask again when they are done"
+        f"({run.done}/{run.pages} indexed, by workers of the index queue: `ernte worker`); "
+        "request refused, ask again when they are done"
     )
 
 
