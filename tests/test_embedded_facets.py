@@ -18,7 +18,7 @@ import indexer.embedded.views as embedded_views
 from harvester.run.document import build_document
 from indexer.embedded.backend import EmbeddedBackend
 from indexer.query import parse_query
-from indexer.search_model import Filter, SearchRequest
+from indexer.search_model import FacetValue, Filter, SearchRequest
 from tests.test_backend_contract import make_record
 
 FACETS = {"subject": 20, "year": 50, "type": 10, "author": 10, "journal": 10, "language": 5}
@@ -221,6 +221,48 @@ def test_the_next_page_of_a_search_counts_nothing_again(
     assert len(counted) == 4
 
 
+def test_the_first_broad_search_of_a_view_is_counted_again_exactly(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first broad search of a view is counted directly (a one-shot `ernte search` pays for
+    nothing more), and a segment's direct counts can miss values beyond SEGMENT_VALUES: they
+    are not kept, so the same search again (the landing page, after each commit) is counted
+    exactly by subtraction, and kept from then on."""
+    subtracted: list[object] = []
+    counted_by_subtraction = embedded_facets.aggregate_by_subtraction
+
+    def observed(*args: object, **kwargs: object) -> object:
+        subtracted.append(args)
+        return counted_by_subtraction(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded_facets, "aggregate_by_subtraction", observed)
+    landing = SearchRequest(facets=FACETS, year_histogram=True)
+    first = index.search(landing)
+    assert subtracted == [] and len(index._views.current().counts) == 0
+    again = index.search(landing)
+    assert len(subtracted) == 1 and len(index._views.current().counts) == 1
+    assert (again.total, again.facets, again.year_histogram) == (
+        first.total,
+        first.facets,
+        first.year_histogram,
+    )
+    index.search(landing)
+    assert len(subtracted) == 1
+
+
+def test_a_search_without_facets_keeps_nothing_and_kept_counts_are_copies(
+    index: EmbeddedBackend,
+) -> None:
+    index.search(SearchRequest(query="Verkehr", limit=0))  # a count, as the search page makes
+    assert len(index._views.current().counts) == 0
+    request = SearchRequest(query="Verkehr", facets={"type": 10}, year_histogram=True)
+    shown = index.search(request)
+    shown.facets["type"].clear()  # a caller's own use of its response
+    shown.year_histogram.clear()
+    again = index.search(request)
+    assert again.facets["type"] and again.year_histogram
+
+
 def test_kept_counts_end_with_the_view_they_were_counted_on(
     index: EmbeddedBackend, tmp_path: Path
 ) -> None:
@@ -237,6 +279,19 @@ def test_kept_counts_end_with_the_view_they_were_counted_on(
     assert after.total == before.total + 3
     assert ("Karte", 3) in [(v.value, v.count) for v in after.facets["type"]]
     assert ("Karte", 3) not in [(v.value, v.count) for v in before.facets["type"]]
+
+
+def test_a_view_keeps_a_bounded_number_of_facet_values() -> None:
+    """The API allows 1,000 values of each facet: searches are kept by their values too."""
+    value = FacetValue("x", 1)
+    kept = embedded_views.KeptCounts(limit=10, values=5)
+    kept.keep("a", ({"subject": [value] * 3}, []))
+    kept.keep("b", ({"subject": [value] * 2}, [value]))  # 3 + 3 values: "a" goes
+    assert kept.get("a") is None and kept.get("b") is not None
+    kept.keep("c", ({"subject": [value] * 6}, []))  # larger than all that is kept
+    assert kept.get("c") is None and kept.get("b") is not None
+    with pytest.raises(ValueError, match="kept_searches must be 0 or more"):
+        EmbeddedBackend(Path("unused"), kept_searches=-1)
 
 
 def test_a_view_keeps_the_counts_of_a_bounded_number_of_searches() -> None:
@@ -309,8 +364,9 @@ def test_deleted_records_do_not_make_a_query_look_like_everything(
     monkeypatch.setattr(
         embedded_facets, "aggregate_by_subtraction", lambda *a, **k: used.append("yes")
     )
+    counting_afresh = EmbeddedBackend(tmp_path / "index", kept_searches=0)
     for _ in range(3):
-        response = backend.search(SearchRequest(query="Stadt", facets={"subject": 5}))
+        response = counting_afresh.search(SearchRequest(query="Stadt", facets={"subject": 5}))
         assert response.total == 10
         assert [(v.value, v.count) for v in response.facets["subject"]] == [("Wohnen", 10)]
     assert used == []

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import tantivy
 
@@ -66,6 +66,10 @@ SUBTRACTION_FROM_SHARE = 0.6
 subtraction (`indexer.embedded.facets.aggregate_by_subtraction`). Measured on the 400,000
 records of bench_index.py (bench/results/facets.txt): at 85 % subtraction took 18 ms instead
 of 46 ms, at 47 % 29 ms instead of 27 ms."""
+
+
+Breadth = Literal["narrow", "first broad", "broad"]
+"""How much of the index a query matches, as far as counting its facets goes (`_breadth`)."""
 
 
 class SchemaMismatch(RuntimeError):
@@ -201,6 +205,8 @@ class EmbeddedBackend:
         compound_min_should_match: str = COMPOUND_PARTS_MIN_SHOULD_MATCH,
         kept_searches: int = COUNTS_KEPT,
     ) -> None:
+        if kept_searches < 0:
+            raise ValueError(f"kept_searches must be 0 or more, not {kept_searches}")
         layout = [(f.name, f.positions) for f in text_fields]
         if layout != [(f.name, f.positions) for f in TEXT_FIELDS]:
             raise ValueError("text_fields must keep the names and positions of TEXT_FIELDS")
@@ -353,15 +359,16 @@ class EmbeddedBackend:
 
         def count_facets(
             beside: Runner | None,
-        ) -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
+        ) -> tuple[dict[str, list[FacetValue]], list[FacetValue], bool]:
+            """The facets, the timeline, and whether a later search of this view would count
+            them the same way (not so for the view's first broad search, see `_breadth`)."""
             # A query that matches most records (and no filter): its facets are counted as
             # everything's minus those of the few records it does not match.
+            breadth: Breadth = "narrow"
+            if (request.facets or shared_timeline) and not filters:
+                breadth = self._breadth(parsed, text_query, view)
             whole = None
-            if (
-                (request.facets or shared_timeline)
-                and not filters
-                and self._mostly_matches(parsed, text_query, view)
-            ):
+            if breadth == "broad":
                 whole = view.whole_counts(request.facets, with_year_histogram=shared_timeline)
             facets, timeline = facet_counts(
                 searcher,
@@ -375,7 +382,7 @@ class EmbeddedBackend:
             )
             if request.year_histogram and not shared_timeline:
                 timeline = year_histogram(searcher, text_query, filters)
-            return facets, timeline
+            return facets, timeline, breadth != "first broad"
 
         def hits_page() -> tuple[int, list[Hit]]:
             return self._hits_page(searcher, query, parsed, request, offset)
@@ -385,11 +392,15 @@ class EmbeddedBackend:
         if kept is None:
             with _spare_threads.search() as beside:
                 hits_done = (beside or run_here)(hits_page)
-                facets, timeline = count_facets(beside)
+                facets, timeline, settled = count_facets(beside)
                 total, hits = hits_done()
-            view.counts.keep(key, (facets, timeline))
+            if settled and (request.facets or request.year_histogram):
+                view.counts.keep(key, (facets, timeline))
         else:
-            (total, hits), (facets, timeline) = hits_page(), kept
+            total, hits = hits_page()
+            # Copies: what a caller does with its response never reaches the kept counts.
+            facets = {name: list(values) for name, values in kept[0].items()}
+            timeline = list(kept[1])
         next_offset = offset + len(hits)
         return SearchResponse(
             total=total,
@@ -400,21 +411,26 @@ class EmbeddedBackend:
             year_histogram=timeline,
         )
 
-    def _mostly_matches(
-        self, parsed: ParsedQuery, text_query: tantivy.Query, view: IndexView
-    ) -> bool:
-        """Whether `text_query` matches at least SUBTRACTION_FROM_SHARE of the records: a
-        quick estimate from term statistics first (`matched_share_estimate`; deleted records
-        still count in those until segments merge), then, from the view's second
-        broad-looking search on (`IndexView.broad_search_again`), a count."""
+    def _breadth(self, parsed: ParsedQuery, text_query: tantivy.Query, view: IndexView) -> Breadth:
+        """Whether `text_query` matches at least SUBTRACTION_FROM_SHARE of the records
+        ("broad", its facets then counted by subtraction): a quick estimate from term
+        statistics first (`matched_share_estimate`; deleted records still count in those until
+        segments merge), then, from the view's second broad-looking search on
+        (`IndexView.broad_search_again`), a count. "first broad": the view's first
+        broad-looking search, counted directly (its counts may differ from the exact ones a
+        later search gets by subtraction, where a segment holds more than SEGMENT_VALUES
+        values of a field, so they are not kept)."""
         searcher = view.searcher
         estimate = self.queries.matched_share_estimate(parsed, searcher)
-        if estimate < SUBTRACTION_FROM_SHARE or not view.broad_search_again():
-            return False
+        if estimate < SUBTRACTION_FROM_SHARE:
+            return "narrow"
+        if not view.broad_search_again():
+            return "first broad"
         if not parsed.positive and not parsed.negative:
-            return True  # no query: every record
+            return "broad"  # no query: every record
         total = max(1, int(searcher.num_docs))
-        return count_with_year(searcher, text_query) >= SUBTRACTION_FROM_SHARE * total
+        counted = count_with_year(searcher, text_query)
+        return "broad" if counted >= SUBTRACTION_FROM_SHARE * total else "narrow"
 
     def _hits_page(
         self,

@@ -28,6 +28,7 @@ import tantivy
 
 from indexer.embedded.facets import YEAR_HISTOGRAM_AGG, aggregate
 from indexer.search_model import FacetValue, SearchRequest
+from indexer.word_lists import lists_generation
 
 SUBTRACTION_MAX_VALUES = 10_000
 """A facet field with more distinct values than this in the whole index is never counted by
@@ -39,7 +40,11 @@ SPELLINGS_KEPT = 10_000
 
 COUNTS_KEPT = 1_000
 """Searches whose facet counts and timeline a view keeps, the least recently used dropped
-first: a few kB each (six facets of ten values and a timeline)."""
+first: a few kB each (the search page asks for six facets of ten values and a timeline)."""
+
+VALUES_KEPT = 200_000
+"""Facet and timeline values a view keeps in all (about 150 bytes each): the API allows
+1,000 values of each facet, so searches with large facets are kept fewer."""
 
 Buckets = list[dict[str, Any]]
 
@@ -65,38 +70,49 @@ Counted = tuple[dict[str, list[FacetValue]], list[FacetValue]]
 
 
 class KeptCounts:
-    """Facet counts and timelines by search (`counts_key`), least recently used dropped first;
-    safe to share between the threads of a server."""
+    """Facet counts and timelines by search (`counts_key`), least recently used dropped first,
+    at most `limit` searches and `values` values in all; safe to share between the threads of
+    a server."""
 
-    def __init__(self, limit: int = COUNTS_KEPT) -> None:
+    def __init__(self, limit: int = COUNTS_KEPT, values: int = VALUES_KEPT) -> None:
         self._limit = limit
+        self._values_limit = values
+        self._values = 0
         self._lock = threading.Lock()
-        self._kept: OrderedDict[Hashable, Counted] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[Counted, int]] = OrderedDict()
 
     def get(self, key: Hashable) -> Counted | None:
         with self._lock:
             found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-            return found
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
 
     def keep(self, key: Hashable, counted: Counted) -> None:
+        size = sum(map(len, counted[0].values())) + len(counted[1])
         with self._lock:
-            self._kept[key] = counted
-            self._kept.move_to_end(key)
-            while len(self._kept) > self._limit:
-                self._kept.popitem(last=False)
+            if key in self._kept:
+                self._values -= self._kept.pop(key)[1]
+            if size > self._values_limit or self._limit == 0:
+                return
+            self._kept[key] = (counted, size)
+            self._values += size
+            while len(self._kept) > self._limit or self._values > self._values_limit:
+                self._values -= self._kept.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._kept)
 
 
 def counts_key(request: SearchRequest) -> Hashable:
-    """What decides a search's facet counts and timeline: the query, the filters (a set:
-    their order does not matter), the facets asked for and whether the timeline is. Not
-    the page, the sort or the highlights."""
+    """What decides a search's facet counts and timeline on one view of the index: the
+    query, the filters (a set: their order does not matter), the facets asked for, whether
+    the timeline is, and the word lists the query is analyzed with (a process may choose
+    others while it runs). Not the page, the sort or the highlights."""
     filters = frozenset((f.field, f.value, f.low, f.high) for f in request.filters)
-    return (request.query, filters, tuple(sorted(request.facets.items())), request.year_histogram)
+    facets = tuple(sorted(request.facets.items()))
+    return (request.query, filters, facets, request.year_histogram, lists_generation())
 
 
 class IndexView:
@@ -117,7 +133,7 @@ class IndexView:
         """`counts_key` of a search -> its facet counts and timeline on this view."""
 
     def broad_search_again(self) -> bool:
-        """Count one more search that looks broad (`EmbeddedBackend._mostly_matches`); whether
+        """Count one more search that looks broad (`EmbeddedBackend._breadth`); whether
         there was one before.
 
         Counting everything costs about as much as counting one broad query directly, so the
