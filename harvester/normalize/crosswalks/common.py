@@ -366,15 +366,26 @@ def looks_corporate(name: str) -> bool:
     return "," not in name and _CORPORATE_RE.search(name) is not None
 
 
+def _trimmed_name(name: str) -> str:
+    """A name without trailing ISBD punctuation and sentence period, however they alternate
+    (`Müller, Hans :.` -> `Müller, Hans`): one pass of each left `:` of `:.`, which a second
+    reading then removed, so a name read back from its display was another name."""
+    while True:
+        trimmed = _NAME_TRAILER_RE.sub("", name)
+        if trimmed.endswith(".") and not trimmed.endswith(".."):
+            trimmed = strip_trailing_period(trimmed)
+        if trimmed == name:
+            return name
+        name = trimmed
+
+
 def parse_person(value: str | None, *, corporate: bool = False) -> Person | None:
     """`Kocks, Martina` -> Person(display='Kocks, Martina', family='Kocks', given='Martina').
 
     Without a comma the last word is the family name (`Orhan Güles`), unless the name looks
     like an organisation, which becomes a corporate person whose family is the whole name.
     Life dates (`Riocreux, Alfred, 1820-1912`) stay in `display` but not in `given`."""
-    display = _NAME_TRAILER_RE.sub("", clean(value))
-    if display.endswith(".") and not display.endswith(".."):
-        display = strip_trailing_period(display)
+    display = _trimmed_name(clean(value))
     if not display:
         return None
     if corporate or looks_corporate(display):
