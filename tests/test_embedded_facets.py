@@ -24,6 +24,19 @@ from tests.test_backend_contract import make_record
 FACETS = {"subject": 20, "year": 50, "type": 10, "author": 10, "journal": 10, "language": 5}
 
 
+def calls_of(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[tuple[object, ...]]:
+    """The positional arguments of every call of `owner.name` from now on (it still runs)."""
+    calls: list[tuple[object, ...]] = []
+    original = getattr(owner, name)
+
+    def observed(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, observed)
+    return calls
+
+
 def varied_records(first: int, count: int) -> list[dict[str, object]]:
     """Records with overlapping subjects, authors, years, types and journals; every title has
     `Stadt`, half of them `Verkehr`, a third `Umwelt`."""
@@ -168,15 +181,8 @@ def test_a_one_shot_search_does_not_count_everything(
         counted.append(names)
         return count_everything(view, names)
 
-    matches_counted: list[object] = []
-    count_matches = embedded_backend.count_with_year
-
-    def observed_count(*args: object) -> int:
-        matches_counted.append(args)
-        return count_matches(*args)  # type: ignore[arg-type]
-
     monkeypatch.setattr(embedded_views.IndexView, "_count_everything", observed)
-    monkeypatch.setattr(embedded_backend, "count_with_year", observed_count)
+    matches_counted = calls_of(monkeypatch, embedded_backend, "count_with_year")
     first = index.search(SearchRequest(query="Stadt", facets={"type": 10}))
     assert counted == [] and matches_counted == []
     # Another broad search (the same one again would find its counts kept by the view).
@@ -190,14 +196,7 @@ def test_the_next_page_of_a_search_counts_nothing_again(
 ) -> None:
     """A view keeps each search's facet counts and timeline: the next page, or the same
     filters in another order, shows them without counting (the hits are searched anew)."""
-    counted: list[object] = []
-    count_facets = embedded_backend.facet_counts
-
-    def observed(*args: object, **kwargs: object) -> object:
-        counted.append(args)
-        return count_facets(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(embedded_backend, "facet_counts", observed)
+    counted = calls_of(monkeypatch, embedded_backend, "facet_counts")
     verkehr, year = Filter("subject", "Verkehr"), Filter("year", low=2002, high=2006)
     request = SearchRequest(
         query="Stadt", filters=[verkehr, year], facets=FACETS, year_histogram=True, limit=5
@@ -228,14 +227,7 @@ def test_the_first_broad_search_of_a_view_is_counted_again_exactly(
     nothing more), and a segment's direct counts can miss values beyond SEGMENT_VALUES: they
     are not kept, so the same search again (the landing page, after each commit) is counted
     exactly by subtraction, and kept from then on."""
-    subtracted: list[object] = []
-    counted_by_subtraction = embedded_facets.aggregate_by_subtraction
-
-    def observed(*args: object, **kwargs: object) -> object:
-        subtracted.append(args)
-        return counted_by_subtraction(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(embedded_facets, "aggregate_by_subtraction", observed)
+    subtracted = calls_of(monkeypatch, embedded_facets, "aggregate_by_subtraction")
     landing = SearchRequest(facets=FACETS, year_histogram=True)
     first = index.search(landing)
     assert subtracted == [] and len(index._views.current().counts) == 0

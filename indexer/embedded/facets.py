@@ -45,10 +45,10 @@ def check_facet_names(wanted: dict[str, int]) -> None:
             )
 
 
-Buckets = dict[str, list[dict[str, Any]]]
+BucketsByName = dict[str, list[dict[str, Any]]]
 """Aggregation name -> its buckets (what `aggregate` returns)."""
 
-Runner = Callable[[Callable[[], Buckets]], Callable[[], Buckets]]
+Runner = Callable[[Callable[[], BucketsByName]], Callable[[], BucketsByName]]
 """Starts one aggregation and returns what waits for its buckets: `run_here` runs it at once;
 a search running alone in its process runs some beside the others (`_SpareThreads`)."""
 
@@ -95,7 +95,7 @@ def facet_counts(
     subtracted = {n: size for n, size in shared.items() if n in whole}
     histogram_subtracted = with_year_histogram and YEAR_HISTOGRAM_AGG in whole
     direct = {n: size for n, size in shared.items() if n not in subtracted}
-    passes: list[Callable[[], Buckets]] = [
+    passes: list[Callable[[], BucketsByName]] = [
         functools.partial(
             aggregate,
             searcher,

@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import tantivy
 
@@ -48,18 +48,15 @@ VALUES_KEPT = 200_000
 
 Buckets = list[dict[str, Any]]
 
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
 
-
-class _BoundedDict(dict[_K, _V]):
+class _BoundedDict(dict[tuple[str, str], list[str]]):
     """A dict that empties itself when it would exceed `limit` entries."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self._limit = limit
 
-    def __setitem__(self, key: _K, value: _V) -> None:
+    def __setitem__(self, key: tuple[str, str], value: list[str]) -> None:
         if len(self) >= self._limit and key not in self:
             self.clear()
         super().__setitem__(key, value)
