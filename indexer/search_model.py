@@ -7,7 +7,7 @@ documented in README ("Search output").
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FACET_FIELDS: tuple[str, ...] = (
@@ -83,11 +83,29 @@ class Hit:
     highlights: dict[str, list[str]] = field(default_factory=dict)
     sort: list[Any] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """`dataclasses.asdict(self)`, written out (see `SearchResponse.to_dict`)."""
+        return {
+            "id": self.id,
+            "score": self.score,
+            "title": self.title,
+            "year": self.year,
+            "authors": list(self.authors),
+            "type": self.type,
+            "subjects": list(self.subjects),
+            "source": self.source,
+            "highlights": {name: list(marked) for name, marked in self.highlights.items()},
+            "sort": None if self.sort is None else list(self.sort),
+        }
+
 
 @dataclass(slots=True)
 class FacetValue:
     value: str
     count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "count": self.count}
 
 
 @dataclass(slots=True)
@@ -118,7 +136,22 @@ class SearchResponse:
     year_histogram: list[FacetValue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The response as plain data (what `ernte search --json` prints and the API returns):
+        what `dataclasses.asdict` gives, new lists and dicts throughout, written out because
+        asdict, which copies every value generically, took about 1 ms of a page search with
+        six facets."""
+        return {
+            "total": self.total,
+            "hits": [hit.to_dict() for hit in self.hits],
+            "facets": {
+                name: [value.to_dict() for value in values] for name, values in self.facets.items()
+            },
+            "took_ms": self.took_ms,
+            "next_search_after": (
+                None if self.next_search_after is None else list(self.next_search_after)
+            ),
+            "year_histogram": [value.to_dict() for value in self.year_histogram],
+        }
 
 
 MAX_HITS = 10_000

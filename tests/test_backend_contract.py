@@ -6,6 +6,7 @@ Documents go through the real pipeline shape: harvester.model.Record -> build_do
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -596,3 +597,29 @@ def test_a_typed_number_takes_the_form_the_crosswalks_store(field: str, printed:
         "doi": doi.group(1).lower() if doi else None,
     }[field]
     assert stored_form(field, printed) == (stored or printed)
+
+
+def test_response_as_plain_data_is_what_asdict_gives(loaded: IndexBackend) -> None:
+    """`SearchResponse.to_dict` (what `ernte search --json` prints and the API returns) is
+    written out for speed: it must stay `dataclasses.asdict`, every field included, with new
+    lists and dicts a caller may change without touching the response."""
+    requests = [
+        SearchRequest(
+            query="Stadt",
+            facets={"subject": 3, "year": 5},
+            year_histogram=True,
+            limit=2,
+        ),
+        SearchRequest(query="", sort="year_desc", limit=2, highlight=False),
+    ]
+    for request in requests:
+        response = loaded.search(request)
+        assert response.hits and response.next_search_after is not None
+        plain = response.to_dict()
+        assert plain == dataclasses.asdict(response)
+        plain["hits"][0]["authors"].append("changed")
+        plain["facets"].clear()
+        assert "changed" not in response.hits[0].authors
+        assert bool(response.facets) == bool(request.facets)
+    assert any(hit.highlights for hit in loaded.search(requests[0]).hits)
+    assert loaded.search(requests[1]).hits[0].sort is not None
