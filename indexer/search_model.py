@@ -24,6 +24,7 @@ FACET_FIELDS: tuple[str, ...] = (
 """Exact-match fields a user can facet and filter on (document field of the same name)."""
 
 SortOrder = Literal["relevance", "year_desc", "year_asc"]
+SORT_ORDERS: tuple[SortOrder, ...] = ("relevance", "year_desc", "year_asc")
 
 
 @dataclass(slots=True)

@@ -8,6 +8,12 @@ from collections.abc import Sequence
 from indexer.query import FIELD_ALIASES, check_utf8, parse_year_value
 from indexer.search_model import FACET_FIELDS, Filter, QuerySyntaxError, SearchRequest, SortOrder
 
+MAX_FILTERS = 100
+"""The most distinct filters one search may carry. Each costs the backends a lookup and a
+clause (and the search page a link per filter in every other filter's link): unbounded, a
+URL of 5,000 `filter=year:...` took 10 s of a server's CPU, like the long queries that
+`indexer.query.MAX_QUERY_WORDS` bounds."""
+
 
 def parse_filter(text: str) -> Filter:
     """`field=value`, or `year=2005..2010` (either end may be open: `year=..2010`).
@@ -52,12 +58,18 @@ def build_request(
     for name in facets:
         if name not in FACET_FIELDS:
             raise QuerySyntaxError(f"unknown facet {name!r}; available: {', '.join(FACET_FIELDS)}")
+    distinct = list(dict.fromkeys(filters))  # the same filter twice filters once
+    if len(distinct) > MAX_FILTERS:
+        raise QuerySyntaxError(
+            f"{len(distinct)} filters: a search takes at most {MAX_FILTERS}"
+            " (values of one field are ORed: ask for fewer, or search with the query)"
+        )
     sort_order: SortOrder = "relevance"
     if sort in ("year_desc", "year_asc"):
         sort_order = "year_desc" if sort == "year_desc" else "year_asc"
     return SearchRequest(
         query=query,
-        filters=[parse_filter(f) for f in filters],
+        filters=[parse_filter(f) for f in distinct],
         facets={name: facet_size for name in facets},
         sort=sort_order,
         limit=limit,

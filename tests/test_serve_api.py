@@ -213,6 +213,28 @@ def test_health_and_openapi(server: RunningServer) -> None:
     assert "SearchResponse" in json.dumps(spec["components"])
 
 
+def test_the_openapi_description_says_what_the_server_answers(server: RunningServer) -> None:
+    """The description promised FastAPI's 422 with validation details where the server answers
+    400 `{"error": "..."}`, left out the 400 of /api/records, and let clients send any facet
+    or sort, which the server refuses (found by schemathesis)."""
+    spec = requests.get(f"{server.url}/openapi.json", timeout=30).json()
+    error = {"$ref": "#/components/schemas/Error"}
+    for path in ("/api/search", "/api/records/{identifier}"):
+        responses = spec["paths"][path]["get"]["responses"]
+        assert "400" in responses and "HTTPValidationError" not in json.dumps(responses), path
+        for status, response in responses.items():
+            if not status.startswith("2"):
+                assert response["content"]["application/json"]["schema"] == error, (path, status)
+    parameters = {p["name"]: p["schema"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert parameters["sort"]["enum"] == ["relevance", "year_desc", "year_asc"]
+    assert "subject" in parameters["facet"]["items"]["enum"]
+    answered = requests.get(f"{server.url}/api/records/{SEED}", params={"raw": "maybe"}, timeout=30)
+    assert answered.status_code == 400 and set(answered.json()) == {"error"}
+    for facet in parameters["facet"]["items"]["enum"]:  # every value the description offers
+        answer = requests.get(f"{server.url}/api/search", params={"facet": facet}, timeout=30)
+        assert answer.status_code == 200, (facet, answer.text)
+
+
 def test_the_server_listens_on_loopback_only(server: RunningServer) -> None:
     port = server.url.rsplit(":", 1)[1]
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True)
@@ -340,7 +362,8 @@ def test_paging_far_past_the_end_answers_and_the_server_stays_up(
 
 
 @pytest.mark.parametrize(
-    "after", ["[null]", '["x"]', "[{}]", "[1e400]", "[NaN]", "[true]", "[1, 2]", "[" * 3000]
+    "after",
+    ["[null]", '["x"]', "[{}]", "[1e400]", "[NaN]", "[true]", "[1, 2]", "[" * 3000, "[-5]"],
 )
 def test_a_malformed_cursor_is_a_400_not_a_500(server: RunningServer, after: str) -> None:
     answer = requests.get(f"{server.url}/api/search", params={"after": after}, timeout=30)
@@ -489,3 +512,41 @@ def test_paths_with_a_trailing_slash_are_not_redirected_to_the_host_header(
     static = requests.post(f"{server.url}/static/ernte.css", timeout=30)
     assert static.status_code == 405
     assert [m.strip() for m in static.headers["allow"].split(",")] == ["GET", "HEAD"]
+
+
+@pytest.mark.parametrize("page", ["\u00b2", "\u2460", "9" * 5000, " 2 "])
+def test_a_page_number_int_cannot_read_is_a_page_not_a_500(
+    server: RunningServer, page: str
+) -> None:
+    """`str.isdigit` took `²`, `①` and 5,000 nines, which `int` refuses: a 500 (found by a
+    fuzzer)."""
+    answer = requests.get(f"{server.url}/", params={"q": "Stadt", "page": page}, timeout=30)
+    assert answer.status_code == 200, answer.status_code
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_search_takes_at_most_a_hundred_filters(server: RunningServer) -> None:
+    """Filters had no bound: 5,000 `filter=year:...` kept the server busy for 10 s, and the
+    page's links, each carrying every other filter, grew with their square (106 MB for 2,000)."""
+    many = [("filter", f"year:{1900 + n}") for n in range(101)]
+    answer = requests.get(f"{server.url}/api/search", params=many, timeout=30)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "101 filters: a search takes at most 100 (values of one"
+                             " field are ORed: ask for fewer, or search with the query)"}  # fmt: skip
+    page = requests.get(f"{server.url}/", params=many, timeout=30)
+    assert page.status_code == 400 and "101 filters" in page.text and len(page.content) < 500_000
+    repeated = [("filter", "type:Monographie")] * 500  # the same filter, once
+    assert requests.get(f"{server.url}/api/search", params=repeated, timeout=30).ok
+    allowed = requests.get(f"{server.url}/", params=many[:100], timeout=30)
+    assert allowed.status_code == 200
+
+
+def test_a_value_ticked_under_two_spellings_is_one_box(server: RunningServer) -> None:
+    """Both spellings were shown, both ticked: unticking one left the other's filter on."""
+    page = requests.get(
+        f"{server.url}/",
+        params=[("filter", "subject:Soziale Stadt"), ("filter", "subject:soziale stadt")],
+        timeout=30,
+    )
+    named = [b for b in facet_boxes(page.text, "subject") if b[2].casefold() == "soziale stadt"]
+    assert [(f, ticked) for f, ticked, _, _ in named] == [("subject:Soziale Stadt", True)]

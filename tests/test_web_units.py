@@ -13,7 +13,7 @@ from harvester.model import Identifiers, Record
 from harvester.settings import Settings
 from harvester.web import formatting
 from harvester.web.app import create_app
-from harvester.web.pages import SearchState, templates, year_bars
+from harvester.web.pages import SearchState, facet_entries, page_number, templates, year_bars
 from harvester.web.search import cli_filter, page_filter, parse_after, search_request
 from indexer.embedded.backend import EmbeddedBackend
 from indexer.search_model import FacetValue, Filter, QuerySyntaxError
@@ -130,6 +130,33 @@ def test_the_page_writes_every_filter_field_colon_value() -> None:
     assert page_filter("subject:Soziale Stadt") == "subject:Soziale Stadt"
     for not_a_filter in ("colour:blau", "nothing", "year:2010..2005"):
         assert page_filter(not_a_filter) == not_a_filter  # the search reports it
+
+
+def test_a_search_takes_at_most_a_hundred_distinct_filters() -> None:
+    """Unbounded, 5,000 filters took a server 10 s; the same filter twice is one filter."""
+    years = [f"year:{1900 + n}" for n in range(100)]
+    assert len(search_request("", years, []).filters) == 100
+    with pytest.raises(QuerySyntaxError, match=r"^101 filters: a search takes at most 100 "):
+        search_request("", [*years, "year:2100"], [])
+    repeated = search_request("", ["type:Monografie"] * 500 + years[:99], [])
+    assert repeated.filters[0] == Filter("type", "Monografie") and len(repeated.filters) == 100
+
+
+def test_page_numbers_are_ascii_digits() -> None:
+    """`str.isdigit` took `²` and `①`, which `int` refuses, and 5,000 digits, more than
+    `int` reads: each a 500."""
+    assert [page_number(t) for t in ("3", " 12 ", "", "abc", "-2", "\u00b2", "\u2460")] == [
+        3, 12, 1, 1, 1, 1, 1,
+    ]  # fmt: skip
+    assert page_number("9" * 5000) == 10**9  # past the last page: the page redirects there
+
+
+def test_a_value_filtered_under_two_spellings_is_one_entry() -> None:
+    state = SearchState(filters=["subject:Soziale Stadt", "subject:soziale stadt"])
+    entries = facet_entries("subject", [FacetValue("Soziale Stadt", 9)], state)
+    assert [(e.value, e.count, e.selected, e.filter) for e in entries] == [
+        ("Soziale Stadt", 9, True, "subject:Soziale Stadt")
+    ]
 
 
 def test_after_cursor_is_json() -> None:

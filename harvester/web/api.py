@@ -12,7 +12,7 @@ from harvester.run import services
 from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web.search import MAX_LIMIT, OpenIndex, search_request
-from indexer.search_model import FACET_FIELDS, MAX_FACET_SIZE, SearchResponse
+from indexer.search_model import FACET_FIELDS, MAX_FACET_SIZE, SORT_ORDERS, SearchResponse
 
 router = APIRouter()
 
@@ -34,7 +34,10 @@ def _index(request: Request) -> OpenIndex:
     "/api/search",
     response_model=SearchResponse,
     summary="Search with filters, facets, paging and the year histogram",
-    responses={400: {"description": 'Query syntax error, one line: {"error": "..."}'}},
+    responses={
+        400: {"description": "A query syntax error or a bad parameter, in one line"},
+        503: {"description": "No index yet: nothing has been harvested"},
+    },
 )
 def api_search(
     request: Request,
@@ -47,9 +50,18 @@ def api_search(
             f"year:2005..2010. Fields: {', '.join(FACET_FIELDS)}",
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
-    facets: Annotated[list[str], Query(alias="facet", description="Facet field (repeatable)")] = [],  # noqa: B006
+    facets: Annotated[
+        list[str],
+        Query(
+            alias="facet",
+            description="Facet field (repeatable)",
+            json_schema_extra={"items": {"type": "string", "enum": list(FACET_FIELDS)}},
+        ),
+    ] = [],  # noqa: B006
     facet_size: Annotated[int, Query(ge=1, le=MAX_FACET_SIZE)] = 10,
-    sort: Annotated[str, Query(description="relevance, year_desc or year_asc")] = "relevance",
+    sort: Annotated[
+        str, Query(description="Order of the hits", json_schema_extra={"enum": list(SORT_ORDERS)})
+    ] = "relevance",
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     after: Annotated[
@@ -74,7 +86,11 @@ def api_search(
 @router.get(
     "/api/records/{identifier:path}",
     summary="One record: normalized (as `ernte show --json`), or with raw=1 the archived XML",
-    responses={404: {"description": "No such record in the archive"}},
+    responses={
+        400: {"description": "A bad parameter, in one line"},
+        404: {"description": "No such record in the archive"},
+        422: {"description": "The record is quarantined: it could not be normalized"},
+    },
 )
 def api_record(
     request: Request, identifier: str, raw: Annotated[bool, Query()] = False

@@ -89,6 +89,36 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
+ERROR_BODY: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "What went wrong, in one line"}},
+    "required": ["error"],
+}
+
+
+def with_error_bodies(spec: dict[str, Any]) -> dict[str, Any]:
+    """The generated OpenAPI description, changed to say what the server answers: a bad
+    parameter is a 400 with the one-line error (`bad_parameter` below), not FastAPI's 422 with
+    its validation details, and every error is `{"error": "..."}`."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Error"] = ERROR_BODY
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            generated = responses.get("422", {})
+            if "HTTPValidationError" in str(generated.get("content", "")):
+                del responses["422"]
+                responses.setdefault("400", {"description": "A bad parameter, in one line"})
+            for status, response in responses.items():
+                if not status.startswith("2"):
+                    response["content"] = error
+    return spec
+
+
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith(("/api/", "/healthz", "/openapi"))
 
@@ -131,6 +161,14 @@ def create_app(settings: Settings) -> FastAPI:
         # `http`, also behind a TLS proxy); a path that is not one of ours is a 404.
         redirect_slashes=False,
     )
+    generated_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_error_bodies(generated_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
     app.state.settings = settings

@@ -139,10 +139,13 @@ def facet_entries(
     entries: list[FacetEntry] = []
     chosen: set[str] = set()
     for value in _selected(name, state):
-        match = counted.get(fold_value(value))
+        folded = fold_value(value)
+        if folded in chosen:
+            continue  # the same value under another spelling: one box, already shown
+        match = counted.get(folded)
         shown = match.value if match else value
         count = match.count if match else (outside_top or {}).get(value)
-        chosen.add(fold_value(value))
+        chosen.add(folded)
         entries.append(
             FacetEntry(shown, formatting.facet_value(name, shown), count, True, f"{name}:{value}")
         )
@@ -206,6 +209,17 @@ def _index(request: Request) -> OpenIndex:
     return index
 
 
+def page_number(text: str) -> int:
+    """The `page` of a search page's URL. A page that is no number (an edited or truncated
+    link) is the first page: a 400 lost the search the user was looking at. Only ASCII digits
+    count (`str.isdigit` also takes `²` and `①`, which `int` refuses), and a number of more
+    digits than any page has is a page past the last (`int` refuses 4,300 digits and more)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    return int(text) if len(text) <= 9 else 10**9
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def search_page(
     request: Request,
@@ -214,9 +228,7 @@ def search_page(
     sort: str = "relevance",
     page: str = "1",
 ) -> Response:
-    # A page that is no number (an edited or truncated link) is the first page: a 400 here
-    # lost the search the user was looking at.
-    number = int(page) if page.strip().isdigit() else 1
+    number = page_number(page)
     # `type=…`, `Typ:…` (a hand-written link, the command line's spelling) as the page writes
     # them, or the facet box of such a filter stays unticked.
     written = [page_filter(f) for f in filters if f.strip()]

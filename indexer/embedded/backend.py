@@ -146,7 +146,12 @@ os.register_at_fork(after_in_child=_new_spare_threads)
 def _cursor_offset(search_after: Sequence[object]) -> int:
     """The offset an embedded cursor (`next_search_after`, `[offset]`) stands for."""
     value = search_after[0]
-    if len(search_after) != 1 or isinstance(value, bool) or not isinstance(value, int):
+    if (
+        len(search_after) != 1
+        or isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 0  # as a negative offset is refused, and no response hands one out
+    ):
         raise QuerySyntaxError(
             f"search_after {list(search_after)!r}: the embedded index pages with one offset, "
             "pass next_search_after of the previous response, e.g. [10]"
