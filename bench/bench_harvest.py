@@ -111,15 +111,17 @@ def _free_port() -> int:
 
 
 class Provider:
-    """The demo OAI-PMH provider in its own process, serving N generated records."""
+    """The demo OAI-PMH provider in its own process, serving N generated records, its lists
+    rendered before any client runs (`bench/prerendered_provider.py`): a real repository
+    renders its pages on another machine, while the demo provider, rendering each page when
+    asked, was the slowest party here and hid the clients' own cost behind its own."""
 
     def __init__(self, n: int, batch_size: int) -> None:
         self.port = _free_port()
         self.process = subprocess.Popen(
             [
                 PYTHON,
-                "-m",
-                "harvester.demo.provider",
+                str(ROOT / "bench" / "prerendered_provider.py"),
                 "--generate",
                 str(n),
                 "--port",
