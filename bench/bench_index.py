@@ -282,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="ernte-bench-index-"))
     try:
         if args.keep and (data_dir / "archive").exists():
+            for left in sorted((data_dir / "archive").iterdir()):
+                if left.is_dir() and left.name != "bench":  # a stopped run's concurrent harvest
+                    print(f"removing {left.name}, left by a run that did not finish", flush=True)
+                    forget_harvest(data_dir, left.name)
             with RawArchive(archive_path(data_dir / "archive", "bench", "dim")) as archive:
                 live, archive_s = archive.count_latest()[0], 0.0
         else:
