@@ -574,6 +574,29 @@ def test_year_sort_and_search_after_cursor() -> None:
     assert (search["from"], search["size"]) == (0, 21)  # the offset gives way to the cursor
 
 
+@pytest.mark.parametrize(
+    ("sort", "cursor"),
+    [
+        ("year_asc", [1]),  # an embedded index's cursor, sent to Elasticsearch
+        ("year_desc", [2009, 1.0]),
+        ("year_asc", ["2009", 1.0, SEED_ID]),
+        ("relevance", [1.0, 7]),
+        ("relevance", [True, SEED_ID]),
+        ("relevance", [2009, 1.0, SEED_ID]),
+    ],
+)
+def test_a_cursor_that_does_not_fit_the_sort_is_a_syntax_error(
+    sort: str, cursor: list[Any]
+) -> None:
+    """Elasticsearch refused such a cursor with a 400 of its own, which `ernte serve` answered
+    as a 500 with a traceback in its log."""
+    with pytest.raises(QuerySyntaxError, match="pass next_search_after of the previous response"):
+        body(sort=sort, search_after=cursor)
+    assert body(sort="relevance", search_after=[3.5, SEED_ID])["search_after"] == [3.5, SEED_ID]
+    cursor_of_a_record_without_year = [-9_223_372_036_854_775_808, 1.0, SEED_ID]
+    assert body(sort="year_desc", search_after=cursor_of_a_record_without_year)["search_after"]
+
+
 def test_paging_beyond_the_window_needs_the_cursor() -> None:
     assert body(offset=9_990, limit=9)["from"] == 9_990
     with pytest.raises(queries.DeepPagingError, match="search_after"):

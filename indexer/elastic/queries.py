@@ -388,6 +388,7 @@ def paginate(search: dsl.Search, request: SearchRequest) -> dsl.Search:
     One hit more than the limit is fetched: its presence says whether a next page exists.
     """
     if request.search_after:
+        check_cursor(request.search_after, request.sort)
         return search.extra(search_after=list(request.search_after))[0 : request.limit + 1]
     end = request.offset + request.limit
     if end > MAX_RESULT_WINDOW:
@@ -396,6 +397,26 @@ def paginate(search: dsl.Search, request: SearchRequest) -> dsl.Search:
             f"{MAX_RESULT_WINDOW} hits; page on with the next_search_after cursor instead"
         )
     return search[request.offset : end + 1]
+
+
+_CURSOR_KINDS: dict[str, tuple[type, ...]] = {"year": (int,), "_score": (int, float), "id": (str,)}
+"""What each sort key's value in a cursor is (`sort_keys`): a year (a long), a score, an id."""
+
+
+def check_cursor(cursor: Sequence[object], order: str) -> None:
+    """QuerySyntaxError unless `cursor` has one value of the right kind per sort key of
+    `order`, as `next_search_after` hands them out: Elasticsearch refuses any other cursor
+    with a 400 of its own, which reached the user as a failure of the server."""
+    names = [next(iter(key)) for key in sort_keys(order)]
+    if len(cursor) != len(names) or any(
+        isinstance(value, bool) or not isinstance(value, _CURSOR_KINDS[name])
+        for value, name in zip(cursor, names, strict=False)
+    ):
+        raise QuerySyntaxError(
+            f"search_after {list(cursor)!r}: a search sorted by {order} pages with"
+            f" {len(names)} values ({', '.join(names)}); pass next_search_after of the previous"
+            " response"
+        )
 
 
 def to_search_response(body: Mapping[str, Any], request: SearchRequest) -> SearchResponse:
