@@ -17,8 +17,9 @@ with the size of the repository. The aim (issue 2): `ernte harvest --no-index` w
 time of the simplest possible client, a bare sickle loop, and a peak RSS that is the same for
 10,000 and 100,000 records.
 
-How: the demo provider (`python -m harvester.demo.provider --generate N`, pages of 100) runs in
-its own process, so its CPU is not charged to the clients. Every client runs as a subprocess
+How: the demo provider, its lists rendered before any client runs
+(`bench/prerendered_provider.py --generate N`, pages of 100, see `Provider`), runs in its own
+process, so its CPU is not charged to the clients. Every client runs as a subprocess
 too, so that its peak RSS is its own (`os.wait4` returns the rusage of exactly that child):
 
 1. sickle, records   `Sickle(url).ListRecords(metadataPrefix='oai_dc')`, every record parsed
@@ -116,7 +117,7 @@ class Provider:
     renders its pages on another machine, while the demo provider, rendering each page when
     asked, was the slowest party here and hid the clients' own cost behind its own."""
 
-    def __init__(self, n: int, batch_size: int) -> None:
+    def __init__(self, n: int, batch_size: int, prefix: str = "dim") -> None:
         self.port = _free_port()
         self.process = subprocess.Popen(
             [
@@ -128,6 +129,8 @@ class Provider:
                 str(self.port),
                 "--batch-size",
                 str(batch_size),
+                "--prefix",
+                prefix,
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -326,7 +329,7 @@ def bench_one(
     n: int, repeat: int, indexed: bool, workers: Sequence[int | None] = (None,)
 ) -> SizeResult:
     """Every client over one provider of N records; repeats interleaved, the median counts."""
-    with Provider(n, PAGE_SIZE) as provider:
+    with Provider(n, PAGE_SIZE, PREFIX) as provider:
         sickle_loop(provider.url, "pages", n)  # warm-up: the provider's first pages
         load_before = os.getloadavg()[0]
         plan: list[Callable[[], Measurement]] = [

@@ -7,10 +7,11 @@ lxml build the XML of 100 records, which on this machine takes longer than a cli
 parse it. A benchmark against it measures the provider: a bare sickle loop waits on it for
 about half its time, and a harvester's own cost hides behind that wait. A real repository
 renders its pages on another machine. So this provider renders the whole ListRecords list of
-each prefix (the `from`-less list a `--full` harvest reads) into memory at start, then serves
-those bytes; any other request (Identify, a list with `from`, ...) is rendered when asked and
-kept as well. Responses are the demo provider's own, byte for byte, except that the
-`responseDate` of a kept page is the time it was rendered.
+each prefix asked for (the `from`-less list a `--full` harvest reads) into memory at start,
+then serves those bytes; any other GET (Identify, a list with `from`, ...) is rendered when
+asked and kept as well, POST is rendered every time. Responses are the demo provider's own,
+except that a kept page carries the `responseDate` of its rendering and its `<request>`
+element lists the arguments in the order the first client sent them.
 
 It prints the same line as the demo provider once it listens ("OAI-PMH base URL: ..."), so
 `bench_harvest.Provider` starts either.

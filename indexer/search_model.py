@@ -138,9 +138,10 @@ class SearchResponse:
 
     def to_dict(self) -> dict[str, Any]:
         """The response as plain data (what `ernte search --json` prints and the API returns):
-        what `dataclasses.asdict` gives, new lists and dicts throughout, written out because
-        asdict, which copies every value generically, took about 1 ms of a page search with
-        six facets."""
+        what `dataclasses.asdict` gives for what the backends put in it (strings, numbers,
+        lists), with lists and dicts of its own down to the values of a cursor or highlight,
+        which are shared; written out because asdict, which copies every value generically,
+        took about 1 ms of a page search with six facets."""
         return {
             "total": self.total,
             "hits": [hit.to_dict() for hit in self.hits],

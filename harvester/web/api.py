@@ -13,6 +13,7 @@ from harvester.run.records import load_archived, normalize_archived
 from harvester.settings import Settings
 from harvester.web.search import MAX_LIMIT, OpenIndex, search_request
 from indexer.search_model import FACET_FIELDS, MAX_FACET_SIZE, SORT_ORDERS, SearchResponse
+from indexer.user_request import MAX_FILTERS
 
 router = APIRouter()
 
@@ -46,8 +47,8 @@ def api_search(
         list[str],
         Query(
             alias="filter",
-            description="field:value (repeatable; ORed within a field, ANDed across fields); "
-            f"year:2005..2010. Fields: {', '.join(FACET_FIELDS)}",
+            description=f"field:value (repeatable, at most {MAX_FILTERS}; ORed within a field,"
+            f" ANDed across fields); year:2005..2010. Fields: {', '.join(FACET_FIELDS)}",
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
     facets: Annotated[
