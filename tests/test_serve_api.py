@@ -544,7 +544,8 @@ def test_a_search_takes_at_most_a_hundred_filters(server: RunningServer) -> None
 
 
 def test_a_value_ticked_under_two_spellings_is_one_box(server: RunningServer) -> None:
-    """Both spellings were shown, both ticked: unticking one left the other's filter on."""
+    """Both spellings were shown, both ticked (and as two chips): unticking one left the
+    other's filter on."""
     page = requests.get(
         f"{server.url}/",
         params=[("filter", "subject:Soziale Stadt"), ("filter", "subject:soziale stadt")],
@@ -552,3 +553,4 @@ def test_a_value_ticked_under_two_spellings_is_one_box(server: RunningServer) ->
     )
     named = [b for b in facet_boxes(page.text, "subject") if b[2].casefold() == "soziale stadt"]
     assert [(f, ticked) for f, ticked, _, _ in named] == [("subject:Soziale Stadt", True)]
+    assert page.text.count('aria-label="Filter entfernen: Schlagwort') == 1  # one chip

@@ -209,6 +209,17 @@ def _index(request: Request) -> OpenIndex:
     return index
 
 
+def distinct_filters(written: list[str]) -> list[str]:
+    """The filters of a URL, each once: a value repeated in another spelling
+    (`subject:soziale stadt` beside `subject:Soziale Stadt`, which filter alike) is dropped,
+    the first spelling kept, so the page shows one chip and one box for it."""
+    kept: dict[tuple[str, str], str] = {}
+    for text in written:
+        name, _, value = text.partition(":")
+        kept.setdefault((name, fold_value(value)), text)
+    return list(kept.values())
+
+
 def page_number(text: str) -> int:
     """The `page` of a search page's URL. A page that is no number (an edited or truncated
     link) is the first page: a 400 lost the search the user was looking at. Only ASCII digits
@@ -232,7 +243,7 @@ def search_page(
     # `type=…`, `Typ:…` (a hand-written link, the command line's spelling) as the page writes
     # them, or the facet box of such a filter stays unticked.
     written = [page_filter(f) for f in filters if f.strip()]
-    state = SearchState(q.strip(), list(dict.fromkeys(written)), sort, max(1, number))
+    state = SearchState(q.strip(), distinct_filters(written), sort, max(1, number))
     index = _index(request)
     error = ""
     try:
