@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from indexer.query import FIELD_ALIASES, check_utf8, parse_year_value
-from indexer.search_model import FACET_FIELDS, Filter, QuerySyntaxError, SearchRequest, SortOrder
+from indexer.search_model import (
+    FACET_FIELDS,
+    SORT_ORDERS,
+    Filter,
+    QuerySyntaxError,
+    SearchRequest,
+)
 
 MAX_FILTERS = 100
 """The most distinct filters one search may carry. Each costs the backends a lookup and a
@@ -64,9 +70,9 @@ def build_request(
             f"{len(distinct)} filters: a search takes at most {MAX_FILTERS}"
             " (values of one field are ORed: ask for fewer, or search with the query)"
         )
-    sort_order: SortOrder = "relevance"
-    if sort in ("year_desc", "year_asc"):
-        sort_order = "year_desc" if sort == "year_desc" else "year_asc"
+    sort_order = next((order for order in SORT_ORDERS if order == sort), None)
+    if sort_order is None:
+        raise QuerySyntaxError(f"sort {sort!r}: use {', '.join(SORT_ORDERS)}")
     return SearchRequest(
         query=query,
         filters=[parse_filter(f) for f in distinct],

@@ -16,7 +16,8 @@ from harvester.web.app import create_app
 from harvester.web.pages import SearchState, facet_entries, page_number, templates, year_bars
 from harvester.web.search import cli_filter, page_filter, parse_after, search_request
 from indexer.embedded.backend import EmbeddedBackend
-from indexer.search_model import FacetValue, Filter, QuerySyntaxError
+from indexer.search_model import SORT_ORDERS, FacetValue, Filter, QuerySyntaxError
+from indexer.user_request import build_request
 
 
 def test_german_numbers_and_dates() -> None:
@@ -140,6 +141,17 @@ def test_a_search_takes_at_most_a_hundred_distinct_filters() -> None:
         search_request("", [*years, "year:2100"], [])
     repeated = search_request("", ["type:Monografie"] * 500 + years[:99], [])
     assert repeated.filters[0] == Filter("type", "Monografie") and len(repeated.filters) == 100
+
+
+def test_an_unknown_sort_is_refused_where_every_search_is_built() -> None:
+    """`build_request` (CLI, API, page, demo) took any other word as `relevance`, so only
+    callers that checked first refused it."""
+    for order in SORT_ORDERS:
+        assert build_request("", [], [], 10, order, 10, 0).sort == order
+    with pytest.raises(
+        QuerySyntaxError, match=r"^sort 'newest': use relevance, year_desc, year_asc$"
+    ):
+        build_request("", [], [], 10, "newest", 10, 0)
 
 
 def test_page_numbers_are_ascii_digits() -> None:

@@ -47,7 +47,7 @@ from harvester.store.locks import (
     index_write_lock,
 )
 from harvester.store.state import HarvestState, harvest_run_id
-from indexer.search_model import MAX_FACET_SIZE, MAX_HITS
+from indexer.search_model import MAX_FACET_SIZE, MAX_HITS, SORT_ORDERS
 
 log = logging.getLogger(__name__)
 
@@ -655,9 +655,7 @@ def index(target: str) -> None:
 @click.option(
     "--facet-size", default=10, show_default=True, type=click.IntRange(min=1, max=MAX_FACET_SIZE)
 )
-@click.option(
-    "--sort", type=click.Choice(["relevance", "year_desc", "year_asc"]), default="relevance"
-)
+@click.option("--sort", type=click.Choice(SORT_ORDERS), default="relevance")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0, max=MAX_HITS))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from harvester.run import services
 from harvester.settings import Settings
 from indexer.backend import IndexBackend
-from indexer.search_model import SORT_ORDERS, QuerySyntaxError, SearchRequest, SearchResponse
+from indexer.search_model import QuerySyntaxError, SearchRequest, SearchResponse
 from indexer.user_request import build_request, parse_filter
 
 _FILTER = re.compile(r"^\s*([A-Za-z_]+)\s*[:=](.*)$", re.DOTALL)
@@ -92,8 +92,6 @@ def search_request(
 ) -> SearchRequest:
     """A SearchRequest exactly as `ernte search` builds it; errors are QuerySyntaxError with the
     command line's message."""
-    if sort not in SORT_ORDERS:
-        raise QuerySyntaxError(f"sort {sort!r}: use relevance, year_desc or year_asc")
     request = build_request(
         query,
         [cli_filter(f) for f in filters],

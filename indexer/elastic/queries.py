@@ -70,6 +70,7 @@ from indexer.search_model import (
     DEFAULT_PROXIMITY_BOOST,
     DEFAULT_PROXIMITY_SLOP,
     FACET_FIELDS,
+    SORT_ORDERS,
     FacetValue,
     Filter,
     Hit,
@@ -364,7 +365,7 @@ def sort_keys(order: str) -> list[dict[str, Any]]:
     if order in ("year_desc", "year_asc"):
         direction = "desc" if order == "year_desc" else "asc"
         return [{"year": {"order": direction, "missing": "_last"}}, score, tie_breaker]
-    raise QuerySyntaxError(f"unknown sort '{order}' (relevance, year_desc, year_asc)")
+    raise QuerySyntaxError(f"unknown sort '{order}' ({', '.join(SORT_ORDERS)})")
 
 
 def add_highlight(search: dsl.Search) -> dsl.Search:
