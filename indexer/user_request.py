@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from indexer.filters import fold_value
 from indexer.query import FIELD_ALIASES, check_utf8, parse_year_value
 from indexer.search_model import (
     FACET_FIELDS,
@@ -50,6 +51,17 @@ def parse_filter(text: str) -> Filter:
     return Filter(name, value)
 
 
+def distinct_filters(written: Sequence[str]) -> list[Filter]:
+    """The filters parsed, each once: two that filter alike (`type=Monographie` beside
+    `Typ=monographie`: the field by its alias, the value folded as the backends compare it,
+    `indexer.filters.fold_value`) are one filter, in the first spelling."""
+    kept: dict[tuple[str, str, int | None, int | None], Filter] = {}
+    for text in written:
+        item = parse_filter(text)
+        kept.setdefault((item.field, fold_value(item.value), item.low, item.high), item)
+    return list(kept.values())
+
+
 def build_request(
     query: str,
     filters: Sequence[str],
@@ -64,7 +76,7 @@ def build_request(
     for name in facets:
         if name not in FACET_FIELDS:
             raise QuerySyntaxError(f"unknown facet {name!r}; available: {', '.join(FACET_FIELDS)}")
-    distinct = list(dict.fromkeys(filters))  # the same filter twice filters once
+    distinct = distinct_filters(list(dict.fromkeys(filters)))
     if len(distinct) > MAX_FILTERS:
         raise QuerySyntaxError(
             f"{len(distinct)} filters: a search takes at most {MAX_FILTERS}"
@@ -75,7 +87,7 @@ def build_request(
         raise QuerySyntaxError(f"sort {sort!r}: use {', '.join(SORT_ORDERS)}")
     return SearchRequest(
         query=query,
-        filters=[parse_filter(f) for f in distinct],
+        filters=distinct,
         facets={name: facet_size for name in facets},
         sort=sort_order,
         limit=limit,

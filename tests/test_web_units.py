@@ -143,6 +143,23 @@ def test_a_search_takes_at_most_a_hundred_distinct_filters() -> None:
     assert repeated.filters[0] == Filter("type", "Monografie") and len(repeated.filters) == 100
 
 
+def test_filters_that_filter_alike_count_once() -> None:
+    """A field by its alias and a value in another case or umlaut spelling filter alike: they
+    counted twice against the bound of 100 and went to the backend twice."""
+    spellings = ["type=Monographie", "Typ=monographie", "subject=Bürgerbeteiligung",
+                 "Schlagwort=buergerbeteiligung", "year=2009", "jahr=2009"]  # fmt: skip
+    request = build_request("", spellings, [], 10, "relevance", 10, 0)
+    assert request.filters == [
+        Filter("type", "Monographie"),
+        Filter("subject", "Bürgerbeteiligung"),
+        Filter("year", "2009"),
+    ]
+    years = [f"year={1900 + n}" for n in range(99)]
+    assert (
+        len(build_request("", [*years, *spellings[:2]], [], 10, "relevance", 10, 0).filters) == 100
+    )
+
+
 def test_an_unknown_sort_is_refused_where_every_search_is_built() -> None:
     """`build_request` (CLI, API, page, demo) took any other word as `relevance`, so only
     callers that checked first refused it."""
