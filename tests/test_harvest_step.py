@@ -238,10 +238,38 @@ def test_a_repeated_token_stops_before_storing_the_looping_page(tmp_path: Path) 
     with rig.archive() as archive:
         assert rig.harvester.step(state, archive, rig.sink)
         assert rig.harvester.step(state, archive, rig.sink)
-        with pytest.raises(RepeatedResumptionToken, match="repeated resumption token 't1'"):
+        with pytest.raises(
+            RepeatedResumptionToken, match="repeated resumption token 't1' at page 3 "
+        ):
             rig.harvester.step(state, archive, rig.sink)
     assert rig.archived() == {"oai:t:1", "oai:t:2"}
     assert rig.store.load(state.key).token == "t2"  # the checkpoint is the last good page
+
+
+def test_a_loop_longer_than_the_tokens_kept_is_stopped_too(tmp_path: Path) -> None:
+    """A server whose 60th page points back to its first was followed for ever: only the last
+    50 tokens were compared (found in review)."""
+    pages: dict[str | None, bytes | list[bytes]] = {None: list_records([0], "t1")}
+    pages.update({f"t{n}": list_records([n], f"t{n % 60 + 1}") for n in range(1, 61)})
+    rig = _rig(tmp_path, pages)
+    with pytest.raises(RepeatedResumptionToken, match="repeated resumption token") as caught:
+        rig.harvester.run(HarvestRequest(SOURCE))
+    asked = len(rig.server.tokens_asked)
+    assert asked <= 2 * 61 + 2  # within twice the loop and the pages before it
+    assert f"at page {asked} " in str(caught.value)  # the page that carried the token
+    assert rig.archived() == {f"oai:t:{n}" for n in range(61)}
+    [failed] = rig.store.all()
+    assert failed.state == "failed" and failed.token_anchor is not None
+
+
+def test_a_long_list_without_a_loop_is_not_taken_for_one(tmp_path: Path) -> None:
+    pages: dict[str | None, bytes | list[bytes]] = {None: list_records([0], "t1")}
+    pages.update(
+        {f"t{n}": list_records([n], f"t{n + 1}" if n < 300 else None) for n in range(1, 301)}
+    )
+    rig = _rig(tmp_path, pages)
+    assert rig.harvester.run(HarvestRequest(SOURCE)).state == "idle"
+    assert len(rig.archived()) == 301
 
 
 def test_empty_pages_that_keep_a_token_stop_the_run(tmp_path: Path) -> None:

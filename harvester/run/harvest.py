@@ -80,12 +80,24 @@ def resumable(state: HarvestState) -> bool:
     return state.state in RESUMABLE and (state.token is not None or state.list_complete)
 
 
+def _moved_anchor(anchor: str | None, token: str, page: int) -> str | None:
+    """The loop guard's anchor after page `page` (from 1) carried `token`.
+
+    `recent_tokens` catches a token repeated within 50 pages; a server that cycles through more
+    (its last page pointing back to its first, on a list of thousands of pages) would be
+    followed for ever. So the token of every page whose number is a power of two is also kept
+    (Brent's cycle detection): a list that loops meets its anchor again within twice the
+    length of the loop and of the pages before it, one token kept whatever the list's length."""
+    return token if page & (page - 1) == 0 else anchor
+
+
 @dataclass(slots=True)
 class _Checkpoint:
     """What storing one page changes in the state, applied all at once after it is stored."""
 
     token: str | None
     recent_tokens: list[str]
+    token_anchor: str | None
     empty_streak: int
     pending_watermark: str | None
     retries: int
@@ -439,6 +451,7 @@ class Harvester:
             state.watermark = _later(state.watermark, state.pending_watermark)
         state.token = None
         state.recent_tokens = []
+        state.token_anchor = None
         state.run_ended = iso_now()
         state.totals.add(state.run)
         self.store.save(state)
@@ -485,6 +498,7 @@ class Harvester:
         state.list_complete = False
         state.reconcile = request.reconcile
         state.recent_tokens = []
+        state.token_anchor = None
         state.empty_streak = 0
         state.token_restarts = 0
         state.run = RunCounts()
@@ -529,10 +543,12 @@ class Harvester:
             pending = server_now or state.run_started
         elif server_now and _later(server_now, pending) != server_now:
             pending = server_now  # an --until in the future covers only up to now
-        if page.token is not None and page.token in state.recent_tokens:
+        if page.token is not None and (
+            page.token in state.recent_tokens or page.token == state.token_anchor
+        ):
             raise RepeatedResumptionToken(
                 f"{state.key}: server repeated resumption token {page.token!r} at page "
-                f"{state.next_page} ({page.url}); stopping to avoid a loop"
+                f"{state.next_page + 1} ({page.url}); stopping to avoid a loop"
             )
         empty_streak = 0 if page.records or page.token is None else state.empty_streak + 1
         if empty_streak >= self.options.max_empty_pages:
@@ -541,8 +557,10 @@ class Harvester:
                 f"resumption token (last {page.url}); stopping"
             )
         recent = state.recent_tokens
+        anchor = state.token_anchor
         if page.token is not None:
             recent = [*recent[-49:], page.token]
+            anchor = _moved_anchor(anchor, page.token, state.next_page + 1)
             if self._prefetching:
                 self._prefetched = _PrefetchedPage(
                     self.client,
@@ -552,7 +570,7 @@ class Harvester:
                     self.sleep,
                     {**log_context_now(), "page": state.next_page + 2},  # after this one
                 )
-        checkpoint = _Checkpoint(page.token, recent, empty_streak, pending, retries)
+        checkpoint = _Checkpoint(page.token, recent, anchor, empty_streak, pending, retries)
         self._store_page(state, archive, sink, page, checkpoint)
         return page.token is not None
 
@@ -609,6 +627,7 @@ class Harvester:
         state.token = None
         state.cursor = None
         state.recent_tokens = []
+        state.token_anchor = None
         self.store.save(state)
 
     def _store_page(
@@ -671,6 +690,7 @@ class Harvester:
         state.run.add(counts)
         state.token = checkpoint.token
         state.recent_tokens = checkpoint.recent_tokens
+        state.token_anchor = checkpoint.token_anchor
         state.empty_streak = checkpoint.empty_streak
         state.pending_watermark = checkpoint.pending_watermark
         state.list_complete = page.token is None

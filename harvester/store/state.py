@@ -77,8 +77,9 @@ class HarvestState:
     after it must not restart the window).
     reconcile: a full run that, once complete, archives as deleted the records the server no
     longer lists (for repositories that do not keep deletions, `deletedRecord` no/transient).
-    recent_tokens / empty_streak / token_restarts: loop guards, kept with the checkpoint so they
-    hold across processes (Celery tasks) too.
+    recent_tokens / token_anchor / empty_streak / token_restarts: loop guards, kept with the
+    checkpoint so they hold across processes (Celery tasks) too (`token_anchor`: see
+    `harvester.run.harvest._moved_anchor`).
     archived_records / archive_seq: what the archive of (source, prefix) held after this harvest's
     last stored page (identifiers, highest sequence number); the archive never forgets a record,
     so an archive holding less was lost, emptied or replaced, and the run refuses to go on.
@@ -107,6 +108,7 @@ class HarvestState:
     reconcile: bool = False
     deleted_record: str = ""
     recent_tokens: list[str] = field(default_factory=list)
+    token_anchor: str | None = None
     empty_streak: int = 0
     token_restarts: int = 0
     archived_records: int = 0
