@@ -46,6 +46,7 @@ class FaultKind(enum.Enum):
     BAD_RESUMPTION_TOKEN = "bad_resumption_token"
     RESET = "reset"
     HTTP_ERROR = "http_error"
+    DAMAGE = "damage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Fault:
     fraction: float = 0.5
     declare_full_length: bool = False
     body: bytes = b""
+    find: bytes = b""
 
     @classmethod
     def retry_after(cls, seconds: int = 1, status: int = 503) -> Fault:
@@ -100,6 +102,13 @@ class Fault:
     def bad_resumption_token(cls, status: int = 200) -> Fault:
         """The OAI error `badResumptionToken` (an expired token), as DSpace sends it (200)."""
         return cls(FaultKind.BAD_RESUMPTION_TOKEN, status=status)
+
+    @classmethod
+    def damage(cls, find: bytes, replace: bytes) -> Fault:
+        """The real page with its first `find` replaced by `replace` (bytes a real server
+        damaged: a stray byte that is not UTF-8, an HTML entity, a blank line before the
+        XML declaration)."""
+        return cls(FaultKind.DAMAGE, find=find, body=replace)
 
     @classmethod
     def reset(cls) -> Fault:
@@ -251,6 +260,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
             case FaultKind.HTTP_ERROR:
                 self._send(fault.status, "text/plain", fault.body)
+            case FaultKind.DAMAGE:
+                status, content_type, page = self._forward(body)
+                if fault.find not in page:
+                    self._send(500, "text/plain", b"test script error: nothing to damage")
+                    return
+                self._send(status, content_type, page.replace(fault.find, fault.body, 1))
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -180,6 +180,50 @@ def test_bad_page_stops_with_a_clear_error_and_the_next_run_resumes(
     assert _status(ernte)["state"] == "idle"
 
 
+@pytest.mark.parametrize(
+    ("find", "replace", "repaired"),
+    [
+        (b"<?xml", b"\n\n<?xml", 0),  # a blank line before the declaration (PHP servers)
+        (b"</dc:title>", b"\xff\xfe</dc:title>", 2),  # bytes that are not UTF-8
+        (b"</dc:title>", b"&nbsp;</dc:title>", 1),  # an HTML entity XML does not define
+        (b"</dc:title>", b"&#xFFFF;&#55296;</dc:title>", 2),  # a noncharacter, a surrogate
+        (b"</dc:title>", b"\xef\xbf\xbe</dc:title>", 1),  # U+FFFE as raw UTF-8
+    ],
+)
+def test_a_page_damaged_the_way_real_servers_damage_it_is_repaired_and_counted(
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    find: bytes,
+    replace: bytes,
+    repaired: int,
+) -> None:
+    """Each of these stopped the harvest for good at that page ("not an OAI-PMH response ...
+    malformed XML"), every rerun again, with no way past it (found in review)."""
+    with fault_proxy(provider, {3: Fault.damage(find, replace)}) as proxy:
+        result = ernte("harvest", source(proxy.url), "--no-index")
+        damaged = proxy.requests[2].params
+    assert damaged.get("verb") == "ListRecords"
+    assert result.exit_code == 0, result.stderr
+    assert set(_archived(data_dir)) == LIVE | DELETED
+    assert _status(ernte)["run"]["repaired_chars"] == repaired
+
+
+def test_an_oai_error_sent_with_a_server_error_status_is_read_not_retried(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """`badResumptionToken` with HTTP 500 was retried as a server error until the client gave
+    up, and the checkpoint kept the dead token, so every later run failed the same way."""
+    with fault_proxy(provider, {3: Fault.bad_resumption_token(status=500)}) as proxy:
+        result = ernte("harvest", source(proxy.url), "--no-index")
+        asked = [r.params for r in proxy.requests if r.params.get("verb") == "ListRecords"]
+    assert result.exit_code == 0, result.stderr
+    assert "resumptionToken" in asked[1] and "metadataPrefix" in asked[2]  # window restarted
+    assert _status(ernte)["run"]["retries"] == 0
+    assert set(_archived(data_dir)) == LIVE | DELETED
+
+
 def test_a_failed_harvest_leaves_every_page_it_stored_searchable(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:
@@ -217,6 +261,8 @@ def test_repeated_token_and_endless_empty_pages_stop_with_a_clear_error(
     with fault_proxy(provider, {3: Fault.repeat_token()}) as proxy:
         looped = ernte("harvest", source(proxy.url), "--no-index")
     assert looped.exit_code == 1 and "repeated resumption token" in looped.stderr
+    # the third request is the second ListRecords page, numbered as `page stored` counts
+    assert "at page 2 " in looped.stderr, looped.stderr
     with fault_proxy(provider, lambda n: Fault.empty_page() if n >= 3 else None) as proxy:
         empty = ernte("harvest", source(proxy.url), "--no-index", "--full")
     assert empty.exit_code == 1 and "empty pages in a row" in empty.stderr

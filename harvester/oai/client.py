@@ -30,7 +30,13 @@ from sickle.response import OAIResponse
 from harvester.errors import ErnteError
 from harvester.model import RawRecord
 from harvester.oai.http import HTTPClient, HTTPFailure, HTTPResponse
-from harvester.oai.xmlsafe import XMLSyntaxError, local_name, parse_xml, repair_xml_bytes
+from harvester.oai.xmlsafe import (
+    XMLSyntaxError,
+    local_name,
+    parse_xml,
+    repair_damaged_xml,
+    repair_xml_bytes,
+)
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ISO_DATESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$")
@@ -131,11 +137,20 @@ OAI_ERROR_TYPES: dict[str, type[OAIError]] = {
 class NotOAIResponse(ErnteError, RuntimeError):
     """The server answered with something that is not an OAI-PMH response."""
 
-    def __init__(self, url: str, what: str, status: int) -> None:
+    def __init__(self, url: str, what: str, status: int, message: str | None = None) -> None:
         self.url = url
         self.what = what
         self.status = status
-        super().__init__(f"not an OAI-PMH response from {url} (HTTP {status}): {what}")
+        super().__init__(message or f"not an OAI-PMH response from {url} (HTTP {status}): {what}")
+
+
+class MalformedXML(NotOAIResponse):
+    """A response that is XML, or meant to be, but not well-formed even after ernte's repairs;
+    the message says where the parser stopped."""
+
+    def __init__(self, url: str, reason: str, status: int) -> None:
+        message = f"malformed XML from {url} (HTTP {status}): {reason}"
+        super().__init__(url, f"malformed XML ({reason})", status, message)
 
 
 class OAIProtocolError(ErnteError, RuntimeError):
@@ -219,8 +234,8 @@ class _CheckedResponse(OAIResponse):
         super().__init__(http_response=None, params=params)
         self.response = response
         repaired = repair_xml_bytes(response.body)
-        self.repaired_chars = repaired.removed
-        self._root = _check_oai_root(response, repaired.data)
+        self._root, deeper = _check_oai_root(response, repaired.data)
+        self.repaired_chars = repaired.removed + deeper
 
     @property
     def raw(self) -> str:
@@ -238,18 +253,30 @@ def _describe_non_oai(response: HTTPResponse, root: etree._Element | None) -> st
     ctype = response.content_type or "no Content-Type"
     if root is not None and local_name(root).lower() != "html":
         return f"an XML document whose root is <{local_name(root)}> ({root.tag}, {ctype})"
+    if body[:2] == b"\x1f\x8b":
+        return f"a gzip-compressed body of {len(body):,} bytes sent without Content-Encoding"
     head = body[:2048].decode("utf-8", "replace")
     if re.search(r"<html|<!doctype html", head, re.IGNORECASE):
         title = re.search(r"<title[^>]*>(.*?)</title>", head, re.IGNORECASE | re.DOTALL)
         label = f" titled {title.group(1).strip()!r}" if title else ""
         return f"an HTML page{label} ({ctype})"
-    snippet = " ".join(head.split())[:120]
+    snippet = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(head.split())[:120])
     return f"a body that is not well-formed XML ({ctype}): {snippet!r}"
 
 
-def _check_oai_root(response: HTTPResponse, data: bytes) -> etree._Element:
+def _check_oai_root(response: HTTPResponse, data: bytes) -> tuple[etree._Element, int]:
+    """The `<OAI-PMH>` root of a response, and how many characters the deeper repairs
+    (`repair_damaged_xml`, tried only on a page that does not parse) replaced or removed."""
+    repaired = 0
     try:
-        root = parse_xml(data) if data.strip() else None
+        try:
+            root = parse_xml(data) if data.strip() else None
+        except XMLSyntaxError:
+            deeper = repair_damaged_xml(data)
+            if deeper.data == data:
+                raise
+            root = parse_xml(deeper.data)
+            repaired = deeper.removed
     except XMLSyntaxError as exc:
         if response.status >= 400:
             raise HTTPFailure(
@@ -257,13 +284,13 @@ def _check_oai_root(response: HTTPResponse, data: bytes) -> etree._Element:
             ) from exc
         what = _describe_non_oai(response, None)
         if what.startswith("a body that is not"):
-            what = f"malformed XML ({exc}); starts {what.partition(':')[2].strip()}"
+            raise MalformedXML(response.url, str(exc), response.status) from exc
         raise NotOAIResponse(response.url, what, response.status) from exc
     if root is None or local_name(root) != "OAI-PMH":
         if response.status >= 400:
             raise HTTPFailure(response.url, _describe_non_oai(response, root), response.status)
         raise NotOAIResponse(response.url, _describe_non_oai(response, root), response.status)
-    return root
+    return root, repaired
 
 
 def _ns(root: etree._Element) -> str:

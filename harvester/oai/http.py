@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,18 @@ from harvester.errors import ErnteError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 507, 509})
+
+
+_OAI_ERROR = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?error\s[^>]*\bcode\s*=", re.S)
+
+
+def _answers_with_oai_error(status: int, headers: Mapping[str, str], body: bytes) -> bool:
+    """A server error whose body is an OAI-PMH error (`badResumptionToken` with HTTP 500, as
+    some servers send): the body decides, as for any status, so it is not retried. A 429 or
+    503 with Retry-After is flow control, and is waited out whatever its body says."""
+    if status in (429, 503) and headers.get("Retry-After"):
+        return False
+    return b"OAI-PMH" in body[:4096] and _OAI_ERROR.search(body, 0, 65536) is not None
 
 
 class HTTPFailure(ErnteError, RuntimeError):
@@ -213,7 +226,9 @@ class HTTPClient:
                 raise HTTPFailure(request_url, describe(exc, url)) from exc
             else:
                 self.answered = True
-                if response.status_code not in RETRY_STATUSES:
+                if response.status_code not in RETRY_STATUSES or _answers_with_oai_error(
+                    response.status_code, response.headers, body
+                ):
                     return HTTPResponse(response.url, response.status_code, response.headers, body)
                 last_status = response.status_code
                 last_reason = "empty body" if not body else response.reason or "server error"

@@ -7,6 +7,7 @@ loading and network access off (no XXE, no billion laughs).
 
 from __future__ import annotations
 
+import html.entities
 import re
 import threading
 from dataclasses import dataclass
@@ -71,13 +72,80 @@ def repair_xml_bytes(data: bytes) -> Repaired:
     return Repaired(cleaned, raw_count + ref_count)
 
 
+_XML_DECLARATION = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)", re.I)
+# Noncharacters U+FFFE/U+FFFF as UTF-8 bytes; as character references, those and surrogates
+# (U+D800-U+DFFF) and numbers past U+10FFFF, which no XML document may contain either.
+_NONCHARACTER_BYTES = re.compile(b"\xef\xbf[\xbe\xbf]")
+_BAD_CHAR_REF = re.compile(rb"&#(?:([0-9]{1,10})|[xX]([0-9a-fA-F]{1,8}));")
+_NAMED_REF = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+
+
+def _allowed_code_point(number: int) -> bool:
+    return not (0xD800 <= number <= 0xDFFF or number in (0xFFFE, 0xFFFF) or number > 0x10FFFF)
+
+
+def repair_damaged_xml(data: bytes) -> Repaired:
+    """Deeper repairs for a page that did not parse after `repair_xml_bytes` (so they cost
+    nothing on the pages that do), each seen on real servers:
+
+    - white space before the XML declaration (a blank line PHP servers print) is dropped;
+    - in a UTF-8 document, bytes that are not UTF-8 become U+FFFD, the replacement character;
+    - the noncharacters U+FFFE/U+FFFF, and character references to them, to surrogates or past
+      U+10FFFF, are removed;
+    - HTML's named entities (`&nbsp;`, `&eacute;`), which XML does not define, are written as
+      the characters they name.
+
+    `removed` counts the characters replaced or removed (the harvest's repaired characters).
+    """
+    count = 0
+    stripped = data.lstrip(b" \t\r\n")
+    if stripped[:5] == b"<?xml":
+        data = stripped
+    declared = _XML_DECLARATION.match(data)
+    if declared is None or declared.group(1).lower().replace(b"_", b"-") in (b"utf-8", b"utf8"):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "replace")
+            count += text.count("\ufffd") - data.count("\ufffd".encode())
+            data = text.encode("utf-8")
+        data, nonchars = _NONCHARACTER_BYTES.subn(b"", data)
+        count += nonchars
+
+    def character_reference(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        decimal, hexadecimal = match.groups()
+        number = int(decimal) if decimal else int(hexadecimal, 16)
+        if _allowed_code_point(number):
+            return match.group()
+        count += 1
+        return b""
+
+    def named_reference(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        name = match.group(1)
+        point = html.entities.name2codepoint.get(name.decode("ascii"))
+        if name in _XML_ENTITIES or point is None:
+            return match.group()
+        count += 1
+        return f"&#{point};".encode("ascii")
+
+    data = _BAD_CHAR_REF.sub(character_reference, data)
+    data = _NAMED_REF.sub(named_reference, data)
+    return Repaired(data, count)
+
+
 def _make_parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        # Lift libxml2's 10 MB limit on one text node: a record with a long full text
+        # otherwise stopped its harvest for good. A response is bounded by
+        # ERNTE_MAX_RESPONSE_BYTES, and entities and DTDs stay off.
+        huge_tree=True,
         recover=False,
     )
 
