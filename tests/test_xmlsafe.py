@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from harvester.oai.xmlsafe import XMLSyntaxError, parse_xml, repair_xml_bytes
+from harvester.oai.xmlsafe import (
+    Repaired,
+    XMLSyntaxError,
+    parse_xml,
+    repair_damaged_xml,
+    repair_xml_bytes,
+)
 
 
 def test_raw_control_characters_are_removed_and_counted() -> None:
@@ -67,3 +73,15 @@ def test_a_utf16_page_is_read_not_stripped_of_its_nul_bytes(codec: str) -> None:
     repaired = repair_xml_bytes(page.encode(codec))
     assert repaired.removed == 1  # the vertical tab, the one forbidden character
     assert parse_xml(repaired.data).text == "Städte in Verantwortung"
+
+
+def test_deeper_repairs_leave_what_is_not_theirs_alone() -> None:
+    """`repair_damaged_xml` runs on a page that did not parse: it must not change what another
+    encoding, a defined entity or a valid reference means."""
+    latin = b'<?xml version="1.0" encoding="ISO-8859-1"?><a>Stra\xdfe &#xFFFF;</a>'
+    assert repair_damaged_xml(latin) == Repaired(latin.replace(b"&#xFFFF;", b""), 1)
+    kept = b"<a>&amp; &lt; &#65; &#x10FFFF; &unknown; \xc3\xa4</a>"
+    assert repair_damaged_xml(kept) == Repaired(kept, 0)
+    repaired = repair_damaged_xml(b"\n <?xml version='1.0'?><a>\xe4&eacute;&#1114112;</a>")
+    assert repaired == Repaired("<?xml version='1.0'?><a>\ufffd&#233;</a>".encode(), 3)
+    assert parse_xml(repaired.data).text == "\ufffd\u00e9"
