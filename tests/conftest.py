@@ -103,13 +103,17 @@ def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str
 
 def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """`ernte harvest ARGS` as a real separate process (to kill it, or to race it), with the
-    test's environment (data directory, sources file, page delay)."""
+    test's environment (data directory, sources file, page delay). It leads a process group
+    of its own, as a command started from a terminal or by systemd does, so a test can signal
+    the command with its workers (`os.killpg(process.pid, ...)`), as Ctrl-C and
+    `systemctl stop` do."""
     return subprocess.Popen(
         [sys.executable, "-m", "harvester.cli.main", "harvest", *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
+        start_new_session=True,
     )
 
 

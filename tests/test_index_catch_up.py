@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +176,26 @@ def test_the_normalizing_workers_yield_the_cpu_to_interactive_work() -> None:
     finally:
         pool.shutdown()
     assert niceness == min(19, os.nice(0) + WORKER_NICENESS)
+
+
+def test_the_normalizing_workers_outlive_a_stop_signal_sent_to_the_whole_command(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in a terminal and `systemctl stop` signal every process of the command. A worker
+    died of SIGTERM, or of Ctrl-C while still importing (with a KeyboardInterrupt traceback),
+    which broke the pool, so the stop was recorded as a failed run (found in review). The
+    workers leave both signals to the command, from their first instruction on."""
+    from harvester.run.pipeline import worker_pool
+
+    pool = worker_pool(1)
+    try:
+        [pid] = list(pool._processes)  # the worker, signalled while it still starts up
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+            os.kill(pid, signum)
+        assert pool.submit(os.getpid).result(timeout=120) == pid
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            os.kill(pid, signum)
+        assert pool.submit(os.getpid).result(timeout=120) == pid
+    finally:
+        pool.shutdown()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err

@@ -12,11 +12,12 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -391,6 +392,11 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
     Spawned, not forked: a forked worker would inherit the harvest's lock files and the
     index writer's threads. Each worker dies with the command (see `_worker_init`).
+
+    The workers are started with Ctrl-C and SIGTERM ignored, and keep them so: a terminal's
+    Ctrl-C and `systemctl stop` signal every process of the command, and a worker that died
+    of it (or printed a KeyboardInterrupt traceback while still importing) broke the pool, so
+    the stop was recorded as a failure. The command stops its workers in order.
     """
     pool = ProcessPoolExecutor(
         workers,
@@ -398,9 +404,29 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
         initializer=_worker_init,
         initargs=(stopwords_file(), part_list_file()),
     )
-    for _ in range(workers):
-        pool.submit(int)
+    with _stop_signals_ignored():  # inherited by the spawned interpreters from their start
+        for _ in range(workers):
+            pool.submit(int)  # starts a process (Python 3.9+: one per submit while none idle)
     return pool
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stop_signals_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while the block runs (in the main thread; elsewhere a no-op,
+    as Python sets handlers only there). A stop signal sent during these few milliseconds
+    is lost, one the operator then sends again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def yield_cpu_to_searches(niceness: int) -> None:
@@ -424,11 +450,13 @@ host busy with other work the harvest slows down rather than that work)."""
 
 
 def _worker_init(stopwords: Path, compound_parts: Path) -> None:
-    """Leave Ctrl-C to the command (it stops its workers in order); die with it on SIGKILL
+    """Leave Ctrl-C and SIGTERM to the command (it stops its workers in order; see
+    `worker_pool`); die with it on SIGKILL
     (Linux: PR_SET_PDEATHSIG), so no orphan outlives a killed harvest; yield the CPU to
     interactive work (WORKER_NICENESS); load the analysis data once, from the word lists the
     command chose (a spawned process starts without)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     with suppress(OSError):
         os.nice(WORKER_NICENESS)
     with suppress(Exception):
