@@ -69,8 +69,11 @@ def stop_on_signals() -> Iterator[None]:
         yield
     finally:
         _guard.active = False
+        stopping = _guard.received is not None
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            # Once stopping, the process is on its way out (its workers are being shut down):
+            # a second Ctrl-C there printed a traceback from the interpreter's exit.
+            signal.signal(s, signal.SIG_IGN if stopping else handler)
 
 
 @contextmanager
