@@ -37,7 +37,9 @@ from tests.conftest import (
     CLIResult,
     assert_exactly,
     harvest_process,
+    indexed_ids,
     wait_for_page,
+    wait_until,
 )
 from tests.faults import Fault, fault_proxy
 
@@ -215,7 +217,69 @@ def test_a_page_whose_storing_failed_is_fetched_again_and_its_next_token_accepte
         assert_exact(data_dir)
 
 
+def _rebuild_process() -> subprocess.Popen[bytes]:
+    """`ernte index rebuild` in a process group of its own (as from a terminal)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester.cli.main", "index", "rebuild"],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def test_a_rebuild_stopped_by_ctrl_c_or_sigterm_says_so_and_keeps_the_live_index(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str]
+) -> None:
+    """It said `Aborted!` with exit 1 on Ctrl-C and nothing on SIGTERM, and left its partial
+    new index behind (found in review)."""
+    many = list(generate_records(4000, seed=12))
+    live = {r.identifier for r in many if not r.deleted}
+    with serve(many, batch_size=200) as url:
+        assert ernte("harvest", source(url, "dim")).exit_code == 0
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        process = _rebuild_process()
+        try:
+            # once documents reach the new index: past the start, well before the end
+            wait_until(lambda: (data_dir / "index.rebuild" / "meta.json").exists(), 60, "a rebuild")
+            time.sleep(0.3)
+            os.killpg(process.pid, signum)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        message = stderr.decode()
+        assert process.returncode == code, message
+        assert "Traceback" not in message and "Aborted" not in message
+        assert "index rebuild interrupted; the live index is unchanged" in message
+        assert not (data_dir / "index.rebuild").exists()
+        assert set(indexed_ids(data_dir / "index")) == live
+    assert ernte("index", "rebuild").exit_code == 0
+    assert set(indexed_ids(data_dir / "index")) == live
+
+
 # -- full disks -----------------------------------------------------------------------------
+
+
+def test_a_rebuild_on_a_full_disk_is_one_line_and_removes_its_partial_index(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """It printed two chained tracebacks and left `index.rebuild/` on the full disk (found in
+    review); the live index was and is untouched."""
+    with tmpfs(data_dir, "16m"):
+        assert ernte_process("harvest", source(provider, "dim")).exit_code == 0
+        free = os.statvfs(data_dir).f_bavail * os.statvfs(data_dir).f_frsize
+        filler = data_dir / "filler"
+        filler.write_bytes(b"\0" * max(0, free - 96 * 1024))
+        failed = ernte_process("index", "rebuild")
+        line = one_line_error(failed)
+        assert "no space left" in line and "index.rebuild" in line, line
+        assert not (data_dir / "index.rebuild").exists()
+        assert_exact(data_dir)
+        filler.unlink()
+        assert ernte_process("index", "rebuild").exit_code == 0
+        assert_exact(data_dir)
 
 
 def test_index_volume_full_then_freed_ends_exact(

@@ -300,6 +300,22 @@ def _stops_cleanly(source: str, set_spec: str | None, prefix: str | None) -> Ite
         sys.exit(exc.exit_code)
 
 
+@contextmanager
+def _rebuild_stops_cleanly() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop a rebuild in one line, exit 130 or 143 (it said `Aborted!`,
+    exit 1, or nothing): the live index was never touched, and the partial new one is gone."""
+    try:
+        with interrupt.stop_on_signals():
+            yield
+    except interrupt.Interrupted as exc:
+        click.echo(
+            "index rebuild interrupted; the live index is unchanged; "
+            "run `ernte index rebuild` to rebuild it",
+            err=True,
+        )
+        sys.exit(exc.exit_code)
+
+
 def _batch_work(settings: Settings) -> None:
     """This command yields the CPU to searches on the same host (ERNTE_BATCH_NICENESS)."""
     from harvester.run.pipeline import yield_cpu_to_searches
@@ -622,7 +638,7 @@ def index(target: str) -> None:
     if target == "rebuild":
         from harvester.run.rebuild import rebuild_from_archives
 
-        with _clear_errors():
+        with _clear_errors(), _rebuild_stops_cleanly():
             click.echo(rebuild_from_archives(_settings()))
         return
     from harvester.run.pipeline import process_batch, record_archive_position

@@ -58,7 +58,9 @@ class GuardedIndex:
         return StorageUnwritable(f"cannot write the index at {self.path}: {message}", self.path)
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
+        """Within the block, a write failure of the index is raised as StorageFull or
+        StorageUnwritable (for writes made on the inner backend directly, as a rebuild does)."""
         try:
             yield
         except (OSError, ValueError) as exc:
@@ -68,17 +70,17 @@ class GuardedIndex:
             raise translated from exc
 
     def create(self, *, recreate: bool = False) -> None:
-        with self._writing():
+        with self.writing():
             self.inner.create(recreate=recreate)
 
     def upsert(self, documents: Sequence[SearchDocument]) -> WriteResult:
-        with self._writing():
+        with self.writing():
             return self.inner.upsert(documents)
 
     def delete(
         self, identifiers: Iterable[str], datestamps: Mapping[str, str] | None = None
     ) -> WriteResult:
-        with self._writing():
+        with self.writing():
             return self.inner.delete(identifiers, datestamps)
 
     def count(self) -> int:
@@ -89,7 +91,7 @@ class GuardedIndex:
 
     def close(self) -> None:
         if not self._failed:
-            with self._writing():
+            with self.writing():
                 self.inner.close()
             return
         try:

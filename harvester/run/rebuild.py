@@ -20,12 +20,14 @@ import shutil
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
 from harvester.run import services
+from harvester.run.guarded_index import GuardedIndex
 from harvester.run.harvest import ArchiveLost
 from harvester.run.pipeline import (
     PreparedBatch,
@@ -217,37 +219,54 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
     new_dir = live_dir.with_name(live_dir.name + ".rebuild")
     shutil.rmtree(new_dir, ignore_errors=True)
     backend = EmbeddedBackend(new_dir)
-    backend.create(recreate=True)
-    backend.defer_commits()
-    refused = 0
+    # A full disk in the middle of a rebuild is the one-line error a harvest gives, and the
+    # partial new index is removed (a stop, Ctrl-C or SIGTERM, too): the live one is untouched.
+    guard = GuardedIndex(backend, new_dir)
     workers = index_workers(settings)
     pool = worker_pool(workers) if workers else None
     try:
-        batch: list[PreparedDocument] = []
-        since_commit = 0
-        for prepared in archives.documents(backend.preparer, pool, 2 * max(1, workers)):
-            batch.append(prepared)
-            if len(batch) >= UPSERT_BATCH:
-                refused += _upsert(backend, batch, archives)
-                since_commit += len(batch)
-                batch = []
-            if since_commit >= COMMIT_EVERY:
-                backend.commit()  # bounds the writer's memory of uncommitted ids
-                since_commit = 0
-        refused += _upsert(backend, batch, archives)
-        # Every archive is in the new index up to its position at the start (the host's
-        # index lock kept writers out since), so a harvest after the swap catches up from there.
-        backend.commit({archive_key(a): start for _, a, start in archives.entries})
-        count = backend.count()
-    finally:
+        with guard.writing():
+            refused, count = _build(backend, archives, pool, workers)
+            backend.close()
+    except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        backend.close()
+        with suppress(Exception):  # its commit would fail as the build did, or is not wanted
+            backend.close()
+        shutil.rmtree(new_dir, ignore_errors=True)
+        raise
+    if pool is not None:
+        pool.shutdown()
     swap_in(new_dir, live_dir)
     return (
         f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused by "
         f"the index, {archives.not_normalized} could not be normalized (`ernte quarantine`)"
     )
+
+
+def _build(
+    backend: EmbeddedBackend, archives: _Archives, pool: ProcessPoolExecutor | None, workers: int
+) -> tuple[int, int]:
+    """Write every archived record into the new index `backend`; (refused, documents)."""
+    backend.create(recreate=True)
+    backend.defer_commits()
+    refused = 0
+    batch: list[PreparedDocument] = []
+    since_commit = 0
+    for prepared in archives.documents(backend.preparer, pool, 2 * max(1, workers)):
+        batch.append(prepared)
+        if len(batch) >= UPSERT_BATCH:
+            refused += _upsert(backend, batch, archives)
+            since_commit += len(batch)
+            batch = []
+        if since_commit >= COMMIT_EVERY:
+            backend.commit()  # bounds the writer's memory of uncommitted ids
+            since_commit = 0
+    refused += _upsert(backend, batch, archives)
+    # Every archive is in the new index up to its position at the start (the host's
+    # index lock kept writers out since), so a harvest after the swap catches up from there.
+    backend.commit({archive_key(a): start for _, a, start in archives.entries})
+    return refused, backend.count()
 
 
 def swap_in(new_dir: Path, live_dir: Path) -> None:
