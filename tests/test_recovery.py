@@ -391,6 +391,71 @@ def test_damaged_archive_is_one_line_everywhere_and_full_reharvest_recovers(
     assert_exact(data_dir)
 
 
+def _damage_meta(index: Path) -> None:
+    (index / "meta.json").write_text("{ not json")
+
+
+def _truncate_segment_file(suffix: str) -> Callable[[Path], None]:
+    def damage(index: Path) -> None:
+        biggest = max(index.glob(f"*.{suffix}"), key=lambda p: p.stat().st_size)
+        with open(biggest, "r+b") as handle:
+            handle.truncate(biggest.stat().st_size // 3)
+
+    return damage
+
+
+def _delete_segment_file(index: Path) -> None:
+    next(index.glob("*.term")).unlink()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _damage_meta,
+        _truncate_segment_file("idx"),
+        _truncate_segment_file("store"),
+        _delete_segment_file,
+    ],
+    ids=["meta.json", "truncated .idx", "truncated .store", "missing .term"],
+)
+def test_a_damaged_index_is_one_line_naming_the_rebuild_and_the_rebuild_repairs_it(
+    ernte: Ernte,
+    data_dir: Path,
+    provider: str,
+    source: Callable[..., str],
+    damage: Callable[[Path], None],
+) -> None:
+    """`ernte search` and `ernte check` printed tantivy's tracebacks, `ernte serve` answered
+    500 and a harvest called the index unwritable, with no way out (found in review). The
+    harvest runs in a process of its own: this one must not hold the files it then damages
+    mapped (a truncated mapped file is a bus error)."""
+    assert ernte_process("harvest", source(provider, "dim")).exit_code == 0
+    index = data_dir / "index"
+    damage(index)
+    for command in (("search", "Stadt", "--limit", "100"), ("check",), ("harvest", "t")):
+        result = ernte_process(*command)
+        assert result.exit_code == 1 and "Traceback" not in result.stderr, (command, result)
+        line = one_line_error(result)
+        assert f"the index at {index} is damaged" in line, (command, line)
+        assert "run `ernte index rebuild`" in line
+    rebuilt = ernte_process("index", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert_exact(data_dir)
+
+
+def test_a_damaged_archive_positions_file_is_caught_up_from_the_archive(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """The file beside the index that says how far it holds each archive: damaged, every
+    harvest stopped with a JSON traceback."""
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    (data_dir / "index" / "ernte-archive-positions.json").write_text('{"t/dim": 12')
+    again = ernte_process("harvest", "t")
+    assert again.exit_code == 0, again.stderr
+    assert "is damaged" in again.stderr and "Traceback" not in again.stderr
+    assert_exact(data_dir)
+
+
 def test_the_way_out_printed_for_a_bare_url_is_a_command_that_runs(
     ernte: Ernte, data_dir: Path, provider: str
 ) -> None:

@@ -554,3 +554,22 @@ def test_a_value_ticked_under_two_spellings_is_one_box(server: RunningServer) ->
     named = [b for b in facet_boxes(page.text, "subject") if b[2].casefold() == "soziale stadt"]
     assert [(f, ticked) for f, ticked, _, _ in named] == [("subject:Soziale Stadt", True)]
     assert page.text.count('aria-label="Filter entfernen: Schlagwort') == 1  # one chip
+
+
+def test_a_damaged_index_is_a_503_that_names_the_rebuild(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """It was a 500 "internal error" with tantivy's traceback in the log (found in review)."""
+    data_dir = tmp_path_factory.mktemp("damaged") / "data"
+    harvest_sample(data_dir)
+    (data_dir / "index" / "meta.json").write_text("{ not json")
+    with ernte_serve(data_dir, data_dir.parent / "damaged.log") as running:
+        answers = [
+            requests.get(f"{running.url}{path}", params={"q": "Stadt"}, timeout=60)
+            for path in ("/api/search", "/")
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert "is damaged" in answer.text and "ernte index rebuild" in answer.text
+    assert answers[0].json()["error"].startswith(f"the index at {data_dir / 'index'} is damaged")
+    assert "Index nicht verfügbar" in answers[1].text  # not "Noch kein Index" ("no index yet")

@@ -222,7 +222,7 @@ def test_before_the_first_harvest_search_is_503_and_health_is_ok(tmp_path: Path)
     answer = client.get("/api/search", params={"q": "Stadt"})
     assert answer.status_code == 503 and "no index at" in answer.json()["error"]
     page = client.get("/")
-    assert page.status_code == 503 and "Noch kein Index" in page.text
+    assert page.status_code == 503 and "Index nicht verfügbar" in page.text
     assert client.get("/healthz").json() == {"status": "ok", "backend": "embedded"}
     assert client.get("/api/status").json() == {"harvests": []}
     assert "content-security-policy" in answer.headers

@@ -45,12 +45,13 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from indexer.elastic.indices import RebuildError
     from indexer.elastic.kibana import KibanaImportError
     from indexer.elastic.queries import DeepPagingError
-    from indexer.embedded.backend import SchemaMismatch
+    from indexer.embedded.backend import DamagedIndex, SchemaMismatch
     from indexer.search_model import QuerySyntaxError
 
     return (
         *EXPECTED_ERRORS,
         SchemaMismatch,
+        DamagedIndex,
         ElasticConnectionError,
         KibanaImportError,
         RebuildError,

@@ -116,7 +116,7 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    titles = {400: "Ungültige Anfrage", 404: "Nicht gefunden", 503: "Noch kein Index"}
+    titles = {400: "Ungültige Anfrage", 404: "Nicht gefunden", 503: "Index nicht verfügbar"}
     return render(
         "error.html",
         status,

@@ -76,6 +76,41 @@ class SchemaMismatch(RuntimeError):
     """The index on disk was written by another version of ernte's schema: rebuild it."""
 
 
+class DamagedIndex(RuntimeError):
+    """An index file tantivy cannot read (a damaged `meta.json`, a truncated or missing
+    segment file): the message names the index and the way out, `ernte index rebuild`."""
+
+
+_DAMAGE_SIGNS = (
+    "data corrupted",
+    "corrupt",
+    "failed to open file",
+    "filedoesnotexist",
+    "file does not exist",
+    "io error",
+    "ioerror",
+    "magic byte",
+    "offset to copy",
+    "unexpected eof",
+)
+
+
+@contextmanager
+def _damage_named(path: Path) -> Iterator[None]:
+    """tantivy's ValueError about an unreadable index file -> DamagedIndex naming `path`
+    (it printed a traceback, and `ernte serve` answered 500); other errors pass unchanged."""
+    try:
+        yield
+    except ValueError as exc:
+        reason = str(exc)
+        if not any(sign in reason.lower() for sign in _DAMAGE_SIGNS):
+            raise
+        raise DamagedIndex(
+            f"the index at {path} is damaged ({reason.splitlines()[0][:300]}): "
+            "run `ernte index rebuild` (it rebuilds the index from the archive)"
+        ) from exc
+
+
 _T = TypeVar("_T")
 
 
@@ -282,7 +317,8 @@ class EmbeddedBackend:
             if not fresh and cannot_write(self.path):
                 self._shadow = ReadOnlyShadow(self.path)  # see indexer.embedded.read_only
                 where = self._shadow.path
-            index = tantivy.Index(self._schema, path=str(where), reuse=True)
+            with _damage_named(self.path):
+                index = tantivy.Index(self._schema, path=str(where), reuse=True)
             index.register_tokenizer(
                 PRE_ANALYZED, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
             )
@@ -335,10 +371,15 @@ class EmbeddedBackend:
 
     def count(self) -> int:
         """Searchable documents (committed, not deleted)."""
-        return int(self._views.current().searcher.num_docs)
+        with _damage_named(self.path):
+            return int(self._views.current().searcher.num_docs)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         """Parse the query, apply filters, collect facets, sort, page and highlight."""
+        with _damage_named(self.path):
+            return self._search(request)
+
+    def _search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
         parsed = parse_query(request.query)
         view = self._views.current()

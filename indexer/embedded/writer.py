@@ -5,6 +5,7 @@ how far into each raw archive the index holds (archive positions).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -14,6 +15,8 @@ import tantivy
 
 from indexer.backend import ItemError, SearchDocument, WriteResult
 from indexer.embedded.documents import PreparedDocument
+
+log = logging.getLogger(__name__)
 
 WRITER_HEAP_BYTES = 256_000_000
 
@@ -102,11 +105,19 @@ class EmbeddedWriter:
         (an archive not named: nothing of it); None for an index written before positions
         were recorded, which committed every page and so holds everything archived."""
         self._open()
+        path = self.path / POSITIONS_FILE
         try:
-            data = json.loads((self.path / POSITIONS_FILE).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {str(k): int(v) for k, v in data.items()}
         except FileNotFoundError:
             return None
-        return {str(k): int(v) for k, v in data.items()}
+        except (ValueError, AttributeError, TypeError) as exc:  # a damaged file
+            # Known to hold nothing: the next harvest indexes its archive again from the
+            # start (writes by id: nothing twice), where a traceback stopped every harvest.
+            log.warning(
+                "%s is damaged (%s); the index catches up from the archives' start", path, exc
+            )
+            return {}
 
     def upsert_prepared(
         self, prepared: Sequence[PreparedDocument], result: WriteResult | None = None
