@@ -7,6 +7,7 @@ of the same behaviour, through the command line and a real provider, are in test
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from harvester.oai.client import (
     TooManyEmptyPages,
 )
 from harvester.oai.http import HTTPResponse
+from harvester.run import interrupt
 from harvester.run.harvest import Harvester, HarvestError, HarvestOptions, HarvestRequest
 from harvester.sources import Source
 from harvester.store.archive import RawArchive
@@ -338,3 +340,21 @@ def test_retries_of_the_http_client_are_counted_per_run(tmp_path: Path) -> None:
     rig.server.retries_per_request = 2
     state = rig.harvester.run(HarvestRequest(SOURCE))
     assert state.run.retries == 6
+
+
+def test_a_stop_while_the_sink_catches_up_is_recorded_as_a_stop(tmp_path: Path) -> None:
+    """Making the sink catches the index up from the archive, which may take minutes; it ran
+    outside the run's `try`, so Ctrl-C there left the state `running` (shown as `died`) and
+    the message said "before the first page" (found in review)."""
+    rig = _rig(tmp_path, dict(THREE_PAGES))
+    rig.harvester.run(HarvestRequest(SOURCE))  # idle, with a watermark
+
+    def catching_up(source: Source, prefix: str, archive: RawArchive) -> RecordingSink:
+        raise interrupt.Interrupted(signal.SIGINT)
+
+    rig.harvester.sink_factory = catching_up
+    with pytest.raises(interrupt.Interrupted) as stopped:
+        rig.harvester.run(HarvestRequest(SOURCE))
+    assert stopped.value.page == 0
+    [saved] = rig.store.all()
+    assert saved.state == "interrupted"

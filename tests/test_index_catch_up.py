@@ -199,3 +199,37 @@ def test_the_normalizing_workers_outlive_a_stop_signal_sent_to_the_whole_command
     finally:
         pool.shutdown()
     assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
+def test_a_catch_up_commits_step_by_step_so_a_stopped_one_keeps_its_progress(
+    ernte: Callable[..., CLIResult],
+    data_dir: Path,
+    source: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A catch-up recorded its position only at its end: stopped after an hour, the next
+    run began it again from the start (found in review)."""
+    from harvester.run import pipeline
+
+    monkeypatch.setenv("ERNTE_PAGE_DELAY", "0.1")
+    monkeypatch.setenv("ERNTE_INDEX_COMMIT_INTERVAL", "3600")  # no commit before the kill
+    with serve(RECORDS, batch_size=20) as url:
+        kill_harvest_at_page(data_dir / "state.sqlite", 8, source(url, "dim"))
+        _, last_seq = _archived_live(data_dir)
+        assert _positions(data_dir) == {} and last_seq >= 8 * 20
+        monkeypatch.setattr(pipeline, "CATCH_UP_STEP", 50)
+        committed: list[dict[str, int]] = []
+        commit = EmbeddedBackend.commit
+
+        def recording_commit(
+            self: EmbeddedBackend, positions: dict[str, int] | None = None
+        ) -> None:
+            commit(self, positions)
+            if positions:
+                committed.append(dict(positions))
+
+        monkeypatch.setattr(EmbeddedBackend, "commit", recording_commit)
+        assert ernte("harvest", source(url, "dim")).exit_code == 0
+    steps = [next(iter(p.values())) for p in committed]
+    assert steps[: last_seq // 50] == [50 * n for n in range(1, last_seq // 50 + 1)], steps
+    assert set(indexed_ids(data_dir / "index")) == LIVE

@@ -362,9 +362,12 @@ class Harvester:
             log_context(**harvest_log_fields(state)),
             RawArchive.open(self.archive_dir, request.source.key, state.prefix) as archive,
         ):
-            sink = self.sink_factory(request.source, state.prefix, archive)
+            # The sink is made inside the `try`: making it may catch the index up from the
+            # archive, which a stop or a failure may cut short like any page.
+            sink: PageSink | None = None
             self._prefetching = True
             try:
+                sink = self.sink_factory(request.source, state.prefix, archive)
                 if state.reconcile and state.next_page == 0:
                     archive.forget_seen(str(state.key))
                 while not state.list_complete and self.step(state, archive, sink):
@@ -377,7 +380,7 @@ class Harvester:
             except BaseException as exc:
                 if isinstance(exc, interrupt.Interrupted):
                     exc.page = state.next_page
-                elif isinstance(exc, Exception):
+                elif isinstance(exc, Exception) and sink is not None:
                     self._finish_stored_pages(state, sink)
                 wrapped = self.fail(state, exc)
                 self.progress.finish(state)

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from harvester.model import RawRecord, Record
 from harvester.normalize.normalizer import QuarantineError, available_crosswalks, normalize
@@ -33,8 +33,6 @@ from indexer.compounds import default_decompounder
 from indexer.word_lists import part_list_file, stopwords_file, use_word_lists
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 
 def check_crosswalk(source: Source) -> None:
@@ -250,6 +248,11 @@ COMMIT_INTERVAL = 5.0
 IN_FLIGHT = 2
 """Pages handed to the worker process and not yet written (bounds memory)."""
 
+CATCH_UP_STEP = 20_000
+"""Archive sequence numbers a catch-up indexes between two commits (about 20,000 records:
+ten seconds or so here). Versions the archive superseded count too; the step is a point in
+the archive, whatever it holds."""
+
 
 class IndexingSink:
     """The in-process page sink: each archived page is normalized and indexed.
@@ -310,12 +313,20 @@ class IndexingSink:
             "catching up the index from the archive",
             extra={"source": self.source.key, "after_seq": start, "until_seq": newest},
         )
-        batches = _with_last(self.archive.batches(500, after_seq=start, until_seq=newest))
-        for batch, last in batches:
-            self._submit(batch, newest if last else start, None)
-            self._pending_counts.add(self._drain(self._ahead))
-        self._pending_counts.add(self._drain(0))
-        self._commit()
+        # In steps of the archive's sequence, each committed with its end as the position:
+        # a catch-up that is stopped (Ctrl-C, a full disk, a kill) keeps what it did.
+        for low in range(start, newest, CATCH_UP_STEP):
+            high = min(low + CATCH_UP_STEP, newest)
+            for batch in self.archive.batches(500, after_seq=low, until_seq=high):
+                self._submit(batch, low, None)
+                self._pending_counts.add(self._drain(self._ahead))
+            self._pending_counts.add(self._drain(0))
+            self._applied_seq = high
+            self._commit()
+            log.info(
+                "caught up the index from the archive",
+                extra={"source": self.source.key, "until_seq": high, "of_seq": newest},
+            )
 
     def handle(self, records: Sequence[RawRecord], page_no: int) -> RunCounts:
         seq = self.archive.last_seq() if self._deferred else 0
@@ -464,19 +475,6 @@ def _worker_init(stopwords: Path, compound_parts: Path) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     use_word_lists(stopwords=stopwords, compound_parts=compound_parts)
     default_decompounder()
-
-
-def _with_last(items: Iterable[_T]) -> Iterator[tuple[_T, bool]]:
-    """(item, is_last) for each item, streaming."""
-    iterator = iter(items)
-    try:
-        previous = next(iterator)
-    except StopIteration:
-        return
-    for item in iterator:
-        yield previous, False
-        previous = item
-    yield previous, True
 
 
 class NormalizeOnlySink:
