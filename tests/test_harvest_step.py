@@ -358,3 +358,14 @@ def test_a_stop_while_the_sink_catches_up_is_recorded_as_a_stop(tmp_path: Path) 
     assert stopped.value.page == 0
     [saved] = rig.store.all()
     assert saved.state == "interrupted"
+
+
+def test_the_retries_of_the_page_that_failed_count_in_the_failed_run(tmp_path: Path) -> None:
+    """A run that failed after retrying its page five times showed retries=0 (found in
+    review): only a stored page's retries were counted."""
+    rig = _rig(tmp_path, {None: list_records([1], "t1"), "t1": oai_error("badArgument")})
+    rig.server.retries_per_request = 5
+    with pytest.raises(HarvestError):
+        rig.harvester.run(HarvestRequest(SOURCE))
+    [saved] = rig.store.all()
+    assert saved.state == "failed" and saved.run.retries == 10

@@ -535,6 +535,15 @@ class Harvester:
                 raise
             self._restart_window(state, exc)
             return True
+        except Exception:
+            # The page failed after its retries: they count in the failed run (the stop is
+            # saved with `run`; `ernte status` showed retries=0 after five).
+            state.run.retries += (
+                prefetched.retries
+                if prefetched is not None
+                else self.client.http.retries - retries_before
+            )
+            raise
         retries = (
             prefetched.retries
             if prefetched is not None
