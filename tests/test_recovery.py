@@ -704,3 +704,25 @@ def test_a_harvest_whose_process_died_shows_as_died_not_running(
         resumed = ernte("harvest", "t")
     assert resumed.exit_code == 0, resumed.stderr
     assert_exact(data_dir)
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
+    """The installed `ernte` imports its libraries for most of a second; Ctrl-C then printed
+    a KeyboardInterrupt traceback from inside them (found in review)."""
+    from tests.web_server import ERNTE
+
+    for delay in (0.1, 0.2, 0.3, 0.45):
+        process = subprocess.Popen(
+            [str(ERNTE), "status"],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        message = stderr.decode()
+        assert "Traceback" not in message and "KeyboardInterrupt" not in message, (delay, message)
+        assert process.returncode in (0, 1, 130, -signal.SIGINT), (delay, process.returncode)
