@@ -47,6 +47,7 @@ class FaultKind(enum.Enum):
     RESET = "reset"
     HTTP_ERROR = "http_error"
     DAMAGE = "damage"
+    REDIRECT = "redirect"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,11 @@ class Fault:
         damaged: a stray byte that is not UTF-8, an HTML entity, a blank line before the
         XML declaration)."""
         return cls(FaultKind.DAMAGE, find=find, body=replace)
+
+    @classmethod
+    def redirect(cls, location: str) -> Fault:
+        """`301 Moved Permanently` to `location` (a path: the proxy forwards it upstream)."""
+        return cls(FaultKind.REDIRECT, status=301, body=location.encode())
 
     @classmethod
     def reset(cls) -> Fault:
@@ -260,6 +266,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
             case FaultKind.HTTP_ERROR:
                 self._send(fault.status, "text/plain", fault.body)
+            case FaultKind.REDIRECT:
+                self._send(fault.status, "text/plain", b"", {"Location": fault.body.decode()})
             case FaultKind.DAMAGE:
                 status, content_type, page = self._forward(body)
                 if fault.find not in page:

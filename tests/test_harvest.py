@@ -224,6 +224,20 @@ def test_an_oai_error_sent_with_a_server_error_status_is_read_not_retried(
     assert set(_archived(data_dir)) == LIVE | DELETED
 
 
+def test_a_request_redirected_to_a_wrong_page_is_named_with_where_it_went(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """The error named only the page the redirect led to, not the request that was sent
+    there (found in review)."""
+    with fault_proxy(provider, {3: Fault.redirect("/elsewhere/")}) as proxy:
+        failed = ernte("harvest", source(proxy.url), "--no-index")
+    assert failed.exit_code == 1
+    [error] = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    origin = proxy.url.split("/server")[0]
+    assert f"{proxy.url}?verb=ListRecords&resumptionToken=" in error, error
+    assert f"(redirected to {origin}/elsewhere/)" in error, error
+
+
 def test_a_failed_harvest_leaves_every_page_it_stored_searchable(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:

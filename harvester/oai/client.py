@@ -280,16 +280,16 @@ def _check_oai_root(response: HTTPResponse, data: bytes) -> tuple[etree._Element
     except XMLSyntaxError as exc:
         if response.status >= 400:
             raise HTTPFailure(
-                response.url, _describe_non_oai(response, None), response.status
+                response.named, _describe_non_oai(response, None), response.status
             ) from exc
         what = _describe_non_oai(response, None)
         if what.startswith("a body that is not"):
-            raise MalformedXML(response.url, str(exc), response.status) from exc
-        raise NotOAIResponse(response.url, what, response.status) from exc
+            raise MalformedXML(response.named, str(exc), response.status) from exc
+        raise NotOAIResponse(response.named, what, response.status) from exc
     if root is None or local_name(root) != "OAI-PMH":
         if response.status >= 400:
-            raise HTTPFailure(response.url, _describe_non_oai(response, root), response.status)
-        raise NotOAIResponse(response.url, _describe_non_oai(response, root), response.status)
+            raise HTTPFailure(response.named, _describe_non_oai(response, root), response.status)
+        raise NotOAIResponse(response.named, _describe_non_oai(response, root), response.status)
     return root, repaired
 
 
@@ -507,7 +507,7 @@ def _expect_verb(response: _CheckedResponse, verb: str) -> etree._Element:
         if other is not None
         else f"an OAI-PMH envelope without a {verb} element"
     )
-    raise NotOAIResponse(response.response.url, what, response.response.status)
+    raise NotOAIResponse(response.response.named, what, response.response.status)
 
 
 def _read_record(record_el: etree._Element, ns: str, metadata_prefix: str, into: Page) -> None:

@@ -58,12 +58,22 @@ class HTTPFailure(ErnteError, RuntimeError):
 
 @dataclass(slots=True)
 class HTTPResponse:
-    """What came back: final URL (with query), status, headers and the body bytes."""
+    """What came back: final URL (with query), status, headers and the body bytes, and the
+    URL that was asked for when a redirect led elsewhere (`named` says both)."""
 
     url: str
     status: int
     headers: Mapping[str, str]
     body: bytes
+    requested: str = ""
+
+    @property
+    def named(self) -> str:
+        """The URL for a message: the request, and where a redirect took it if it did (an
+        error named only `/elsewhere/`, not the ListRecords request that was sent there)."""
+        if self.requested and self.requested != self.url:
+            return f"{self.requested} (redirected to {self.url})"
+        return self.url
 
     @property
     def content_type(self) -> str:
@@ -229,7 +239,9 @@ class HTTPClient:
                 if response.status_code not in RETRY_STATUSES or _answers_with_oai_error(
                     response.status_code, response.headers, body
                 ):
-                    return HTTPResponse(response.url, response.status_code, response.headers, body)
+                    return HTTPResponse(
+                        response.url, response.status_code, response.headers, body, request_url
+                    )
                 last_status = response.status_code
                 last_reason = "empty body" if not body else response.reason or "server error"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
