@@ -109,6 +109,21 @@ def test_index_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         EmbeddedBackend(path).count()
 
 
+def test_a_query_error_that_quotes_a_word_like_corrupt_stays_a_query_error(
+    tmp_path: Path,
+) -> None:
+    """A query error quotes the query; `year:corrupt` was reported as a damaged index (and a
+    503 from `ernte serve`) because its message held a word tantivy uses for damage."""
+    backend = EmbeddedBackend(tmp_path / "index")
+    backend.upsert([build_document(r) for r in corpus()])
+    for query in ("year:corrupt", "year:ioerror", "corrupt:Stadt"):
+        with pytest.raises(QuerySyntaxError):
+            backend.search(SearchRequest(query=query))
+    with pytest.raises(QuerySyntaxError):
+        backend.search(SearchRequest(query="Stadt", search_after=["corrupt"]))
+    backend.close()
+
+
 def test_bad_documents_are_reported_not_dropped(tmp_path: Path) -> None:
     backend = EmbeddedBackend(tmp_path / "index")
     good = build_document(make_record(1, "Stadt", []))

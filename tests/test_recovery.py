@@ -299,6 +299,22 @@ def test_index_volume_full_then_freed_ends_exact(
         assert_exact(data_dir)
 
 
+def test_an_index_that_cannot_even_be_created_on_a_full_disk_says_the_disk_is_full(
+    data_dir: Path,
+) -> None:
+    """tantivy words a full disk as an IO error; it was taken for a damaged index, and the
+    advice was the rebuild that had just failed (found in review)."""
+    from harvester.run.guarded_index import GuardedIndex
+    from harvester.store.files import StorageFull
+
+    with tmpfs(data_dir / "small", "200k") as small:
+        free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+        (small / "filler").write_bytes(b"\0" * max(0, free - 8 * 1024))
+        index = small / "index"
+        with pytest.raises(StorageFull, match="no space left"):
+            GuardedIndex(EmbeddedBackend(index), index).create()
+
+
 def test_data_disk_full_then_freed_ends_exact(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:

@@ -87,23 +87,45 @@ _DAMAGE_SIGNS = (
     "failed to open file",
     "filedoesnotexist",
     "file does not exist",
-    "io error",
-    "ioerror",
     "magic byte",
     "offset to copy",
     "unexpected eof",
 )
+"""How tantivy words an index file it cannot read (measured: a garbage meta.json, a truncated
+.idx or .store, a missing .term)."""
+
+_NOT_DAMAGE_SIGNS = (
+    "no space left",
+    "os error 28",
+    "os error 122",
+    "quota",
+    "storagefull",
+    "permission denied",
+    "os error 13",
+    "read-only file system",
+    "os error 30",
+    "too many open files",
+    "os error 24",
+)
+"""Failures of the environment, not of the files (a full disk, no permission): they keep their
+own one-line errors (`harvester.run.guarded_index`), never "run ernte index rebuild"."""
 
 
 @contextmanager
 def _damage_named(path: Path) -> Iterator[None]:
     """tantivy's ValueError about an unreadable index file -> DamagedIndex naming `path`
-    (it printed a traceback, and `ernte serve` answered 500); other errors pass unchanged."""
+    (it printed a traceback, and `ernte serve` answered 500); other errors pass unchanged,
+    a query error above all (a QuerySyntaxError is a ValueError that quotes the query)."""
     try:
         yield
+    except QuerySyntaxError:
+        raise
     except ValueError as exc:
         reason = str(exc)
-        if not any(sign in reason.lower() for sign in _DAMAGE_SIGNS):
+        lowered = reason.lower()
+        if not any(sign in lowered for sign in _DAMAGE_SIGNS) or any(
+            sign in lowered for sign in _NOT_DAMAGE_SIGNS
+        ):
             raise
         raise DamagedIndex(
             f"the index at {path} is damaged ({reason.splitlines()[0][:300]}): "
