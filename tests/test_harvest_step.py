@@ -257,7 +257,7 @@ def test_a_loop_longer_than_the_tokens_kept_is_stopped_too(tmp_path: Path) -> No
     with pytest.raises(RepeatedResumptionToken, match="repeated resumption token") as caught:
         rig.harvester.run(HarvestRequest(SOURCE))
     asked = len(rig.server.tokens_asked)
-    assert asked <= 2 * 61 + 2  # within twice the loop and the pages before it
+    assert asked <= 3 * (60 + 1)  # within about three times the loop and the pages before it
     assert f"at page {asked} " in str(caught.value)  # the page that carried the token
     assert rig.archived() == {f"oai:t:{n}" for n in range(61)}
     [failed] = rig.store.all()

@@ -85,3 +85,14 @@ def test_deeper_repairs_leave_what_is_not_theirs_alone() -> None:
     repaired = repair_damaged_xml(b"\n <?xml version='1.0'?><a>\xe4&eacute;&#1114112;</a>")
     assert repaired == Repaired("<?xml version='1.0'?><a>\ufffd&#233;</a>".encode(), 3)
     assert parse_xml(repaired.data).text == "\ufffd\u00e9"
+
+
+def test_a_page_still_broken_after_repair_names_the_position_in_the_page_as_sent() -> None:
+    """The deeper repair strips leading blank lines; the error of a page that still does not
+    parse gave the line of the repaired bytes, not of the body the user looks at."""
+    from harvester.oai.client import MalformedXML, _check_oai_root
+    from harvester.oai.http import HTTPResponse
+
+    body = b"\n\n<?xml version='1.0'?>\n<OAI-PMH><a></OAI-PMH>"
+    with pytest.raises(MalformedXML, match="line 3"):
+        _check_oai_root(HTTPResponse("http://h/oai", 200, {}, body), body)

@@ -303,14 +303,19 @@ def _stops_cleanly(source: str, set_spec: str | None, prefix: str | None) -> Ite
 @contextmanager
 def _rebuild_stops_cleanly() -> Iterator[None]:
     """Ctrl-C and SIGTERM stop a rebuild in one line, exit 130 or 143 (it said `Aborted!`,
-    exit 1, or nothing): the live index was never touched, and the partial new one is gone."""
+    exit 1, or nothing). Embedded: the live index was never touched, the partial new one is
+    gone (a stop during the switch lets the switch finish, and the command ends as done)."""
     try:
         with interrupt.stop_on_signals():
             yield
     except interrupt.Interrupted as exc:
+        where = (
+            "the log says whether the alias was switched before the stop"  # then late records
+            if _settings().es_url
+            else "the live index is unchanged"
+        )
         click.echo(
-            "index rebuild interrupted; the live index is unchanged; "
-            "run `ernte index rebuild` to rebuild it",
+            f"index rebuild interrupted; {where}; run `ernte index rebuild` to rebuild it",
             err=True,
         )
         sys.exit(exc.exit_code)

@@ -271,11 +271,14 @@ def _check_oai_root(response: HTTPResponse, data: bytes) -> tuple[etree._Element
     try:
         try:
             root = parse_xml(data) if data.strip() else None
-        except XMLSyntaxError:
+        except XMLSyntaxError as first:
             deeper = repair_damaged_xml(data)
             if deeper.data == data:
                 raise
-            root = parse_xml(deeper.data)
+            try:
+                root = parse_xml(deeper.data)
+            except XMLSyntaxError:
+                raise first from None  # its line and column are those of the body as sent
             repaired = deeper.removed
     except XMLSyntaxError as exc:
         if response.status >= 400:
@@ -335,13 +338,13 @@ class OAIClient:
             raise OAIError.from_body(
                 first.get("code", "unknown"),
                 " ".join((first.text or "").split()),
-                response.response.url,
+                response.response.named,
                 response.response.status,
                 (response.xml.findtext(f"{_ns(response.xml)}responseDate") or "").strip(),
             )
         if response.response.status >= 400:
             raise HTTPFailure(
-                response.response.url,
+                response.response.named,
                 "OAI-PMH body without error element",
                 response.response.status,
             )
@@ -403,7 +406,7 @@ class OAIClient:
                 return
             if token in seen:
                 raise RepeatedResumptionToken(
-                    f"server repeated resumption token {token!r} [{response.response.url}]"
+                    f"server repeated resumption token {token!r} [{response.response.named}]"
                 )
             seen.add(token)
             request = {"verb": verb, "resumptionToken": token}

@@ -86,7 +86,7 @@ def _moved_anchor(anchor: str | None, token: str, page: int) -> str | None:
     `recent_tokens` catches a token repeated within 50 pages; a server that cycles through more
     (its last page pointing back to its first, on a list of thousands of pages) would be
     followed for ever. So the token of every page whose number is a power of two is also kept
-    (Brent's cycle detection): a list that loops meets its anchor again within twice the
+    (Brent's cycle detection): a list that loops meets its anchor again within about three times the
     length of the loop and of the pages before it, one token kept whatever the list's length."""
     return token if page & (page - 1) == 0 else anchor
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
-from harvester.run import services
+from harvester.run import interrupt, services
 from harvester.run.guarded_index import GuardedIndex
 from harvester.run.harvest import ArchiveLost
 from harvester.run.pipeline import (
@@ -225,8 +225,8 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
     workers = index_workers(settings)
     pool = worker_pool(workers) if workers else None
     try:
+        refused, count = _build(guard, backend, archives, pool, workers)
         with guard.writing():
-            refused, count = _build(backend, archives, pool, workers)
             backend.close()
     except BaseException:
         if pool is not None:
@@ -235,9 +235,15 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
             backend.close()
         shutil.rmtree(new_dir, ignore_errors=True)
         raise
-    if pool is not None:
-        pool.shutdown()
-    swap_in(new_dir, live_dir)
+    try:
+        # Once built, the new index is switched in whole: a stop signalled now waits for the
+        # switch and then lets the command end as done (it said the live index was unchanged).
+        with interrupt.critical():
+            if pool is not None:
+                pool.shutdown()
+            swap_in(new_dir, live_dir)
+    except interrupt.Interrupted:
+        log.warning("stop received while the new index was switched in; the rebuild is done")
     return (
         f"rebuilt the embedded index at {live_dir}: {count} documents, {refused} refused by "
         f"the index, {archives.not_normalized} could not be normalized (`ernte quarantine`)"
@@ -245,27 +251,36 @@ def _rebuild_embedded(settings: Settings, archives: _Archives) -> str:
 
 
 def _build(
-    backend: EmbeddedBackend, archives: _Archives, pool: ProcessPoolExecutor | None, workers: int
+    guard: GuardedIndex,
+    backend: EmbeddedBackend,
+    archives: _Archives,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
 ) -> tuple[int, int]:
-    """Write every archived record into the new index `backend`; (refused, documents)."""
-    backend.create(recreate=True)
-    backend.defer_commits()
+    """Write every archived record into the new index `backend`; (refused, documents).
+    Only the index writes are under `guard` (a failure elsewhere keeps its own error)."""
+    with guard.writing():
+        backend.create(recreate=True)
+        backend.defer_commits()
     refused = 0
     batch: list[PreparedDocument] = []
     since_commit = 0
     for prepared in archives.documents(backend.preparer, pool, 2 * max(1, workers)):
         batch.append(prepared)
         if len(batch) >= UPSERT_BATCH:
-            refused += _upsert(backend, batch, archives)
+            with guard.writing():
+                refused += _upsert(backend, batch, archives)
             since_commit += len(batch)
             batch = []
         if since_commit >= COMMIT_EVERY:
-            backend.commit()  # bounds the writer's memory of uncommitted ids
+            with guard.writing():
+                backend.commit()  # bounds the writer's memory of uncommitted ids
             since_commit = 0
-    refused += _upsert(backend, batch, archives)
-    # Every archive is in the new index up to its position at the start (the host's
-    # index lock kept writers out since), so a harvest after the swap catches up from there.
-    backend.commit({archive_key(a): start for _, a, start in archives.entries})
+    with guard.writing():
+        refused += _upsert(backend, batch, archives)
+        # Every archive is in the new index up to its position at the start (the host's
+        # index lock kept writers out since), so a harvest after the swap catches up from there.
+        backend.commit({archive_key(a): start for _, a, start in archives.entries})
     return refused, backend.count()
 
 
