@@ -7,14 +7,20 @@ imports nothing heavy itself, so it can catch that.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
 def run() -> None:
-    """Import and run the command line."""
+    """Import and run the command line. Once it has ended, a Ctrl-C is ignored: one that
+    came while the interpreter shut down (joining threads) printed "Exception ignored ...
+    KeyboardInterrupt" after the command's own last line."""
     try:
         from harvester.cli.main import main
     except KeyboardInterrupt:
         sys.stderr.write("interrupted while starting; nothing was done\n")
         sys.exit(130)
-    main()
+    try:
+        main()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

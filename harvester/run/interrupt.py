@@ -51,7 +51,9 @@ class _Guard:
         if self.depth == 0:
             self.raised = True
             raise Interrupted(signum)
-        log.warning("stopping after the page being stored")
+        log.warning(
+            "stopping once the step under way is done (a page being stored, an index being switched in)"
+        )
 
 
 _guard = _Guard()
