@@ -18,7 +18,8 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-_HANDLED = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What operators stop a command with: Ctrl-C, and SIGTERM (systemd, `docker stop`)."""
 
 
 class Interrupted(BaseException):
@@ -65,7 +66,7 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _guard.handle) for s in _HANDLED}
+    previous = {s: signal.signal(s, _guard.handle) for s in STOP_SIGNALS}
     _guard.active, _guard.received, _guard.raised, _guard.depth = True, None, False, 0
     try:
         yield
@@ -92,3 +93,20 @@ def critical() -> Iterator[None]:
     if _guard.active and _guard.depth == 0 and _guard.received is not None and not _guard.raised:
         _guard.raised = True
         raise Interrupted(_guard.received)
+
+
+@contextmanager
+def stops_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while the block runs (in the main thread; elsewhere a no-op,
+    as Python sets handlers only there), so that processes started in it inherit them ignored
+    (`harvester.run.pipeline.worker_pool`). A stop signal sent during these few milliseconds
+    is lost, one the operator then sends again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -12,18 +12,18 @@ import logging
 import multiprocessing as mp
 import os
 import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harvester.model import RawRecord, Record
 from harvester.normalize.normalizer import QuarantineError, available_crosswalks, normalize
+from harvester.run import interrupt
 from harvester.run.document import build_document
 from harvester.sources import Source, SourceError
 from harvester.store.archive import RawArchive
@@ -415,29 +415,10 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
         initializer=_worker_init,
         initargs=(stopwords_file(), part_list_file()),
     )
-    with _stop_signals_ignored():  # inherited by the spawned interpreters from their start
+    with interrupt.stops_ignored():  # inherited by the spawned interpreters from their start
         for _ in range(workers):
             pool.submit(int)  # starts a process (Python 3.9+: one per submit while none idle)
     return pool
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _stop_signals_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM while the block runs (in the main thread; elsewhere a no-op,
-    as Python sets handlers only there). A stop signal sent during these few milliseconds
-    is lost, one the operator then sends again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def yield_cpu_to_searches(niceness: int) -> None:
@@ -466,7 +447,7 @@ def _worker_init(stopwords: Path, compound_parts: Path) -> None:
     (Linux: PR_SET_PDEATHSIG), so no orphan outlives a killed harvest; yield the CPU to
     interactive work (WORKER_NICENESS); load the analysis data once, from the word lists the
     command chose (a spawned process starts without)."""
-    for signum in STOP_SIGNALS:
+    for signum in interrupt.STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     with suppress(OSError):
         os.nice(WORKER_NICENESS)
