@@ -86,8 +86,9 @@ def _moved_anchor(anchor: str | None, token: str, page: int) -> str | None:
     `recent_tokens` catches a token repeated within 50 pages; a server that cycles through more
     (its last page pointing back to its first, on a list of thousands of pages) would be
     followed for ever. So the token of every page whose number is a power of two is also kept
-    (Brent's cycle detection): a list that loops meets its anchor again within about three times the
-    length of the loop and of the pages before it, one token kept whatever the list's length."""
+    (Brent's cycle detection): a list that loops meets its anchor again within about three
+    times the length of the loop and of the pages before it, one token kept whatever the
+    list's length."""
     return token if page & (page - 1) == 0 else anchor
 
 
@@ -527,6 +528,12 @@ class Harvester:
                 prefetched.result()
             prefetched = None
         retries_before = self.client.http.retries
+
+        def retries_of_this_page() -> int:
+            if prefetched is not None:
+                return prefetched.retries
+            return self.client.http.retries - retries_before
+
         try:
             with log_context(page=state.next_page + 1):
                 page = prefetched.result() if prefetched is not None else self._fetch(state)
@@ -538,17 +545,9 @@ class Harvester:
         except Exception:
             # The page failed after its retries: they count in the failed run (the stop is
             # saved with `run`; `ernte status` showed retries=0 after five).
-            state.run.retries += (
-                prefetched.retries
-                if prefetched is not None
-                else self.client.http.retries - retries_before
-            )
+            state.run.retries += retries_of_this_page()
             raise
-        retries = (
-            prefetched.retries
-            if prefetched is not None
-            else self.client.http.retries - retries_before
-        )
+        retries = retries_of_this_page()
         pending = state.pending_watermark
         server_now = _server_now(page)
         if pending is None:
