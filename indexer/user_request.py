@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from indexer.filters import fold_value
 from indexer.query import FIELD_ALIASES, check_utf8, parse_year_value
@@ -13,6 +14,7 @@ from indexer.search_model import (
     Filter,
     QuerySyntaxError,
     SearchRequest,
+    SortOrder,
 )
 
 MAX_FILTERS = 100
@@ -76,20 +78,19 @@ def build_request(
     for name in facets:
         if name not in FACET_FIELDS:
             raise QuerySyntaxError(f"unknown facet {name!r}; available: {', '.join(FACET_FIELDS)}")
-    distinct = distinct_filters(list(dict.fromkeys(filters)))
+    distinct = distinct_filters(filters)
     if len(distinct) > MAX_FILTERS:
         raise QuerySyntaxError(
             f"{len(distinct)} filters: a search takes at most {MAX_FILTERS}"
             " (values of one field are ORed: ask for fewer, or search with the query)"
         )
-    sort_order = next((order for order in SORT_ORDERS if order == sort), None)
-    if sort_order is None:
+    if sort not in SORT_ORDERS:
         raise QuerySyntaxError(f"sort {sort!r}: use {', '.join(SORT_ORDERS)}")
     return SearchRequest(
         query=query,
         filters=distinct,
         facets={name: facet_size for name in facets},
-        sort=sort_order,
+        sort=cast(SortOrder, sort),
         limit=limit,
         offset=offset,
         year_histogram=year_histogram,
