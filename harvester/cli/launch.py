@@ -15,9 +15,16 @@ def run() -> None:
     """Import and run the command line. Once it has ended, a Ctrl-C is ignored: one that
     came while the interpreter shut down (joining threads) printed "Exception ignored ...
     KeyboardInterrupt" after the command's own last line."""
+    # While importing, Ctrl-C only notes itself: a KeyboardInterrupt raised inside the import
+    # machinery (a weakref callback of importlib) is printed as "Exception ignored", which no
+    # `except` can catch (seen in CI).
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
     try:
         from harvester.cli.main import main
-    except KeyboardInterrupt:
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stopped:
         sys.stderr.write("interrupted while starting; nothing was done\n")
         sys.exit(130)
     try:
