@@ -23,6 +23,10 @@ from harvester.store.state import SQLiteStateStore
 from tests.replay_server import replay, sample_library  # noqa: F401  (fixtures for every module)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ERNTE = Path(sys.executable).parent / "ernte"
+"""The installed `ernte` command (the console script beside the running Python, as the README
+runs `.venv/bin/ernte`): tests that start the command as a process run this, not
+`python -m harvester.cli.main`, which skipped its entry point (`harvester.cli.launch`)."""
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 OAI_SAMPLES = SHARED_DIR / "oai-samples"
 GERMAN_RECORDS = SHARED_DIR / "german-records"
@@ -108,7 +112,7 @@ def harvest_process(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.
     the command with its workers (`os.killpg(process.pid, ...)`), as Ctrl-C and
     `systemctl stop` do."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harvester.cli.main", "harvest", *args],
+        [str(ERNTE), "harvest", *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,

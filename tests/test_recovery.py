@@ -15,7 +15,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -33,6 +32,7 @@ from harvester.store.state import SQLiteStateStore
 from indexer.backend import SearchDocument
 from indexer.embedded.backend import EmbeddedBackend
 from tests.conftest import (
+    ERNTE,
     PROJECT_ROOT,
     CLIResult,
     assert_exactly,
@@ -75,7 +75,7 @@ def ernte_process(*args: str) -> CLIResult:
     """`ernte ARGS` as its own process, as an operator runs it (a failed index writer's lock
     goes with its process)."""
     done = subprocess.run(
-        [sys.executable, "-m", "harvester.cli.main", *args],
+        [str(ERNTE), *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         capture_output=True,
@@ -217,10 +217,10 @@ def test_a_page_whose_storing_failed_is_fetched_again_and_its_next_token_accepte
         assert_exact(data_dir)
 
 
-def _rebuild_process() -> subprocess.Popen[bytes]:
-    """`ernte index rebuild` in a process group of its own (as from a terminal)."""
+def _command_process(*args: str) -> subprocess.Popen[bytes]:
+    """`ernte ARGS` in a process group of its own (as from a terminal), its stderr piped."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harvester.cli.main", "index", "rebuild"],
+        [str(ERNTE), *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
@@ -239,7 +239,7 @@ def test_a_rebuild_stopped_by_ctrl_c_or_sigterm_says_so_and_keeps_the_live_index
     with serve(many, batch_size=200) as url:
         assert ernte("harvest", source(url, "dim")).exit_code == 0
     for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
-        process = _rebuild_process()
+        process = _command_process("index", "rebuild")
         try:
             # once documents reach the new index: past the start, well before the end
             wait_until(lambda: (data_dir / "index.rebuild" / "meta.json").exists(), 60, "a rebuild")
@@ -260,6 +260,33 @@ def test_a_rebuild_stopped_by_ctrl_c_or_sigterm_says_so_and_keeps_the_live_index
 
 
 # -- full disks -----------------------------------------------------------------------------
+
+
+def test_ctrl_c_in_ernte_index_is_one_line_exit_130_and_the_next_run_completes(
+    ernte: Ernte, data_dir: Path, source: Callable[..., str]
+) -> None:
+    """Every command but the harvest and the rebuild ended a Ctrl-C with click's `Aborted!`
+    and exit 1, which a script cannot tell from a failure (found in review)."""
+    many = list(generate_records(6000, seed=13))
+    live = {r.identifier for r in many if not r.deleted}
+    with serve(many, batch_size=500) as url:
+        assert ernte("harvest", source(url, "dim"), "--no-index").exit_code == 0
+    assert not (data_dir / "index" / "meta.json").exists()
+    process = _command_process("index", "t")
+    try:
+        wait_until(lambda: (data_dir / "index" / "meta.json").exists(), 60, "the index")
+        time.sleep(0.3)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    message = stderr.decode()
+    assert process.returncode == 130, message
+    assert "Traceback" not in message and "Aborted" not in message
+    assert message.strip().splitlines()[-1] == "`ernte index` interrupted (Ctrl-C)"
+    assert ernte_process("index", "t").exit_code == 0
+    assert set(indexed_ids(data_dir / "index")) == live
 
 
 def test_a_rebuild_on_a_full_disk_is_one_line_and_removes_its_partial_index(
@@ -721,8 +748,6 @@ def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
     a KeyboardInterrupt traceback from inside them (found in review). The later moments fall
     around the end of `ernte status` (about 0.6 s here), where a Ctrl-C while the interpreter
     shut down printed "Exception ignored ... KeyboardInterrupt"."""
-    from tests.web_server import ERNTE
-
     for delay in (0.1, 0.2, 0.3, 0.45, 0.55, 0.6, 0.65, 0.7):
         process = subprocess.Popen(
             [str(ERNTE), "status"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import redis
 
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.demo.provider import serve
-from tests.conftest import PROJECT_ROOT, CLIResult, taken_port
+from tests.conftest import ERNTE, PROJECT_ROOT, CLIResult, taken_port
 from tests.faults import Fault, fault_proxy
 from tests.redis_server import free_port, redis_server
 from tests.test_recovery import BATCH, RECORDS, assert_exact, one_line_error
@@ -103,7 +102,7 @@ def ernte_process(*args: str) -> subprocess.CompletedProcess[str]:
     """`ernte ARGS` as a process of its own (worker and beat take the process over), with
     this test's environment; its exit code and output."""
     return subprocess.run(
-        [sys.executable, "-m", "harvester.cli.main", *args],
+        [str(ERNTE), *args],
         cwd=PROJECT_ROOT,
         env=dict(os.environ),
         capture_output=True,
@@ -119,7 +118,7 @@ def test_worker_and_beat_warn_loudly_at_start_when_redis_persists_nothing(
 ) -> None:
     with redis_server(port=cluster_mode):
         process = subprocess.Popen(
-            [sys.executable, "-m", "harvester.cli.main", command],
+            [str(ERNTE), command],
             cwd=PROJECT_ROOT,
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,10 +21,10 @@ import requests
 
 from harvester.demo.provider import serve as serve_provider
 from harvester.demo.sample import DimField, SampleRecord, load_sample
+from tests.conftest import ERNTE
 from tests.redis_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ERNTE = Path(sys.executable).parent / "ernte"
 SEED = "oai:orlis.difu.de:difu/167832"
 HOSTILE = "oai:orlis.difu.de:difu/999001"
 HOSTILE_TITLE = "<script>alert(1)</script>"

@@ -117,7 +117,21 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@click.group()
+class _Commands(click.Group):
+    """The `ernte` group: a Ctrl-C that reaches a command's end stops it in one line, exit 130.
+
+    click's own answer was `Aborted!` and exit 1, which a script cannot tell from a failure.
+    The harvest and the rebuild say more themselves (what was kept, how to go on)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(f"`ernte {ctx.invoked_subcommand}` interrupted (Ctrl-C)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Commands)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
