@@ -15,13 +15,16 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 
-from harvester.redact import install_log_filter
+from harvester.redact import RECORD_ATTRIBUTES, install_log_filter
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_NOT_CONTEXT = RECORD_ATTRIBUTES | {"color_message"}
+"""Record attributes that are not context: the standard ones, and uvicorn's `color_message`,
+its own message again as a template with terminal colour codes (`ernte serve` printed it
+after every start and stop)."""
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+    return {k: v for k, v in record.__dict__.items() if k not in _NOT_CONTEXT}
 
 
 class JSONFormatter(logging.Formatter):

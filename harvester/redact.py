@@ -56,7 +56,11 @@ def redact_data(value: Any) -> Any:
     return value
 
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+"""The attributes every log record has (after formatting): the rest are a record's fields."""
 
 
 class RedactingFilter(logging.Filter):
@@ -69,7 +73,7 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str | list | tuple | dict):
+            if key not in RECORD_ATTRIBUTES and isinstance(value, str | list | tuple | dict):
                 setattr(record, key, redact_data(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

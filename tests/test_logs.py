@@ -49,3 +49,23 @@ def test_a_warning_with_an_exception_stays_one_line_in_the_text_format() -> None
     record.levelno, record.levelname = logging.WARNING, "WARNING"
     assert len(KeyValueFormatter().format(record).splitlines()) == 1
     assert "Traceback" in json.loads(JSONFormatter().format(record))["exception"]
+
+
+@pytest.mark.parametrize("formatter", [KeyValueFormatter(), JSONFormatter()])
+def test_uvicorns_coloured_copy_of_its_message_is_not_shown(formatter: logging.Formatter) -> None:
+    """uvicorn logs "Finished server process [%d]" with `extra={"color_message": ...}`, the
+    template with terminal colour codes: `ernte serve` printed it as a context field."""
+    logger = logging.getLogger("uvicorn.error")
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        "Finished server process [%d]",
+        (4242,),
+        None,
+        extra={"color_message": "Finished server process [\x1b[36m%d\x1b[0m]"},
+    )
+    text = formatter.format(record)
+    assert "Finished server process [4242]" in text
+    assert "color_message" not in text and "\x1b" not in text and "%d" not in text
