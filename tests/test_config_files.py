@@ -4,6 +4,8 @@ file; grown data under the data directory; nothing written into the package."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +23,7 @@ from harvester.config_files import (
     part_list_file,
 )
 from harvester.settings import Settings
-from tests.conftest import CLIResult
+from tests.conftest import ERNTE, CLIResult
 
 ROOT = Path(__file__).resolve().parent.parent
 HARVESTER_DEFAULTS = ROOT / "harvester" / "defaults"
@@ -249,3 +251,42 @@ def test_a_word_list_rewritten_in_place_is_read_again_when_chosen_again(
         assert analyze("Stadt und Land") == ["stadt"]
     finally:
         reload_part_lists()
+
+
+def test_the_documented_copy_of_the_sources_file_holds_the_packaged_sources(
+    tmp_path: Path,
+) -> None:
+    """`ernte config show sources.yaml > config/sources.yaml`, as README showed it, wrote an
+    empty file: the shell creates it before ernte runs, and it is then the file in use (found
+    in review). README now shows `--default`; the old spelling says what happened."""
+    (tmp_path / "config").mkdir()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ERNTE_CONFIG_DIR", "ERNTE_SOURCES_FILE")
+    }
+    env["ERNTE_DATA_DIR"] = str(tmp_path / "data")
+
+    def shell(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", command.replace("ernte ", f"{ERNTE} ", 1)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    copied = shell("ernte config show --default sources.yaml > config/sources.yaml")
+    assert copied.returncode == 0, copied.stderr
+    copy = tmp_path / "config" / "sources.yaml"
+    assert copy.read_bytes() == packaged_file(SOURCES).read_bytes()
+    listed = json.loads(shell("ernte config --json").stdout)["files"][SOURCES]
+    assert listed == {"path": "config/sources.yaml", "origin": "override"}
+
+    copy.unlink()
+    emptied = shell("ernte config show sources.yaml > config/sources.yaml")
+    assert emptied.returncode == 1
+    assert emptied.stderr.strip() == (
+        "error: the output is config/sources.yaml itself, which the shell emptied before ernte"
+        " read it; remove it and run"
+        " `ernte config show --default sources.yaml > config/sources.yaml`"
+    )

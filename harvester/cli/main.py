@@ -7,8 +7,10 @@ error."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -961,15 +963,32 @@ def config(ctx: click.Context, as_json: bool) -> None:
 
 @config.command("show")
 @click.argument("name")
-def config_show(name: str) -> None:
+@click.option(
+    "--default",
+    "packaged",
+    is_flag=True,
+    help="Print the packaged default, not the file in use (to start your own copy).",
+)
+def config_show(name: str, packaged: bool) -> None:
     """Print the configuration file NAME in use (e.g. sources.yaml), to copy and edit."""
+    from harvester.config_files import packaged_file
+
     used = _config_files()
     if name not in used:
         click.echo(
             f"error: unknown configuration file {name!r} (known: {', '.join(used)})", err=True
         )
         sys.exit(1)
-    path = used[name]["path"]
+    path = str(packaged_file(name)) if packaged else used[name]["path"]
+    if _is_standard_output(path):
+        # `ernte config show sources.yaml > config/sources.yaml`: the shell has emptied the
+        # file before ernte ran, and that empty file is now the one in use.
+        click.echo(
+            f"error: the output is {path} itself, which the shell emptied before ernte read it;"
+            f" remove it and run `ernte config show --default {name} > {path}`",
+            err=True,
+        )
+        sys.exit(1)
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -977,6 +996,15 @@ def config_show(name: str) -> None:
         click.echo(f"error: cannot read {name} at {path}: {exc}", err=True)
         sys.exit(1)
     sys.stdout.write(text)
+
+
+def _is_standard_output(path: str) -> bool:
+    """Whether standard output is redirected into the file at `path`."""
+    try:
+        out, target = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no such file; no real stdout
+        return False
+    return (out.st_dev, out.st_ino) == (target.st_dev, target.st_ino)
 
 
 if __name__ == "__main__":
