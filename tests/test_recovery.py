@@ -408,6 +408,9 @@ def test_a_lost_archive_stops_the_run_and_full_reharvest_recovers(
     assert str(path) in line and f"{len(ALL)} were archived" in line and "--full" in line
     shown = ernte("show", sorted(LIVE)[0])
     assert shown.exit_code == 1 and str(path) in shown.stderr and "--full" in shown.stderr
+    # `ernte index t` said "no archive ...: harvest it first", or indexed 0 records, exit 0
+    line = one_line_error(ernte("index", "t"))
+    assert str(path) in line and "nothing was indexed" in line and "--full" in line
     checked = ernte("check")
     assert checked.exit_code == 1 and str(path) in checked.output
     full = ernte("harvest", "t", "--full")

@@ -662,10 +662,14 @@ def index(target: str) -> None:
         with _clear_errors(), _rebuild_stops_cleanly():
             click.echo(rebuild_from_archives(_settings()))
         return
+    from harvester.run.check import lost_archives
+    from harvester.run.harvest import ArchiveLost
     from harvester.run.pipeline import process_batch, record_archive_position
 
     settings = _settings()
     with _clear_errors(), index_write_lock(settings):
+        for lost in lost_archives(settings, target):
+            raise ArchiveLost(lost.problem("nothing was indexed"))
         archives = archives_for(settings.archive_dir, target)
         configured = load_sources(settings.sources_file)
         backend = services.index_backend(settings)

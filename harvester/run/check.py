@@ -50,6 +50,44 @@ class CheckReport:
         return not self.problems
 
 
+@dataclass(frozen=True, slots=True)
+class LostArchive:
+    """An archive that holds less than its harvests archived: deleted, emptied or replaced."""
+
+    source: str
+    prefix: str
+    path: Path
+    held: int | None  # the records it holds; None when the file is missing
+    archived: int  # the records its harvests archived
+
+    def problem(self, consequence: str) -> str:
+        """One line: what is lost, `consequence` (what the command did not do), the way out."""
+        what = "is missing" if self.held is None else f"holds {self.held} records"
+        return (
+            f"archive {self.path} {what}, but {self.archived} were archived by harvests of "
+            f"{self.source}; {consequence}: {damaged_remedy(self.source, self.prefix)}"
+        )
+
+
+def lost_archives(settings: Settings, source: str | None = None) -> list[LostArchive]:
+    """The archives (of `source`, or all) that hold fewer identifiers or a lower sequence
+    number than the harvest state recorded as archived, or are missing: the check of
+    `ernte index rebuild` and `ernte index SOURCE` before they index anything (a count, not a
+    read of every record as `ernte check` does)."""
+    states = services.state_store(settings, readonly=True).all()
+    lost = []
+    wanted = archived_by(s for s in states if source is None or s.source == source)
+    for (src, prefix), (records, seq) in wanted.items():
+        path = archive_path(settings.archive_dir, src, prefix)
+        held: tuple[int, int] | None = None
+        if path.exists():
+            with RawArchive(path, readonly=True) as archive:
+                held = (archive.count_identifiers(), archive.last_seq())
+        if held is None or held[0] < records or held[1] < seq:
+            lost.append(LostArchive(src, prefix, path, held and held[0], records))
+    return lost
+
+
 def _states(settings: Settings, report: CheckReport) -> list[HarvestState]:
     store = services.state_store(settings, readonly=True)
     if isinstance(store, SQLiteStateStore):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.model import RawRecord
 from harvester.run import interrupt, services
+from harvester.run.check import lost_archives
 from harvester.run.guarded_index import GuardedIndex
 from harvester.run.harvest import ArchiveLost
 from harvester.run.pipeline import (
@@ -42,9 +43,9 @@ from harvester.run.progress import PeriodicLog
 from harvester.run.services import index_workers
 from harvester.settings import Settings
 from harvester.sources import Source, load_sources, source_of_archive
-from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
+from harvester.store.archive import RawArchive, archives_of
 from harvester.store.locks import index_write_lock
-from harvester.store.state import RunCounts, archived_by
+from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend
 
 if TYPE_CHECKING:
@@ -94,19 +95,12 @@ class _Archives:
         """ArchiveLost, before anything is built, when an archive holds less than its harvests
         archived (emptied, replaced or deleted, as `ernte check` reports it): the new index
         would lack those records, and switching it in would drop them from search too."""
-        states = services.state_store(self.settings, readonly=True).all()
-        opened = {archive.path: archive for _, archive, _ in self.entries}
-        for (source, prefix), (records, seq) in archived_by(states).items():
-            path = archive_path(self.settings.archive_dir, source, prefix)
-            archive = opened.get(path)
-            held = (archive.count_identifiers(), archive.last_seq()) if archive else (0, 0)
-            if held[0] < records or held[1] < seq:
-                what = f"holds {held[0]} records" if archive else "is missing"
-                raise ArchiveLost(
-                    f"archive {path} {what}, but {records} were archived by harvests of "
-                    f"{source}; a rebuild now would drop them from the index too (nothing was "
-                    f"changed): {damaged_remedy(source, prefix)}"
+        for lost in lost_archives(self.settings):
+            raise ArchiveLost(
+                lost.problem(
+                    "a rebuild now would drop them from the index too (nothing was changed)"
                 )
+            )
 
     def close(self) -> None:
         for _, archive, _ in self.entries:
