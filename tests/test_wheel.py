@@ -223,3 +223,18 @@ def test_demo_runs_from_the_installed_wheel(installed: Installed) -> None:
     demo = installed.run("ernte", "demo")
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "Städte in sozialer Verantwortung" in demo.stdout or "Stadtteil" in demo.stdout
+    # The hints name this installation's command (they said `.venv/bin/ernte`, a clone's path),
+    # and the search hint runs as printed.
+    ernte = installed.bin / "ernte"
+    [explore] = [line for line in demo.stdout.splitlines() if line.startswith("Explore further: ")]
+    [browse] = [line for line in demo.stdout.splitlines() if line.startswith("Search in the ")]
+    assert f" {ernte} serve " in browse, browse
+    explored = subprocess.run(
+        ["bash", "-c", explore.removeprefix("Explore further: ")],
+        cwd=installed.workdir,
+        env=installed.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert explored.returncode == 0 and "Soziale Stadt" in explored.stdout, explored.stderr

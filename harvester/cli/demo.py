@@ -8,9 +8,11 @@ search. The demo keeps its own data directory (`<data_dir>/demo`), rebuilt on ev
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 
 from rich.console import Console
 
@@ -86,7 +88,7 @@ def run_demo(settings: Settings, console: Console, port: int, query: str) -> Non
         soft_wrap=True,
     )
     console.print(
-        f"Explore further: ERNTE_DATA_DIR={demo_settings.data_dir} .venv/bin/ernte search "
+        f"Explore further: ERNTE_DATA_DIR={demo_settings.data_dir} {ernte_command()} search "
         '"soziale Stadt" --facet subject --filter year=2005..2015',
         soft_wrap=True,
     )
@@ -95,7 +97,21 @@ def run_demo(settings: Settings, console: Console, port: int, query: str) -> Non
             "demo check failed: the seed record or the 'Soziale Stadt' facet is missing"
         )
     console.print(
-        f"Search in the browser: ERNTE_DATA_DIR={demo_settings.data_dir} .venv/bin/ernte serve"
+        f"Search in the browser: ERNTE_DATA_DIR={demo_settings.data_dir} {ernte_command()} serve"
         " , then open http://127.0.0.1:8080/ (Ctrl-C stops it)",
         soft_wrap=True,
     )
+
+
+def ernte_command() -> str:
+    """The `ernte` command of this installation as the user can type it here: the script beside
+    the running Python, relative to the working directory when it lies below it (`.venv/bin/ernte`
+    in a clone), else its full path (a wheel installed into `~/ernte-venv`, where the hints said
+    `.venv/bin/ernte`); plain `ernte` when there is no such script."""
+    script = Path(sys.executable).parent / "ernte"
+    if not script.is_file():
+        return "ernte"
+    try:
+        return str(script.relative_to(Path(os.getcwd())))
+    except ValueError:
+        return str(script)
