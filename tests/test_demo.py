@@ -52,6 +52,13 @@ def test_seed_record_after_the_demo_harvest_is_clean(
     assert SEED in hits  # `Quartier` finds `Quartiermanagement` and `Quartieren` (2009)
     state = json.loads(status.output)["harvests"][0]
     assert state["state"] == "idle" and state["run"]["quarantined"] == 0
+    # README's example of this output shows every field, in order (it lacked two; found in
+    # review); only `totals` is abridged there
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Status output (`ernte status --json`)", 1)[1]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])["harvests"][0]
+    assert list(example) == list(state)
+    assert list(example["run"]) == list(state["run"])
 
 
 def test_search_prints_the_year_timeline_and_its_json(
