@@ -260,3 +260,17 @@ def test_identify_answered_with_html_is_a_clear_error(replay: ReplayServer, ernt
     assert "not an OAI-PMH response" in result.stderr
     assert "HTML page" in result.stderr
     assert "verb=Identify" in result.stderr
+
+
+def test_a_format_no_crosswalk_reads_is_archived_quarantined_and_warned_at_the_start(
+    replay: ReplayServer, ernte: Ernte
+) -> None:
+    """A harvest of a metadata prefix ernte has no crosswalk for looked fine: every record was
+    quarantined without a word until `ernte status` was read (found in a README audit)."""
+    replay.play(MIT_SINGLE_PAGE)
+    result = _harvest(ernte, replay, "--prefix", "xoai")
+    assert result.exit_code == 0, result.stderr
+    assert "no crosswalk reads metadata prefix 'xoai'" in result.stderr
+    assert "`crosswalk`" in result.stderr and "oai_dc" in result.stderr
+    run = only_harvest(ernte("status", "--json").output)["run"]
+    assert run["records"] > 0 and run["quarantined"] == run["records"]

@@ -46,6 +46,20 @@ def check_crosswalk(source: Source) -> None:
         )
 
 
+def warn_without_crosswalk(source: Source, prefix: str) -> None:
+    """Warn, as a harvest of `prefix` starts, when no crosswalk reads that format: its records
+    are archived (kept for a later `ernte normalize`) but each is quarantined."""
+    name = crosswalk_for(source, prefix)
+    if name not in available_crosswalks():
+        log.warning(
+            "no crosswalk reads metadata prefix %r: its records are archived but quarantined "
+            "('unknown format'); if they follow one of %s, name it as the source's `crosswalk`",
+            name,
+            ", ".join(available_crosswalks()),
+            extra={"source": source.key, "prefix": prefix},
+        )
+
+
 def crosswalk_for(source: Source, prefix: str) -> str:
     """The source's configured crosswalk for its main prefix; the prefix's own otherwise."""
     if source.crosswalk and prefix == source.metadata_prefix:

@@ -14,7 +14,12 @@ from harvester.oai.client import OAIClient
 from harvester.oai.http import HTTPClient, RetryPolicy
 from harvester.redact import redact_data
 from harvester.run.harvest import Harvester, HarvestOptions, PageSink, Progress
-from harvester.run.pipeline import IndexingSink, NormalizeOnlySink, check_crosswalk
+from harvester.run.pipeline import (
+    IndexingSink,
+    NormalizeOnlySink,
+    check_crosswalk,
+    warn_without_crosswalk,
+)
 from harvester.settings import Settings
 from harvester.sources import Source, adhoc_key, harvest_command, source_key
 from harvester.store.archive import RawArchive
@@ -150,6 +155,7 @@ def harvester(
     check_crosswalk(source)
 
     def sink(src: Source, prefix: str, archive: RawArchive) -> PageSink:
+        warn_without_crosswalk(src, prefix)
         if backend is None:
             return NormalizeOnlySink(src, archive)
         return IndexingSink(
