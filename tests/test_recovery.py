@@ -413,6 +413,11 @@ def test_a_lost_archive_stops_the_run_and_full_reharvest_recovers(
     assert str(path) in line and "nothing was indexed" in line and "--full" in line
     checked = ernte("check")
     assert checked.exit_code == 1 and str(path) in checked.output
+    # it said "ok: index: N documents, exactly the live archived records" beside the problem
+    assert "exactly the live archived records" not in checked.output
+    assert f"index: 0 documents, exactly the live records of the sound archives; {len(LIVE)}" in (
+        checked.output
+    )
     full = ernte("harvest", "t", "--full")
     assert full.exit_code == 0, full.stderr
     assert ernte("check").exit_code == 0
