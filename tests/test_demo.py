@@ -48,6 +48,8 @@ def test_seed_record_after_the_demo_harvest_is_clean(
     assert record["subjects"][0] == "Stadtentwicklungsplanung"
     assert record["subjects"][-1] == "Europäischer Sozialfonds" and len(record["subjects"]) == 24
     assert raw.exit_code == 0 and "<dim:field" in raw.output and "Kocks, Martina" in raw.output
+    both = ernte("show", SEED, "--raw", "--json")  # --raw silently won
+    assert both.exit_code == 2 and "--raw and --json exclude each other" in both.stderr
     hits = [h["id"] for h in json.loads(search.output)["hits"]]
     assert SEED in hits  # `Quartier` finds `Quartiermanagement` and `Quartieren` (2009)
     state = json.loads(status.output)["harvests"][0]

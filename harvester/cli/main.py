@@ -546,6 +546,8 @@ def show(identifier: str, source: str | None, raw_only: bool, as_json: bool) -> 
     from harvester.normalize.normalizer import QuarantineError, normalize
     from harvester.run.pipeline import crosswalk_for
 
+    if raw_only and as_json:  # README: [--raw | --json]; --raw silently won
+        raise click.UsageError("--raw and --json exclude each other: choose one")
     with _clear_errors():
         found = _find_archived(identifier, source)
     if found is None:

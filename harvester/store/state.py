@@ -176,8 +176,9 @@ class StateStore(Protocol):
 
 
 STATE_REMEDY = (
-    "move it aside and run `ernte harvest SOURCE` again: the archive keeps every record, and a "
-    "harvest without its state starts a full run that archives nothing twice"
+    "move it aside and run `ernte harvest SOURCE` again (a configured source by its name, any "
+    "other by its base URL: the key of a URL is known only to the state): the archive keeps "
+    "every record, and a harvest without its state starts a full run that archives nothing twice"
 )
 
 
