@@ -236,3 +236,24 @@ def test_search_reads_a_leading_minus_word_and_folds_filter_values(
         assert refused.exit_code == 1
         assert "year range '2010..2005' runs backwards (2010 > 2005)" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_harvest_that_archived_nothing_blocks_no_rebuild(ernte: Ernte, data_dir: Path) -> None:
+    """A harvest that found no record (noRecordsMatch) leaves an empty archive; without that
+    file (cleaned up as empty) nothing is lost. It was taken for a lost archive, and every
+    `ernte index rebuild` and `ernte index SOURCE` refused to run while `ernte check` said ok."""
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    with serve([], batch_size=50) as url:
+        empty = ernte("harvest", url, "--prefix", "oai_dc")
+        assert empty.exit_code == 0, empty.stderr
+    states = json.loads(ernte("status", "--json").output)["harvests"]
+    [source] = {s["source"] for s in states if s["prefix"] == "oai_dc"}
+    for empty_file in (data_dir / "archive" / source).iterdir():
+        empty_file.unlink()
+    live = sum(1 for r in RECORDS if not r.deleted)
+    rebuilt = ernte("index", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert json.loads(ernte("search", "--json").output)["total"] == live
+    assert ernte("index", source).exit_code == 0
+    assert ernte("check").exit_code == 0

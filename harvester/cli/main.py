@@ -652,6 +652,11 @@ def _search_command_class() -> type[click.Command]:
     return SearchCommand
 
 
+def _harvested(settings: Settings, source: str) -> bool:
+    """Whether `source` has a harvest state (a harvest ran, even one that found nothing)."""
+    return any(s.source == source for s in services.state_store(settings, readonly=True).all())
+
+
 @main.command()
 @click.argument("target", metavar="SOURCE|rebuild")
 def index(target: str) -> None:
@@ -672,6 +677,9 @@ def index(target: str) -> None:
     with _clear_errors(), index_write_lock(settings):
         for lost in lost_archives(settings, target):
             raise ArchiveLost(lost.problem("nothing was indexed"))
+        if not archives_of(settings.archive_dir, target) and _harvested(settings, target):
+            click.echo(f"{target}: its harvests archived no records; nothing to index")
+            return
         archives = archives_for(settings.archive_dir, target)
         configured = load_sources(settings.sources_file)
         backend = services.index_backend(settings)

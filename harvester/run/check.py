@@ -28,7 +28,12 @@ from harvester.sources import SourceError, load_sources, scheduled_sources, sour
 from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
-from harvester.store.state import HarvestState, SQLiteStateStore, archived_by
+from harvester.store.state import (
+    HarvestState,
+    SQLiteStateStore,
+    archive_falls_short,
+    archived_by,
+)
 from indexer.backend import IndexBackend
 from indexer.search_model import SearchRequest
 
@@ -60,6 +65,20 @@ class LostArchive:
     held: int | None  # the records it holds; None when the file is missing
     archived: int  # the records its harvests archived
 
+    @classmethod
+    def compared(
+        cls,
+        source: str,
+        prefix: str,
+        path: Path,
+        held: tuple[int, int] | None,
+        archived: tuple[int, int],
+    ) -> LostArchive | None:
+        """The lost archive, when `held` (None: the file is missing) falls short of `archived`."""
+        if not archive_falls_short(held or (0, 0), archived):
+            return None  # a missing file no harvest archived anything into is not lost
+        return cls(source, prefix, path, held and held[0], archived[0])
+
     def problem(self, consequence: str) -> str:
         """One line: what is lost, `consequence` (what the command did not do), the way out."""
         what = "is missing" if self.held is None else f"holds {self.held} records"
@@ -77,14 +96,15 @@ def lost_archives(settings: Settings, source: str | None = None) -> list[LostArc
     states = services.state_store(settings, readonly=True).all()
     lost = []
     wanted = archived_by(s for s in states if source is None or s.source == source)
-    for (src, prefix), (records, seq) in wanted.items():
+    for (src, prefix), archived in wanted.items():
         path = archive_path(settings.archive_dir, src, prefix)
         held: tuple[int, int] | None = None
         if path.exists():
             with RawArchive(path, readonly=True) as archive:
                 held = (archive.count_identifiers(), archive.last_seq())
-        if held is None or held[0] < records or held[1] < seq:
-            lost.append(LostArchive(src, prefix, path, held and held[0], records))
+        found = LostArchive.compared(src, prefix, path, held, archived)
+        if found is not None:
+            lost.append(found)
     return lost
 
 
@@ -173,7 +193,6 @@ def run_check(
         raise SourceError(f"no archive and no harvest of source {source!r}")
     for src, prefix, path in listed:
         seen.add((src, prefix))
-        want_records, want_seq = expected.get((src, prefix), (0, 0))
         try:
             with RawArchive(path, readonly=True) as archive:
                 problems = archive.integrity_problems()
@@ -190,24 +209,22 @@ def run_check(
                 f"{damaged_remedy(src, prefix)}"
             )
             continue
-        if records < want_records or seq < want_seq:
-            report.problems.append(
-                f"archive {path} holds {records} records, but {want_records} were archived "
-                f"(the file was emptied or replaced); {damaged_remedy(src, prefix)}"
-            )
+        lost = LostArchive.compared(
+            src, prefix, path, (records, seq), expected.get((src, prefix), (0, 0))
+        )
+        if lost is not None:
+            report.problems.append(lost.problem("its records are not checked"))
             continue
         report.ok.append(f"archive {path}: {records} records ({len(ids)} live), sound")
         sound_sources.add(src)
         live[src] |= ids
         for identifier in ids:
             where[identifier] = (prefix, path)
-    for (src, prefix), (want_records, _) in expected.items():
-        if (src, prefix) not in seen and want_records:
-            path = archive_path(settings.archive_dir, src, prefix)
-            report.problems.append(
-                f"archive {path} is missing, but {want_records} records were archived; "
-                f"{damaged_remedy(src, prefix)}"
-            )
+    for (src, prefix), archived in expected.items():
+        path = archive_path(settings.archive_dir, src, prefix)
+        lost = LostArchive.compared(src, prefix, path, None, archived)
+        if (src, prefix) not in seen and lost is not None:
+            report.problems.append(lost.problem("its records are not checked"))
 
     if not index:
         return report

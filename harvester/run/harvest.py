@@ -46,7 +46,13 @@ from harvester.run.user_errors import is_user_error
 from harvester.sources import Source, harvest_command
 from harvester.store.archive import RawArchive, archive_path, damaged_remedy
 from harvester.store.files import DamagedFile
-from harvester.store.state import HarvestKey, HarvestState, RunCounts, StateStore
+from harvester.store.state import (
+    HarvestKey,
+    HarvestState,
+    RunCounts,
+    StateStore,
+    archive_falls_short,
+)
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +337,7 @@ class Harvester:
                     aside,
                     extra=self._ctx(state),
                 )
-        lost = records < state.archived_records or seq < state.archive_seq
+        lost = archive_falls_short((records, seq), (state.archived_records, state.archive_seq))
         if lost:
             what = "is missing" if not path.exists() else f"holds {records} records"
             if not request.full:
