@@ -600,6 +600,32 @@ def test_check_finds_what_the_index_lacks_or_should_not_hold_and_repair_fixes_it
     assert_exact(data_dir)
 
 
+def test_check_judges_no_document_of_a_lost_prefix_beside_a_sound_one(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """A source harvested in two formats, one archive lost: its records were counted as
+    documents the index should not hold (the sound prefix does not list them), and
+    `ernte check --repair` deleted them from search."""
+    assert ernte("harvest", source(provider, "dim")).exit_code == 0
+    others = [r for r in generate_records(60, seed=3) if r.identifier not in ALL]
+    with serve(others, batch_size=BATCH) as url:
+        assert ernte("harvest", source(url, "oai_dc")).exit_code == 0
+    searchable = json.loads(ernte("search", "--json", "--limit", "0").output)["total"]
+    assert searchable > len(LIVE)  # the second format's own records are searchable
+    lost = data_dir / "archive" / "t" / "oai_dc.sqlite"
+    for file in lost.parent.glob("oai_dc.sqlite*"):
+        file.unlink()
+    for args in (["check", "t"], ["check", "t", "--repair"]):
+        checked = ernte(*args)
+        assert checked.exit_code == 1, checked.output
+        assert f"archive {lost} is missing" in checked.output
+        assert "should not hold" not in checked.output and "removed" not in checked.output
+        assert f"{len(LIVE)} documents, exactly the live records of the sound archives" in (
+            checked.output
+        )
+    assert json.loads(ernte("search", "--json", "--limit", "0").output)["total"] == searchable
+
+
 def test_check_expects_no_quarantined_record_in_the_index_and_refuses_a_misspelt_source(
     ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
 ) -> None:

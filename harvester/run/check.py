@@ -184,7 +184,9 @@ def run_check(
     live: dict[str, set[str]] = defaultdict(set)  # source -> live identifiers
     held: set[str] = set()  # quarantined: not normalized or refused by the index
     where: dict[str, tuple[str, Path]] = {}  # identifier -> (prefix, archive path)
-    sound_sources: set[str] = set()
+    # Sources with an archive (of any prefix) that is lost or damaged: their documents that no
+    # sound archive holds live cannot be judged (a lost prefix's records are not extra).
+    unsound: set[str] = set()
     seen = set()
     listed = archives_of(settings.archive_dir, source)
     if source and not listed and not expected:
@@ -202,8 +204,10 @@ def run_check(
                 held |= {q.identifier for q in archive.quarantined() if q.identifier in ids}
         except StorageError as exc:
             report.problems.append(str(exc))
+            unsound.add(src)
             continue
         if problems:
+            unsound.add(src)
             report.problems.append(
                 f"archive {path} fails SQLite's integrity check ({'; '.join(problems[:3])}); "
                 f"{damaged_remedy(src, prefix)}"
@@ -214,9 +218,9 @@ def run_check(
         )
         if lost is not None:
             report.problems.append(lost.problem("its records are not checked"))
+            unsound.add(src)
             continue
         report.ok.append(f"archive {path}: {records} records ({len(ids)} live), sound")
-        sound_sources.add(src)
         live[src] |= ids
         for identifier in ids:
             where[identifier] = (prefix, path)
@@ -225,6 +229,7 @@ def run_check(
         lost = LostArchive.compared(src, prefix, path, None, archived)
         if (src, prefix) not in seen and lost is not None:
             report.problems.append(lost.problem("its records are not checked"))
+            unsound.add(src)
 
     if not index:
         return report
@@ -247,12 +252,12 @@ def run_check(
             if source is not None and src != source:
                 continue
             present.add(identifier)
-            if src in sound_sources and identifier not in live[src]:
-                extra.add(identifier)
-            elif src not in sound_sources and src not in {s for s, _ in expected}:
-                extra.add(identifier)  # a source with neither archive nor state
-            elif src not in sound_sources:
-                unchecked += 1
+            if identifier in live.get(src, ()):
+                continue
+            if src in unsound:
+                unchecked += 1  # perhaps a record of the lost archive: not judged
+            else:
+                extra.add(identifier)  # deleted since, or of a source with no archive at all
     finally:
         backend.close()
     # A quarantined record is not expected in the index: `ernte quarantine` lists them with
