@@ -543,7 +543,7 @@ def _open_run(base_url: str, state: HarvestState) -> tuple[str, int]:
     run_id = harvest_run_id(state.source, state.set_spec)  # as a request takes it
     fence = c.lease.acquire(run_id)
     assert fence is not None
-    c.ledger.open(run_id, fence, RunSpec(base_url, "", PREFIX), time.time())
+    c.ledger.open(run_id, fence, RunSpec(base_url, "", state.prefix), time.time())
     FencedStateStore(c.store, run_id, fence, None).save(state)
     return run_id, fence
 
@@ -807,3 +807,20 @@ def test_a_run_that_fails_before_choosing_its_prefix_still_shows_in_status(data_
     assert run_id not in cluster().ledger.run_ids()
     rows = json.loads(_ernte("status", "--json"))["harvests"]
     assert any(row["source"] == stopped.source and row["state"] == "failed" for row in rows), rows
+
+
+def test_a_queued_harvest_of_a_format_no_crosswalk_reads_warns_as_it_starts(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The in-process harvest warned; a run queued to the workers archived and quarantined
+    every record without a word in the workers' log."""
+    from harvester.cluster.payloads import RunStep
+    from harvester.cluster.work import start_harvest
+
+    with serve(list(generate_records(20, seed=5))) as base_url:
+        source = resolve_source(base_url, get_settings().sources_file, "xoai")
+        run_id, fence = _open_run(base_url, HarvestState.new(HarvestKey(source.key, "", "xoai")))
+        with caplog.at_level("WARNING"):
+            assert start_harvest(RunStep(run_id, fence)) == "started at page 1"
+    [warning] = [r for r in caplog.records if "no crosswalk reads" in r.getMessage()]
+    assert "'xoai'" in warning.getMessage() and getattr(warning, "source", None) == source.key

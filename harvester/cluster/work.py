@@ -32,7 +32,7 @@ from harvester.cluster.runs import (
 )
 from harvester.model import RawRecord
 from harvester.run import services
-from harvester.run.pipeline import process_batch
+from harvester.run.pipeline import process_batch, warn_without_crosswalk
 from harvester.settings import Settings, get_settings
 from harvester.sources import resolve_source
 from harvester.store.archive import RawArchive
@@ -100,6 +100,7 @@ def start_harvest(step: RunStep) -> str:
                 resume_page=state.next_page + 1,  # the page it fetches first, from 1
             ),
         )
+        warn_without_crosswalk(source, state.prefix)
         if not c.ledger.set_status(run_id, fence, "fetching", state.prefix):
             raise StaleRun(f"run {run_id}: fence {fence} lost while starting")
     if state.list_complete:  # resumed after the last page was stored: only finalizing is left
