@@ -290,3 +290,12 @@ def test_the_documented_copy_of_the_sources_file_holds_the_packaged_sources(
         " read it; remove it and run"
         " `ernte config show --default sources.yaml > config/sources.yaml`"
     )
+    restored = shell("ernte config show --default sources.yaml > config/sources.yaml")
+    assert restored.returncode == 0, restored.stderr
+    appended = shell("ernte config show sources.yaml >> config/sources.yaml")
+    assert appended.returncode == 1  # not "emptied": the user's file is whole, keep it
+    assert appended.stderr.strip() == (
+        "error: the output is config/sources.yaml itself, so its text would be appended to"
+        " itself; nothing was written"
+    )
+    assert copy.read_bytes() == packaged_file(SOURCES).read_bytes()

@@ -995,13 +995,16 @@ def config_show(name: str, packaged: bool) -> None:
         sys.exit(1)
     path = str(packaged_file(name)) if packaged else used[name]["path"]
     if _is_standard_output(path):
-        # `ernte config show sources.yaml > config/sources.yaml`: the shell has emptied the
-        # file before ernte ran, and that empty file is now the one in use.
-        click.echo(
-            f"error: the output is {path} itself, which the shell emptied before ernte read it;"
-            f" remove it and run `ernte config show --default {name} > {path}`",
-            err=True,
-        )
+        if os.stat(path).st_size == 0:
+            # `ernte config show sources.yaml > config/sources.yaml`: the shell has emptied
+            # the file before ernte ran, and that empty file is now the one in use.
+            problem = (
+                "which the shell emptied before ernte read it; remove it and run "
+                f"`ernte config show --default {name} > {path}`"
+            )
+        else:  # `>>`: the file would hold its own text twice
+            problem = "so its text would be appended to itself; nothing was written"
+        click.echo(f"error: the output is {path} itself, {problem}", err=True)
         sys.exit(1)
     try:
         with open(path, encoding="utf-8") as handle:
