@@ -110,3 +110,27 @@ def test_a_demo_on_a_busy_port_is_one_line_and_keeps_the_last_demo(
     assert line.startswith(f"error: cannot serve the demo provider on port {port}: "), line
     assert kept.read_text() == "the last demo"
     assert ernte("demo", "--port", "99999").exit_code == 2  # a usage error
+
+
+@pytest.mark.parametrize(
+    ("installed", "cwd", "expected"),
+    [
+        ("venv/bin", "venv/bin", "./ernte"),  # bare `ernte` would be looked up on PATH
+        ("my env/bin", ".", "'my env/bin/ernte'"),  # a space: one shell word
+        ("venv/bin", "elsewhere", "{tmp}/venv/bin/ernte"),
+    ],
+)
+def test_the_demo_hints_name_an_ernte_command_the_shell_runs(
+    installed: str, cwd: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hints printed `ernte` in the venv's bin directory (PATH's ernte, or none) and split
+    a path with a space into two words."""
+    from harvester.cli import demo
+
+    bin_dir = tmp_path / installed
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "ernte").write_text("#!/bin/sh\n")
+    (tmp_path / cwd).mkdir(exist_ok=True)
+    monkeypatch.setattr(demo.sys, "executable", str(bin_dir / "python"))
+    monkeypatch.chdir(tmp_path / cwd)
+    assert demo.ernte_command() == expected.format(tmp=tmp_path)

@@ -9,6 +9,7 @@ search. The demo keeps its own data directory (`<data_dir>/demo`), rebuilt on ev
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from contextlib import ExitStack
@@ -88,18 +89,21 @@ def run_demo(settings: Settings, console: Console, port: int, query: str) -> Non
         soft_wrap=True,
     )
     console.print(
-        f"Explore further: ERNTE_DATA_DIR={demo_settings.data_dir} {ernte_command()} search "
+        f"Explore further: ERNTE_DATA_DIR={shlex.quote(str(demo_settings.data_dir))} "
+        f"{ernte_command()} search "
         '"soziale Stadt" --facet subject --filter year=2005..2015',
         soft_wrap=True,
+        markup=False,  # a path may hold [brackets]
     )
     if not seed_found or "Soziale Stadt" not in subjects:
         raise SystemExit(
             "demo check failed: the seed record or the 'Soziale Stadt' facet is missing"
         )
     console.print(
-        f"Search in the browser: ERNTE_DATA_DIR={demo_settings.data_dir} {ernte_command()} serve"
-        " , then open http://127.0.0.1:8080/ (Ctrl-C stops it)",
+        f"Search in the browser: ERNTE_DATA_DIR={shlex.quote(str(demo_settings.data_dir))} "
+        f"{ernte_command()} serve , then open http://127.0.0.1:8080/ (Ctrl-C stops it)",
         soft_wrap=True,
+        markup=False,
     )
 
 
@@ -112,6 +116,8 @@ def ernte_command() -> str:
     if not script.is_file():
         return "ernte"
     try:
-        return str(script.relative_to(Path(os.getcwd())))
+        relative = str(script.relative_to(Path(os.getcwd())))
     except ValueError:
-        return str(script)
+        return shlex.quote(str(script))
+    # In the bin directory itself, bare `ernte` would be looked up on PATH instead.
+    return shlex.quote(relative if "/" in relative else f"./{relative}")
