@@ -797,3 +797,21 @@ def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
         message = stderr.decode()
         assert "Traceback" not in message and "KeyboardInterrupt" not in message, (delay, message)
         assert process.returncode in (0, 1, 130, -signal.SIGINT), (delay, process.returncode)
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(data_dir: Path) -> None:
+    """A command started with SIGINT ignored (`nohup`, `cmd &` in a script) is not to be stopped
+    by it; the start-up handler noted it anyway and exited 130 while importing."""
+    process = subprocess.Popen(
+        [str(ERNTE), "status"],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    while process.poll() is None:  # many land during the import, which takes most of a second
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.02)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""

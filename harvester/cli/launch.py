@@ -18,12 +18,17 @@ def run() -> None:
     # While importing, Ctrl-C only notes itself: a KeyboardInterrupt raised inside the import
     # machinery (a weakref callback of importlib) is printed as "Exception ignored", which no
     # `except` can catch (seen in CI).
+    # Started with Ctrl-C ignored (`nohup`, `cmd &` in a script), it stays ignored.
     stopped: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
+    previous = signal.getsignal(signal.SIGINT)
+    noting = previous not in (signal.SIG_IGN, None)  # None: a handler set outside Python
+    if noting:
+        signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
     try:
         from harvester.cli.main import main
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if noting:
+            signal.signal(signal.SIGINT, previous)
     if stopped:
         sys.stderr.write("interrupted while starting; nothing was done\n")
         sys.exit(130)
