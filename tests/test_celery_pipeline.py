@@ -450,10 +450,70 @@ def test_dead_letters_that_can_never_succeed_can_be_discarded(data_dir: Path) ->
 def _start_worker_process(
     redis_url: str, data_dir: Path, log_file: Path, **extra: str
 ) -> subprocess.Popen[bytes]:
-    """`ernte worker` exactly as docker-compose.yml's `worker` service runs it."""
+    """`ernte worker` exactly as docker-compose.yml's `worker` service runs it, leading a process
+    group of its own as from a terminal (Ctrl-C reaches the group)."""
     command, env = shipped_service("worker", redis_url, data_dir, **{**CLUSTER_ENV, **extra})
     with log_file.open("ab") as log:
-        return subprocess.Popen(command, cwd=data_dir.parent, env=env, stdout=log, stderr=log)
+        return subprocess.Popen(
+            command,
+            cwd=data_dir.parent,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda p: os.kill(p.pid, signal.SIGTERM), id="docker-stop-sigterm"),
+        pytest.param(lambda p: os.killpg(p.pid, signal.SIGINT), id="terminal-ctrl-c"),
+    ],
+)
+def test_a_worker_stopped_mid_harvest_as_operators_stop_it_leaves_a_run_the_next_finishes(
+    data_dir: Path, cluster_env: dict[str, str], tmp_path: Path, stop: Any
+) -> None:
+    """`docker compose stop` (SIGTERM to the worker) and Ctrl-C (SIGINT to the terminal's process
+    group) mid-harvest: the worker ends within its grace time without a traceback, and the next
+    worker finishes the run with every live record indexed once."""
+    records = list(generate_records(600, seed=29, deleted_share=0.05))
+    url = cluster_env["REDIS_URL"]
+    log_file = tmp_path / "workers.log"
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        with serve(records, batch_size=50) as base_url:
+            first = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
+            started.append(first)
+            enqueue_harvest(base_url)
+            wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
+            stop(first)
+            assert first.wait(timeout=30) in (0, -signal.SIGTERM, 130), first.returncode
+            assert not _run_finished(base_url), "stopped before the end of the list"
+            stopped_log = log_file.read_text(errors="replace")
+            assert "Traceback" not in stopped_log, stopped_log[-4000:]
+
+            second = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0")
+            started.append(second)
+            wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
+        state = _state(base_url)
+        assert state.run.records == 600 and state.state == "idle"
+        ids = indexed_ids(data_dir / "index")
+        assert len(ids) == len(set(ids)), "no record indexed twice"
+        assert set(ids) == live_ids(records)
+    except BaseException:
+        print(log_file.read_text(errors="replace")[-6000:] if log_file.exists() else "")
+        raise
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+        shutil.rmtree(data_dir / "index", ignore_errors=True)
 
 
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
