@@ -18,7 +18,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -464,6 +465,35 @@ def _start_worker_process(
         )
 
 
+@contextmanager
+def _worker_processes(
+    redis_url: str, data_dir: Path, log_file: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Yields `start(**env)`, which starts a shipped `ernte worker`; on failure prints the
+    workers' log, and at the end stops those still running and removes the index."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        started.append(_start_worker_process(redis_url, data_dir, log_file, **extra))
+        return started[-1]
+
+    try:
+        yield start
+    except BaseException:
+        print(log_file.read_text(errors="replace")[-6000:] if log_file.exists() else "")
+        raise
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+        shutil.rmtree(data_dir / "index", ignore_errors=True)
+
+
 @pytest.mark.parametrize(
     "stop",
     [
@@ -478,13 +508,10 @@ def test_a_worker_stopped_mid_harvest_as_operators_stop_it_leaves_a_run_the_next
     group) mid-harvest: the worker ends within its grace time without a traceback, and the next
     worker finishes the run with every live record indexed once."""
     records = list(generate_records(600, seed=29, deleted_share=0.05))
-    url = cluster_env["REDIS_URL"]
     log_file = tmp_path / "workers.log"
-    started: list[subprocess.Popen[bytes]] = []
-    try:
+    with _worker_processes(cluster_env["REDIS_URL"], data_dir, log_file) as start_worker:
         with serve(records, batch_size=50) as base_url:
-            first = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
-            started.append(first)
+            first = start_worker(ERNTE_PAGE_DELAY="0.3")
             enqueue_harvest(base_url)
             wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
             stop(first)
@@ -493,49 +520,30 @@ def test_a_worker_stopped_mid_harvest_as_operators_stop_it_leaves_a_run_the_next
             stopped_log = log_file.read_text(errors="replace")
             assert "Traceback" not in stopped_log, stopped_log[-4000:]
 
-            second = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0")
-            started.append(second)
+            start_worker(ERNTE_PAGE_DELAY="0")
             wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
         state = _state(base_url)
         assert state.run.records == 600 and state.state == "idle"
         ids = indexed_ids(data_dir / "index")
         assert len(ids) == len(set(ids)), "no record indexed twice"
         assert set(ids) == live_ids(records)
-    except BaseException:
-        print(log_file.read_text(errors="replace")[-6000:] if log_file.exists() else "")
-        raise
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-        shutil.rmtree(data_dir / "index", ignore_errors=True)
 
 
 def test_worker_killed_mid_harvest_is_recovered_exactly_once(
     data_dir: Path, cluster_env: dict[str, str], tmp_path: Path
 ) -> None:
-
     records = list(generate_records(600, seed=23, deleted_share=0.05))
-    url = cluster_env["REDIS_URL"]
     log_file = tmp_path / "workers.log"
-    started: list[subprocess.Popen[bytes]] = []
-    try:
+    with _worker_processes(cluster_env["REDIS_URL"], data_dir, log_file) as start_worker:
         with serve(records, batch_size=50) as base_url:
-            first = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
-            started.append(first)
+            first = start_worker(ERNTE_PAGE_DELAY="0.3")
             run_id = enqueue_harvest(base_url).split(": ")[0]
             wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
             assert not _run_finished(base_url), "killed before the end of the list"
 
-            second = _start_worker_process(url, data_dir, log_file, ERNTE_PAGE_DELAY="0.3")
-            started.append(second)
+            start_worker(ERNTE_PAGE_DELAY="0.3")
             wait_until(lambda: _run_finished(base_url), 60, "the second worker to finish the run")
         fences = redis.Redis.from_url(cluster_env["REDIS_URL"]).get(f"ernte:fence:{run_id}")
         assert int(fences or 0) >= 2, "the sweeper took the run over under a new fence"
@@ -544,19 +552,6 @@ def test_worker_killed_mid_harvest_is_recovered_exactly_once(
         ids = indexed_ids(data_dir / "index")
         assert len(ids) == len(set(ids)), "no record indexed twice"
         assert set(ids) == live_ids(records)
-    except BaseException:
-        print(log_file.read_text(errors="replace")[-6000:] if log_file.exists() else "")
-        raise
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-        shutil.rmtree(data_dir / "index", ignore_errors=True)
 
 
 def test_a_replay_refused_while_the_harvest_runs_keeps_its_dead_letter(

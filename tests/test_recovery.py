@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,8 +218,9 @@ def test_a_page_whose_storing_failed_is_fetched_again_and_its_next_token_accepte
         assert_exact(data_dir)
 
 
-def _command_process(*args: str) -> subprocess.Popen[bytes]:
-    """`ernte ARGS` in a process group of its own (as from a terminal), its stderr piped."""
+def _command_process(*args: str, **options: Any) -> subprocess.Popen[bytes]:
+    """`ernte ARGS` in a process group of its own (as from a terminal), its stderr piped;
+    `options` go to Popen."""
     return subprocess.Popen(
         [str(ERNTE), *args],
         cwd=PROJECT_ROOT,
@@ -226,6 +228,7 @@ def _command_process(*args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        **options,
     )
 
 
@@ -783,13 +786,7 @@ def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
     around the end of `ernte status` (about 0.6 s here), where a Ctrl-C while the interpreter
     shut down printed "Exception ignored ... KeyboardInterrupt"."""
     for delay in (0.1, 0.2, 0.3, 0.45, 0.55, 0.6, 0.65, 0.7):
-        process = subprocess.Popen(
-            [str(ERNTE), "status"],
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = _command_process("status")
         time.sleep(delay)
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
@@ -802,13 +799,8 @@ def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
 def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(data_dir: Path) -> None:
     """A command started with SIGINT ignored (`nohup`, `cmd &` in a script) is not to be stopped
     by it; the start-up handler noted it anyway and exited 130 while importing."""
-    process = subprocess.Popen(
-        [str(ERNTE), "status"],
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    process = _command_process(
+        "status", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
     )
     while process.poll() is None:  # many land during the import, which takes most of a second
         with suppress(ProcessLookupError):
