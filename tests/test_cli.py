@@ -100,6 +100,7 @@ def test_a_rebuild_over_an_emptied_archive_stops_and_keeps_the_index(
     [line] = refused.stderr.splitlines()
     assert f"archive {archive} holds 0 records, but {len(RECORDS)} were archived" in line
     assert "nothing was changed" in line and "--full" in line
+    assert archive.read_bytes() == b"", "nothing was changed: the emptied file stays as found"
     assert json.loads(ernte("search", "--json").output)["total"] == live
 
 

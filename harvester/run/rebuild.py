@@ -91,17 +91,6 @@ class _Archives:
         self.entries += added
         return added
 
-    def refuse_lost(self) -> None:
-        """ArchiveLost, before anything is built, when an archive holds less than its harvests
-        archived (emptied, replaced or deleted, as `ernte check` reports it): the new index
-        would lack those records, and switching it in would drop them from search too."""
-        for lost in lost_archives(self.settings):
-            raise ArchiveLost(
-                lost.problem(
-                    "a rebuild now would drop them from the index too (nothing was changed)"
-                )
-            )
-
     def close(self) -> None:
         for _, archive, _ in self.entries:
             archive.close()
@@ -157,22 +146,33 @@ class _Archives:
         return counts
 
 
+def refuse_lost(settings: Settings) -> None:
+    """ArchiveLost, before any archive is opened for writing or anything is built, when an
+    archive holds less than its harvests archived (emptied, replaced or deleted, as `ernte
+    check` reports it): the new index would lack those records, and switching it in would
+    drop them from search too. (Opening an emptied file writable made it an empty archive.)"""
+    for lost in lost_archives(settings):
+        raise ArchiveLost(
+            lost.problem("a rebuild now would drop them from the index too (nothing was changed)")
+        )
+
+
 def rebuild_from_archives(settings: Settings) -> str:
     """Rebuild the configured backend's index; returns a one-line report."""
     services.use_configured_word_lists(settings)  # the new index analyzes with these
     if settings.es_url:
+        refuse_lost(settings)
         archives = _Archives.open(settings)
         try:
-            archives.refuse_lost()
             return _rebuild_elasticsearch(settings, archives)
         finally:
             archives.close()
     # Embedded: writers wait for the whole rebuild, so the archives' positions are taken once
     # the lock is held; nothing can be archived-and-indexed between them and the swap.
     with index_write_lock(settings):
+        refuse_lost(settings)
         archives = _Archives.open(settings)
         try:
-            archives.refuse_lost()
             return _rebuild_embedded(settings, archives)
         finally:
             archives.close()
