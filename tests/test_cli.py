@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,39 @@ def test_a_harvest_that_archived_nothing_blocks_no_rebuild(ernte: Ernte, data_di
     assert json.loads(ernte("search", "--json").output)["total"] == live
     assert ernte("index", source).exit_code == 0
     assert ernte("check").exit_code == 0
+
+
+def test_an_older_copy_of_an_archive_is_named_as_such(ernte: Ernte, data_dir: Path) -> None:
+    """A backup restored after records changed holds as many records, but older versions:
+    check, index and rebuild said `holds 150 records, but 150 were archived` (found in
+    review)."""
+    with serve(RECORDS, batch_size=50) as url:
+        assert ernte("harvest", url, "--prefix", "dim").exit_code == 0
+    [archive] = list((data_dir / "archive").glob("*/dim.sqlite"))
+    backup = archive.read_bytes()
+    port = int(url.split(":")[2].split("/")[0])  # the same URL again: the same source
+    changed = [
+        replace(
+            r,
+            datestamp="2030-01-01T00:00:00Z",
+            fields=(r.fields[0]._replace(value=r.fields[0].value + " (2)"), *r.fields[1:]),
+        )
+        if n < 20 and not r.deleted
+        else r
+        for n, r in enumerate(RECORDS)
+    ]
+    with serve(changed, batch_size=50, port=port) as url:
+        again = ernte("harvest", url, "--prefix", "dim", "--full")
+        assert again.exit_code == 0, again.stderr
+        for companion in archive.parent.glob("dim.sqlite-*"):
+            companion.unlink()
+        archive.write_bytes(backup)
+        for args in (["check"], ["index", archive.parent.name], ["index", "rebuild"]):
+            refused = ernte(*args)
+            assert refused.exit_code == 1, args
+            assert f"archive {archive} holds {len(RECORDS)} records up to version" in (
+                refused.output + refused.stderr
+            ), args
+            assert "(an older copy)" in refused.output + refused.stderr, args
+        stopped = ernte("harvest", url, "--prefix", "dim")
+        assert stopped.exit_code == 1 and "(an older copy)" in stopped.stderr

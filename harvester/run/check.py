@@ -25,13 +25,18 @@ from harvester.run.pipeline import check_crosswalk
 from harvester.run.progress import PeriodicLog
 from harvester.settings import Settings
 from harvester.sources import SourceError, load_sources, scheduled_sources, source_of_archive
-from harvester.store.archive import RawArchive, archive_path, archives_of, damaged_remedy
+from harvester.store.archive import (
+    LostArchive,
+    RawArchive,
+    archive_path,
+    archives_of,
+    damaged_remedy,
+)
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
 from harvester.store.state import (
     HarvestState,
     SQLiteStateStore,
-    archive_falls_short,
     archived_by,
 )
 from indexer.backend import IndexBackend
@@ -53,39 +58,6 @@ class CheckReport:
     @property
     def healthy(self) -> bool:
         return not self.problems
-
-
-@dataclass(frozen=True, slots=True)
-class LostArchive:
-    """An archive that holds less than its harvests archived: deleted, emptied or replaced."""
-
-    source: str
-    prefix: str
-    path: Path
-    held: int | None  # the records it holds; None when the file is missing
-    archived: int  # the records its harvests archived
-
-    @classmethod
-    def compared(
-        cls,
-        source: str,
-        prefix: str,
-        path: Path,
-        held: tuple[int, int] | None,
-        archived: tuple[int, int],
-    ) -> LostArchive | None:
-        """The lost archive, when `held` (None: the file is missing) falls short of `archived`."""
-        if not archive_falls_short(held or (0, 0), archived):
-            return None  # a missing file no harvest archived anything into is not lost
-        return cls(source, prefix, path, held and held[0], archived[0])
-
-    def problem(self, consequence: str) -> str:
-        """One line: what is lost, `consequence` (what the command did not do), the way out."""
-        what = "is missing" if self.held is None else f"holds {self.held} records"
-        return (
-            f"archive {self.path} {what}, but {self.archived} were archived by harvests of "
-            f"{self.source}; {consequence}: {damaged_remedy(self.source, self.prefix)}"
-        )
 
 
 def lost_archives(settings: Settings, source: str | None = None) -> list[LostArchive]:

@@ -44,14 +44,13 @@ from harvester.run import interrupt
 from harvester.run.progress import harvest_log_fields
 from harvester.run.user_errors import is_user_error
 from harvester.sources import Source, harvest_command
-from harvester.store.archive import RawArchive, archive_path, damaged_remedy
+from harvester.store.archive import LostArchive, RawArchive, archive_path
 from harvester.store.files import DamagedFile
 from harvester.store.state import (
     HarvestKey,
     HarvestState,
     RunCounts,
     StateStore,
-    archive_falls_short,
 )
 
 log = logging.getLogger(__name__)
@@ -337,25 +336,22 @@ class Harvester:
                     aside,
                     extra=self._ctx(state),
                 )
-        lost = archive_falls_short((records, seq), (state.archived_records, state.archive_seq))
-        if lost:
-            what = "is missing" if not path.exists() else f"holds {records} records"
+        lost = LostArchive.compared(
+            state.source,
+            state.prefix,
+            path,
+            (records, seq) if path.exists() else None,
+            (state.archived_records, state.archive_seq),
+        )
+        if lost is not None:
             if not request.full:
-                raise ArchiveLost(
-                    f"archive {path} {what}, but {state.archived_records} were archived by "
-                    f"harvest {state.key} (the file was deleted, emptied or replaced); "
-                    f"{damaged_remedy(state.source, state.prefix)}"
-                )
+                raise ArchiveLost(lost.problem("the harvest did not start"))
             log.warning(
-                "archive %s %s, fewer than the %d archived before; the full run archives "
-                "everything again",
-                path,
-                what,
-                state.archived_records,
-                extra=self._ctx(state),
+                "%s; the full run archives everything again", lost.finding, extra=self._ctx(state)
             )
-        state.archived_records = records if lost else max(records, state.archived_records)
-        if lost or not resume:
+        lost_now = lost is not None
+        state.archived_records = records if lost_now else max(records, state.archived_records)
+        if lost_now or not resume:
             # A resumed run keeps its checkpoint's point, so that a page stored before the stop
             # but not checkpointed still counts its versions as new when it is fetched again.
             state.archive_seq = seq

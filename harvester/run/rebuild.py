@@ -153,7 +153,9 @@ def refuse_lost(settings: Settings) -> None:
     drop them from search too. (Opening an emptied file writable made it an empty archive.)"""
     for lost in lost_archives(settings):
         raise ArchiveLost(
-            lost.problem("a rebuild now would drop them from the index too (nothing was changed)")
+            lost.problem(
+                "a rebuild now would leave out of the index what it lacks (nothing was changed)"
+            )
         )
 
 

@@ -98,6 +98,57 @@ def damaged_remedy(source: str, prefix: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LostArchive:
+    """An archive that holds less than its harvests archived: deleted, emptied or replaced
+    (by an older copy). The one comparison of `ernte harvest`, `check`, `index SOURCE` and
+    `index rebuild`: identifiers and highest sequence number ("version") held against those
+    the harvest state recorded as archived (`state.archived_by`)."""
+
+    source: str
+    prefix: str
+    path: Path
+    held: tuple[int, int] | None  # (identifiers, highest sequence number); None: no file
+    archived: tuple[int, int]  # what its harvests archived, the same two numbers
+
+    @classmethod
+    def compared(
+        cls,
+        source: str,
+        prefix: str,
+        path: Path,
+        held: tuple[int, int] | None,
+        archived: tuple[int, int],
+    ) -> LostArchive | None:
+        """The lost archive, when `held` falls short of `archived` (a missing file into which
+        no harvest archived anything is not lost)."""
+        records, seq = held or (0, 0)
+        if records < archived[0] or seq < archived[1]:
+            return cls(source, prefix, path, held, archived)
+        return None
+
+    def problem(self, consequence: str) -> str:
+        """One line: what is lost, `consequence` (what the command did not do), the way out."""
+        return f"{self.finding}; {consequence}: {damaged_remedy(self.source, self.prefix)}"
+
+    @property
+    def finding(self) -> str:
+        """What is lost: `archive PATH holds ..., but ...`."""
+        if self.held is None:
+            what = f"is missing, but {self.archived[0]} were archived by harvests of {self.source}"
+        elif self.held[0] < self.archived[0]:
+            what = (
+                f"holds {self.held[0]} records, but {self.archived[0]} were archived by "
+                f"harvests of {self.source}"
+            )
+        else:  # as many records, older versions: a copy from before the last harvests
+            what = (
+                f"holds {self.held[0]} records up to version {self.held[1]}, but harvests of "
+                f"{self.source} archived up to version {self.archived[1]} (an older copy)"
+            )
+        return f"archive {self.path} {what}"
+
+
 class RawArchive:
     """Append-only store of raw records for one (source, prefix)."""
 

@@ -159,13 +159,6 @@ def archived_by(states: Iterable[HarvestState]) -> dict[tuple[str, str], tuple[i
     return expected
 
 
-def archive_falls_short(held: tuple[int, int], archived: tuple[int, int]) -> bool:
-    """Whether an archive holding `held` (identifiers, highest sequence number; (0, 0) for a
-    missing file) holds less than its harvests `archived`: it was deleted, emptied or replaced.
-    The one comparison of `ernte harvest`, `check`, `index SOURCE` and `index rebuild`."""
-    return held[0] < archived[0] or held[1] < archived[1]
-
-
 class StateStore(Protocol):
     """Where harvest states are kept (SQLite file or Redis)."""
 
