@@ -796,14 +796,20 @@ def test_ctrl_c_while_the_command_starts_is_one_line(data_dir: Path) -> None:
         assert process.returncode in (0, 1, 130, -signal.SIGINT), (delay, process.returncode)
 
 
-def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(data_dir: Path) -> None:
-    """A command started with SIGINT ignored (`nohup`, `cmd &` in a script) is not to be stopped
-    by it; the start-up handler noted it anyway and exited 130 while importing."""
-    process = _command_process(
-        "status", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
-    )
-    while process.poll() is None:  # many land during the import, which takes most of a second
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        time.sleep(0.02)
-    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(
+    ernte: Ernte, data_dir: Path, provider: str, source: Callable[..., str]
+) -> None:
+    """A command started with SIGINT ignored (`cmd &` in a script) is not to be stopped by it:
+    the start-up handler noted it anyway and exited 130 while importing, and `ernte harvest`
+    and `ernte index rebuild` stopped at the next page (found in review)."""
+    name = source(provider, "dim")
+    for command in (["status"], ["harvest", name], ["index", "rebuild"]):
+        process = _command_process(
+            *command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+        )
+        while process.poll() is None:  # many land while it imports, and while it works
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            time.sleep(0.02)
+        assert process.returncode == 0, (command, process.stderr.read() if process.stderr else "")
+    assert_exact(data_dir)

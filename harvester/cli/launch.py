@@ -18,7 +18,7 @@ def run() -> None:
     # While importing, Ctrl-C only notes itself: a KeyboardInterrupt raised inside the import
     # machinery (a weakref callback of importlib) is printed as "Exception ignored", which no
     # `except` can catch (seen in CI).
-    # Started with Ctrl-C ignored (`nohup`, `cmd &` in a script), it stays ignored.
+    # Started with Ctrl-C ignored (`cmd &` in a script), it stays ignored.
     stopped: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
     noting = previous not in (signal.SIG_IGN, None)  # None: a handler set outside Python

@@ -66,7 +66,13 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _guard.handle) for s in STOP_SIGNALS}
+    # A signal the command was started with ignored (SIGINT for `cmd &` in a script) stays
+    # ignored: it is meant for others.
+    previous = {
+        s: signal.signal(s, _guard.handle)
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) is not signal.SIG_IGN
+    }
     _guard.active, _guard.received, _guard.raised, _guard.depth = True, None, False, 0
     try:
         yield
