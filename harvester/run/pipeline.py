@@ -25,7 +25,7 @@ from harvester.model import RawRecord, Record
 from harvester.normalize.normalizer import QuarantineError, available_crosswalks, normalize
 from harvester.run import interrupt
 from harvester.run.document import build_document
-from harvester.sources import Source, SourceError
+from harvester.sources import Source, SourceError, adhoc_key
 from harvester.store.archive import RawArchive
 from harvester.store.state import RunCounts
 from indexer.backend import IndexBackend, SearchDocument, WriteResult
@@ -50,14 +50,28 @@ def warn_without_crosswalk(source: Source, prefix: str) -> None:
     """Warn, as a harvest of `prefix` starts, when no crosswalk reads that format: its records
     are archived (kept for a later `ernte normalize`) but each is quarantined."""
     name = crosswalk_for(source, prefix)
-    if name not in available_crosswalks():
-        log.warning(
-            "no crosswalk reads metadata prefix %r: its records are archived but quarantined "
-            "('unknown format'); if they follow one of %s, name it as the source's `crosswalk`",
-            name,
-            ", ".join(available_crosswalks()),
-            extra={"source": source.key, "prefix": prefix},
+    if name in available_crosswalks():
+        return
+    if source.base_url and source.key == adhoc_key(source.base_url):
+        advice = (
+            "configure the repository in the sources file with "
+            f"`metadata_prefix: {prefix}` and that `crosswalk`"
         )
+    elif prefix != source.metadata_prefix:  # `crosswalk` reads the main prefix only
+        advice = (
+            f"set the source's `metadata_prefix: {prefix}` with that `crosswalk` (it applies "
+            f"to the `metadata_prefix`, now {source.metadata_prefix}, only)"
+        )
+    else:
+        advice = "name it as the source's `crosswalk`"
+    log.warning(
+        "no crosswalk reads metadata prefix %r: its records are archived but quarantined "
+        "('unknown format'); if they follow one of %s, %s",
+        name,
+        ", ".join(available_crosswalks()),
+        advice,
+        extra={"source": source.key, "prefix": prefix},
+    )
 
 
 def crosswalk_for(source: Source, prefix: str) -> str:
