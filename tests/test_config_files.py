@@ -299,3 +299,14 @@ def test_the_documented_copy_of_the_sources_file_holds_the_packaged_sources(
         " itself; nothing was written"
     )
     assert copy.read_bytes() == packaged_file(SOURCES).read_bytes()
+
+    # The way out runs as printed where the path has a space (it split into two words).
+    spaced = tmp_path / "my config"
+    spaced.mkdir()
+    env["ERNTE_CONFIG_DIR"] = str(spaced)
+    emptied = shell(f"ernte config show sources.yaml > '{spaced}/sources.yaml'")
+    assert emptied.returncode == 1
+    way_out = emptied.stderr.split("run `", 1)[1].rstrip().rstrip("`")
+    (spaced / SOURCES).unlink()
+    assert shell(way_out).returncode == 0, way_out
+    assert (spaced / SOURCES).read_bytes() == packaged_file(SOURCES).read_bytes()

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -1000,7 +1001,7 @@ def config_show(name: str, packaged: bool) -> None:
             # the file before ernte ran, and that empty file is now the one in use.
             problem = (
                 "which the shell emptied before ernte read it; remove it and run "
-                f"`ernte config show --default {name} > {path}`"
+                f"`ernte config show --default {name} > {shlex.quote(path)}`"
             )
         else:  # `>>`: the file would hold its own text twice
             problem = "so its text would be appended to itself; nothing was written"
