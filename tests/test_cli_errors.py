@@ -438,3 +438,29 @@ def test_serve_refuses_port_zero_instead_of_announcing_an_address_it_never_liste
     result = ernte("serve", "--port", "0")
     assert result.exit_code == 2
     assert "0 is not in the range 1<=x<=65535" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "target", "named"),
+    [
+        (
+            ["compounds", "build", "t"],
+            "harvester.run.vocabulary.build_parts_from_archive",
+            "ernte compounds build",
+        ),
+        (["status"], "harvester.run.services.status_report", "ernte status"),
+    ],
+)
+def test_ctrl_c_names_the_command_in_full(
+    ernte: Ernte, monkeypatch: pytest.MonkeyPatch, args: list[str], target: str, named: str
+) -> None:
+    """A Ctrl-C in `ernte compounds build` said "`ernte compounds` interrupted" (found in
+    review): a subcommand of a group is named with its group."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    result = ernte(*args)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == f"`{named}` interrupted (Ctrl-C)"

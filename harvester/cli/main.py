@@ -126,11 +126,16 @@ class _Commands(click.Group):
     click's own answer was `Aborted!` and exit 1, which a script cannot tell from a failure.
     The harvest and the rebuild say more themselves (what was kept, how to go on)."""
 
+    group_class = type  # `ernte dlq`, `ernte config`, ...: the same, named in full
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            click.echo(f"`ernte {ctx.invoked_subcommand}` interrupted (Ctrl-C)", err=True)
+            # `ernte dlq replay`: the innermost group answers (the program's own name may be
+            # `main.py` when run as a module: the command is `ernte` to the user)
+            words = ["ernte", *ctx.command_path.split()[1:], ctx.invoked_subcommand or ""]
+            click.echo(f"`{' '.join(w for w in words if w)}` interrupted (Ctrl-C)", err=True)
             ctx.exit(130)
 
 
