@@ -116,3 +116,25 @@ def test_implausible_date_is_a_warning_not_a_quarantine() -> None:
     record = normalize(raw(DC_RECORD.format(identifier="oai:t:9", fields=fields)), "test")
     assert record.year is None and record.issued == ""
     assert any("implausible year" in w for w in record.warnings)
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        # a few words guessed unsure into a language few libraries hold: none rather than wrong
+        (("Duration: 4 min.",), ""),  # was Nigerian Pidgin (MIT's captured sample)
+        (("Untitled",), ""),
+        (("Poi (1979)",), ""),
+        # short German and English titles, unsure but in a catalogue language: kept
+        (("Soziale Stadt",), "de"),
+        (("Handbook of urban studies",), "en"),
+        (("Quartiermanagement in der Sozialen Stadt: Erfahrungen aus Berlin",), "de"),
+        (("Les villes en France et leurs quartiers",), "fr"),
+    ],
+)
+def test_a_language_is_guessed_only_when_the_guess_is_fair(
+    texts: tuple[str, ...], expected: str
+) -> None:
+    from harvester.normalize.normalizer import detect_language
+
+    assert detect_language(*texts) == expected

@@ -182,13 +182,30 @@ def _language_identifier() -> Any:
     """py3langid's model, loaded once per process on first use (takes about half a second)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+SURE_GUESS = 0.5
+"""A guessed language (py3langid's probability) at least this sure is taken, whatever it is."""
+FAIR_GUESS = 0.05
+"""A less sure guess is taken only for one of CATALOGUE_LANGUAGES and at least this sure:
+py3langid guesses among 97 languages, and on a few words it named `Duration: 4 min.`
+Nigerian Pidgin (0.26), `Untitled` Serbian (0.03), `Poi (1979)` Finnish (0.03), while short
+German and English titles are right but unsure (`Soziale Stadt` de 0.06, `Handbook of urban
+studies` en 0.17)."""
+CATALOGUE_LANGUAGES = frozenset(
+    ("de", "en", "fr", "it", "es", "pt", "nl", "pl", "cs", "da", "sv", "nb", "no", "ru")
+)
+"""The languages that make up nearly all of a German-language library's holdings."""
 
 
 def detect_language(*texts: str) -> str:
-    """ISO 639-1 code guessed from the texts, "" when there is no text to go on."""
+    """ISO 639-1 code guessed from the texts, "" when there is no text to go on or the guess
+    is unsure (SURE_GUESS, FAIR_GUESS)."""
     text = " ".join(t for t in texts if t)[:DETECTION_TEXT_LIMIT]
     if len(_LETTER_RE.findall(text, 0, 40)) < 3:
         return ""
-    code, _score = _language_identifier().classify(text)
+    code, probability = _language_identifier().classify(text)
+    if probability < SURE_GUESS and (code not in CATALOGUE_LANGUAGES or probability < FAIR_GUESS):
+        return ""  # a few words: no language rather than a wrong one in the facet
     return normalize_language(str(code))
