@@ -126,6 +126,10 @@ def test_standard_numbers() -> None:
         ("ISSN 0303-2493", "", "issn", "0303-2493"),
         ("ISBN 978-3-16-148410-0 (kart.)", "", "isbn", "9783161484100"),
         ("058134433", "local", "local", "058134433"),
+        # found in the captured samples (colostate, DataCite's GMS records)
+        ("http://dx.doi.org/doi:10.1371/journal.ppat.1003316", "", "doi", "10.1371/journal.ppat.1003316"),
+        ("urn:urn:nbn:de:0183-mbi0002519", "", "urn", "urn:nbn:de:0183-mbi0002519"),
+        ("urn:urn:isbn:3-16-148410-X", "", "urn", "urn:isbn:3-16-148410-X"),
     ],
 )  # fmt: skip
 def test_identifiers_are_recognised(value: str, kind: str, field: str, expected: str) -> None:
@@ -175,3 +179,19 @@ def test_type_mapping(value: str, normalized: str) -> None:
 )  # fmt: skip
 def test_language_normalization(value: str, code: str) -> None:
     assert normalize_language(value) == code
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        # Zenodo's oai_dc: HTML escaped inside the XML (`&amp;lt;p&amp;gt;` as sent)
+        ("&lt;p&gt;A configuration&lt;/p&gt;&lt;p&gt;of &lt;em&gt;two&lt;/em&gt; models&lt;/p&gt;",
+         "A configuration of two models"),
+        ("the &ldquo;urban&rdquo; model&#39;s core", "the \u201curban\u201d model's core"),
+        ("R&D in AT&T labs, &parameter and x < y > z", "R&D in AT&T labs, &parameter and x < y > z"),
+    ],
+)  # fmt: skip
+def test_markup_sent_inside_an_abstract_is_read_as_text(sent: str, expected: str) -> None:
+    draft = Draft()
+    draft.add_abstract(sent)
+    assert [a.text for a in draft.abstracts] == [expected]

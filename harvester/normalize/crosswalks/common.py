@@ -33,6 +33,7 @@ other              everything else (Text, Dataset, Image, Software, Karte, ...)
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -94,7 +95,7 @@ class Draft:
 
     def add_abstract(self, value: str | None, language: str = "") -> None:
         """An abstract, unless it is a bare marker code such as ORLIS's `Abs`."""
-        text = clean(value)
+        text = clean(without_markup(value))
         if is_abstract_text(text) and all(a.text != text for a in self.abstracts):
             self.abstracts.append(Abstract(text=text, language=language))
 
@@ -160,7 +161,9 @@ class Draft:
             return True
         urn = URN_RE.search(text)
         if urn:
-            append_unique(ids.urn, "urn:nbn:" + urn.group(1) if urn.group(1) else urn.group(0))
+            value = urn.group(1)
+            nbn = value[:8].lower() == "urn:nbn:"
+            append_unique(ids.urn, "urn:nbn:" + value[8:] if nbn else value)
             if URL_RE.match(text):
                 self.add_link(text)
             return True
@@ -238,6 +241,25 @@ def clean(value: str | None) -> str:
     if not value.isascii() and not unicodedata.is_normalized("NFC", value):
         value = unicodedata.normalize("NFC", value)
     return " ".join(value.split())
+
+
+_ENTITY_RE = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_BLOCK_TAG_RE = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6])\b[^<>]*>", re.IGNORECASE)
+
+
+def without_markup(value: str | None) -> str:
+    """Text that a repository sent as HTML inside the XML (Zenodo's `&lt;p&gt;...` abstracts,
+    `&ldquo;`, `&#39;`): character references resolved (only complete ones, ending in `;`:
+    `R&D` and `&para` stay as written), then the tags removed (a block tag leaves a space).
+    Text with no `&` and no `<` is returned as it is."""
+    if not value or ("&" not in value and "<" not in value):
+        return value or ""
+    text = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), value)
+    if "<" not in text:
+        return text
+    text = _BLOCK_TAG_RE.sub(" ", text)
+    return _TAG_RE.sub("", text)
 
 
 def append_unique(values: list[str], value: str) -> None:
@@ -450,9 +472,11 @@ def parse_date(value: str | None) -> tuple[str, int | None, str]:
 
 ORLIS_NUMBER_RE = re.compile(r"^DM\d{8}$")
 URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
-URN_RE = re.compile(r"\burn:nbn:(\S+)|\burn:[a-z0-9][a-z0-9-]{0,31}:\S+", re.IGNORECASE)
+URN_RE = re.compile(r"\b(?:urn:)*(urn:(?:nbn:\S+|[a-z0-9][a-z0-9-]{0,31}:\S+))", re.IGNORECASE)
+"""A URN; a doubled `urn:` prefix (`urn:urn:nbn:de:...`, as DataCite sends GMS's) is dropped."""
 DOI_RE = re.compile(
-    r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/|info:doi/)?(10\.\d{4,9}/\S+)$", re.IGNORECASE
+    r"^(?:doi:\s*|https?://(?:dx\.|www\.)?doi\.org/(?:doi:)?|info:doi/)?(10\.\d{4,9}/\S+)$",
+    re.IGNORECASE,
 )
 HANDLE_RE = re.compile(r"^(?:hdl:|https?://hdl\.handle\.net/)(\S+)$", re.IGNORECASE)
 ISXN_PREFIX_RE = re.compile(r"^(ISSN|ISBN)(?:-1[03])?[:\s]*", re.IGNORECASE)
