@@ -161,3 +161,19 @@ def test_missing_fields_stay_empty() -> None:
     assert record.normalized_type == "other"
     assert record.identifiers == Identifiers()
     assert record.language_detected is (record.language != "")
+
+
+def test_a_declared_language_wins_over_a_title_tagged_in_another() -> None:
+    """PUC-Rio tags titles `[en] ...` and declares `<dc:language>pt</dc:language>` below them:
+    the tag came first, and 4 of its 5 records were English (found in the captured samples)."""
+    xml = (
+        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>oai:t:3'
+        b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
+        b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>[en] ADIMENSIONAL MODELS'
+        b"</dc:title><dc:subject>[pt] MODELOS</dc:subject><dc:language>pt</dc:language>"
+        b"</oai_dc:dc></metadata></record>"
+    )
+    record = normalize(RawRecord("oai:t:3", "2024-01-01", False, [], xml, "oai_dc"), "test")
+    assert record.title == "ADIMENSIONAL MODELS"
+    assert (record.language, record.language_detected) == ("pt", False)

@@ -73,6 +73,7 @@ def crosswalk(payload: etree._Element) -> Draft:
     draft = Draft()
     contributors: list[str] = []
     dates: list[str] = []
+    tagged_languages: list[str] = []  # `[en] Title`: after any declared dc:language
     for element in payload:
         tag = element.tag
         if not isinstance(tag, str) or not _is_dc(tag):
@@ -108,7 +109,8 @@ def crosswalk(payload: etree._Element) -> Draft:
         elif name in ("relation", "source"):
             draft.add_link(value)
         if tagged_language and name in ("title", "subject"):
-            draft.languages.append(tagged_language)
+            tagged_languages.append(tagged_language)
+    draft.languages.extend(tagged_languages)
     if not draft.authors:
         for name_value in contributors:
             draft.add_person(name_value)
