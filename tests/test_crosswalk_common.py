@@ -151,6 +151,7 @@ def test_unqualified_bare_numbers_are_not_taken_for_isbns() -> None:
     [
         ("Zeitschriftenaufsatz", "article"), ("Aufsatz", "article"), ("journal article", "article"),
         ("Article", "article"), ("info:eu-repo/semantics/article", "article"),
+        ("Journal (Paginated)", "article"), ("Journal (On-line/Unpaginated)", "article"),
         ("Monographie", "book"), ("Buch", "book"), ("book", "book"),
         ("Aufsatz in Sammelwerk", "book part"), ("Sammelwerksbeitrag", "book part"),
         ("bookPart", "book part"), ("book chapter", "book part"),

@@ -518,6 +518,8 @@ _TYPE_TABLE: dict[str, tuple[str, ...]] = {
         "newspaper article", "zeitungsartikel", "journal-article", "articlejournal",
         "contributiontoperiodical", "article-journal", "text/article", "aufsatz in zeitschrift",
         "c_6501", "c_2df8fbb1", "c_998f", "research article",
+        # EPrints (CogPrints) types of journal contributions
+        "journal (paginated)", "journal (on-line/unpaginated)", "journal (on-line/paginated)",
     ),
     "book": (
         "monographie", "monografie", "buch", "sammelwerk", "book", "monograph", "edited book",
