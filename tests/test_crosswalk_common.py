@@ -63,6 +63,19 @@ def test_title_loses_only_the_sentence_period(raw: str, title: str) -> None:
             "Deutsches Institut für Urbanistik",
             Person("Deutsches Institut für Urbanistik", "Deutsches Institut für Urbanistik", corporate=True),
         ),
+        # found in the captured samples (DataCite)
+        ("Jenni Schmitt et al.", Person("Jenni Schmitt", "Schmitt", "Jenni")),
+        ("Schmitt, Jenni u. a.", Person("Schmitt, Jenni", "Schmitt", "Jenni")),
+        ("World Bank", Person("World Bank", "World Bank", corporate=True)),
+        (
+            "Environmental Sciences Division, Oak Ridge National Laboratory",
+            Person(
+                "Environmental Sciences Division, Oak Ridge National Laboratory",
+                "Environmental Sciences Division, Oak Ridge National Laboratory",
+                corporate=True,
+            ),
+        ),
+        ("Deutscher, Isaac", Person("Deutscher, Isaac", "Deutscher", "Isaac")),
     ],
 )  # fmt: skip
 def test_parse_person(raw: str, person: Person) -> None:

@@ -376,16 +376,26 @@ _CORPORATE_RE = re.compile(
     r"|\be\.\s?v\.|gmbh|\bag\b|stiftung|gesellschaft|kommission|agentur|akademie|zentrum"
     r"|\bcent(?:er|re)\b|association|university|college|department|council|committee"
     r"|\boffice\b|society|foundation|organi[sz]ation|\bsenat\b|\bdifu\b|\bstadt\b|landkreis"
-    r"|\bbüro\b|bureau|deutscher?\b|\bunion\b|\bgroup\b|consortium|arbeitsgemeinschaft)",
+    r"|\bbüro\b|bureau|deutscher?\b|\bunion\b|\bgroup\b|consortium|arbeitsgemeinschaft"
+    r"|\bbank\b|laborator|\bdivision\b|\bagency\b|\bministry\b)",
     re.IGNORECASE,
 )
 _NAME_TRAILER_RE = re.compile(r"[\s/:;,=]+[-–]*$|\s+[-–]+$")
 _NAME_DATES_RE = re.compile(r"^[\d?.\s\-–]+$|^(?:geb\.|born|b\.|d\.)\s*\d", re.IGNORECASE)
 
 
+_ET_AL_RE = re.compile(r"\s+(?:et\s+al\.?|u\.\s?a\.)$", re.IGNORECASE)
+
+
 def looks_corporate(name: str) -> bool:
-    """A heuristic for names without a comma that name organisations, not people."""
-    return "," not in name and _CORPORATE_RE.search(name) is not None
+    """A heuristic for names that name organisations, not people: an organisation's word in a
+    name without a comma, or in the part before the comma when that part is of several words
+    (`Environmental Sciences Division, Oak Ridge National Laboratory`; a family name such as
+    `Deutscher, Isaac` is one word)."""
+    if "," not in name:
+        return _CORPORATE_RE.search(name) is not None
+    head = name.split(",", 1)[0].strip()
+    return " " in head and _CORPORATE_RE.search(head) is not None
 
 
 def _trimmed_name(name: str) -> str:
@@ -407,7 +417,8 @@ def parse_person(value: str | None, *, corporate: bool = False) -> Person | None
     Without a comma the last word is the family name (`Orhan Güles`), unless the name looks
     like an organisation, which becomes a corporate person whose family is the whole name.
     Life dates (`Riocreux, Alfred, 1820-1912`) stay in `display` but not in `given`."""
-    display = _trimmed_name(clean(value))
+    # `Jenni Schmitt et al.` (DataCite): the first of several authors, not a family `al.`
+    display = _trimmed_name(_ET_AL_RE.sub("", clean(value)))
     if not display:
         return None
     if corporate or looks_corporate(display):
