@@ -14,6 +14,10 @@ Mapping and the heuristics simple DC forces on us:
 - identifier -> by shape (ISSN/ISBN with prefix or hyphen form, DOI, URN, handle, URL, ORLIS
   number); description -> abstracts (its `xml:lang`; bare marker codes such as `Abs` skipped);
   subject, type, language, publisher, rights as given; relation/source URLs -> links
+- DataCite's oai_dc announces the kind of the next description in one of its own
+  (`SeriesInformation`, then `GMS Medizin - Bibliothek - Information; 12(3):Doc15; ISSN
+  1865-066X`): a series is read into the host publication and its ISSN, and only an
+  unannounced or `Abstract` description is an abstract (`Methods`, `Other`, ... are not)
 - a leading `[pt] ` language tag (PUC-Rio) is stripped and used as the value's language
 """
 
@@ -35,6 +39,38 @@ from harvester.normalize.crosswalks.common import (
 DC_NAMESPACES = frozenset({"http://purl.org/dc/elements/1.1/", "http://purl.org/dc/elements/1.0/"})
 _LANG_TAG_RE = re.compile(r"^\s*\[([a-zA-Z]{2,3})\]\s*")
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+DATACITE_DESCRIPTION_KINDS = frozenset(
+    ("abstract", "methods", "seriesinformation", "tableofcontents", "technicalinfo", "other")
+)
+_SERIES_SPELLED_RE = re.compile(
+    r",\s*(?:yr\.\s*\d{4},\s*)?vol\.\s*(?P<volume>[^,]+)(?:,\s*iss\.\s*(?P<issue>[^,]+))?"
+    r"(?:,\s*pg\.\s*(?P<pages>[^,]+))?$"
+)
+_SERIES_NUMBERING_RE = re.compile(r"^(\d+)\s*(?:\((\d+)\))?\s*(?::\s*(\S+))?$")
+
+
+def _read_series(draft: Draft, text: str) -> None:
+    """DataCite's SeriesInformation: `title; volume(issue):pages; ISSN nnnn-nnnn` (any part
+    may be missing) -> the host publication and its ISSN."""
+    parts = [p.strip() for p in clean(text).split(";") if p.strip()]
+    if not parts:
+        return
+    spelled = _SERIES_SPELLED_RE.search(parts[0])  # `MIPO ..., yr. 2012, vol. 7, iss. 2, pg. 23-44`
+    if spelled:
+        draft.set_host(
+            volume=spelled["volume"] or "",
+            issue=spelled["issue"] or "",
+            pages=spelled["pages"] or "",
+        )
+        parts[0] = parts[0][: spelled.start()]
+    draft.set_host(title=parts[0])
+    for part in parts[1:]:
+        numbering = _SERIES_NUMBERING_RE.match(part)
+        if numbering:
+            volume, issue, pages = numbering.groups()
+            draft.set_host(volume=volume, issue=issue or "", pages=pages or "")
+        elif part.upper().startswith(("ISSN", "EISSN")):
+            draft.add_identifier(part.removeprefix("e").removeprefix("E"))
 
 
 def _is_dc(tag: str) -> bool:
@@ -74,6 +110,7 @@ def crosswalk(payload: etree._Element) -> Draft:
     contributors: list[str] = []
     dates: list[str] = []
     tagged_languages: list[str] = []  # `[en] Title`: after any declared dc:language
+    announced = ""  # DataCite: the kind of the next description (DATACITE_DESCRIPTION_KINDS)
     for element in payload:
         tag = element.tag
         if not isinstance(tag, str) or not _is_dc(tag):
@@ -97,7 +134,15 @@ def crosswalk(payload: etree._Element) -> Draft:
         elif name == "identifier":
             draft.add_identifier(value)
         elif name == "description":
-            draft.add_abstract(value, element_language(element) or tagged_language)
+            kind = value.strip().casefold()
+            if kind in DATACITE_DESCRIPTION_KINDS:
+                announced = kind
+                continue
+            if announced == "seriesinformation":
+                _read_series(draft, value)
+            elif announced in ("", "abstract"):
+                draft.add_abstract(value, element_language(element) or tagged_language)
+            announced = ""
         elif name == "type":
             draft.add_type(value)
         elif name == "language":
