@@ -42,6 +42,9 @@ def test_clean_collapses_whitespace_and_composes_umlauts() -> None:
         ("Der Soldat /", "Der Soldat"),
         ("Quartiere :", "Quartiere"),
         ("Teil 2. .", "Teil 2"),
+        ("Chefsache Assistenz : Office 4.0.", "Chefsache Assistenz : Office 4.0"),
+        ("Bericht 01.10.1998 - 30.06.2000.", "Bericht 01.10.1998 - 30.06.2000"),
+        ("Stadt Ulm, z.B.", "Stadt Ulm, z.B."),
     ],
 )
 def test_title_loses_only_the_sentence_period(raw: str, title: str) -> None:

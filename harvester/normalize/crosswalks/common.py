@@ -347,11 +347,13 @@ _TRAILING_PUNCT = " \t/:;,="
 
 def strip_trailing_period(text: str) -> str:
     """Remove a sentence-final period (ORLIS writes `Städte in sozialer Verantwortung.`), but
-    keep it after abbreviations (`u.a.`, `Jg.`, `e.V.`), initials (`J.`) and ellipses."""
+    keep it after abbreviations (`u.a.`, `Jg.`, `e.V.`), initials (`J.`) and ellipses. After a
+    dotted number (`Office 4.0.`, `30.06.2000.`) it is the sentence's."""
     while text.endswith(".") and not text.endswith(".."):
         last = text.rsplit(None, 1)[-1]
         word = last.lstrip("([\"'„»«")
-        if word.casefold() in ABBREVIATIONS or "." in word[:-1]:
+        dotted_number = word[:-1].replace(".", "").isdigit()  # `4.0.`, `30.06.2000.`
+        if word.casefold() in ABBREVIATIONS or ("." in word[:-1] and not dotted_number):
             break
         if len(word) == 2 and word[0].isalpha():
             break  # an initial such as `J.`
