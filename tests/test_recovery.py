@@ -813,3 +813,37 @@ def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(
             time.sleep(0.02)
         assert process.returncode == 0, (command, process.stderr.read() if process.stderr else "")
     assert_exact(data_dir)
+
+
+def test_a_full_index_disk_releases_the_writer_so_the_same_process_writes_again(
+    data_dir: Path,
+) -> None:
+    """A Celery worker keeps each failed task's traceback: a commit that failed on a full disk
+    kept the tantivy writer with it, and every later index page of that worker process failed
+    with LockBusy, replays too, until the worker was restarted (found in a cluster audit)."""
+    from harvester.run.document import build_document
+    from tests.test_backend_contract import make_record
+
+    abstract = "Quartiermanagement in benachteiligten Stadtteilen der Sozialen Stadt " * 40
+    documents = [
+        build_document(make_record(n, f"Stadtteil {n}", ["Soziale Stadt"], abstract=abstract))
+        for n in range(3000)
+    ]
+    kept: list[BaseException] = []  # as Celery keeps them
+    with tmpfs(data_dir / "index", "400k"):
+        backend = EmbeddedBackend(data_dir / "index")
+        try:
+            for start in range(0, len(documents), 100):
+                backend.upsert(documents[start : start + 100])
+        except (OSError, ValueError) as exc:
+            kept.append(exc)
+        finally:
+            with suppress(OSError, ValueError):
+                backend.close()
+        assert kept, "the small volume filled up"
+        remount(data_dir / "index", "size=64m")  # space freed
+        again = EmbeddedBackend(data_dir / "index")
+        try:
+            assert again.upsert(documents[:10]).written == 10
+        finally:
+            again.close()

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,20 @@ class EmbeddedWriter:
         """Commit pending writes, wait for merges, release the writer lock."""
         writer, self._writer = self._writer, None
         self._pending.clear()
-        if writer is not None:
+        if writer is None:
+            return
+        try:
             writer.commit()
-            writer.wait_merging_threads()
+        except BaseException:
+            # A failed commit (a full disk) must still release the writer's lock: a traceback
+            # kept by the caller (Celery keeps it) kept the writer, and every later write of
+            # this process failed with LockBusy until it was restarted.
+            with suppress(Exception):
+                writer.rollback()
+            with suppress(Exception):
+                writer.wait_merging_threads()  # consumes the writer: the lock goes with it
+            raise
+        writer.wait_merging_threads()
 
     def _writer_for_batch(self) -> tantivy.IndexWriter:
         if self._writer is None:
