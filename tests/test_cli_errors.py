@@ -464,3 +464,25 @@ def test_ctrl_c_names_the_command_in_full(
     result = ernte(*args)
     assert result.exit_code == 130
     assert result.stderr.strip() == f"`{named}` interrupted (Ctrl-C)"
+
+
+def test_ctrl_c_while_queueing_says_how_to_queue_the_rest(
+    ernte: Ernte, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during `ernte harvest SOURCE --queue` advised `ernte harvest SOURCE`, which
+    harvests in-process instead of queueing (found in a cluster audit)."""
+    import signal
+
+    from harvester.run import interrupt
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise interrupt.Interrupted(signal.SIGINT)
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")  # never reached
+    monkeypatch.setattr("harvester.cluster.runs.request_harvest_outcome", stopped)
+    result = ernte("harvest", "http://127.0.0.1:9/oai", "--queue")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        "interrupted: nothing more was queued; run `ernte harvest http://127.0.0.1:9/oai --queue` to "
+        "queue the rest (a harvest already queued is refused, not queued twice)"
+    )

@@ -254,7 +254,7 @@ def harvest(
     Ctrl-C or SIGTERM stops after the page being stored, saves the checkpoint and exits 130
     (143); the next `ernte harvest SOURCE` continues from there."""
     settings = _settings()
-    with _stops_cleanly(source, set_spec, prefix), _clear_errors():
+    with _stops_cleanly(source, set_spec, prefix, queue=queue), _clear_errors():
         if queue:
             _require_redis_url("`ernte harvest --queue`")
         else:
@@ -309,13 +309,24 @@ def harvest(
 
 
 @contextmanager
-def _stops_cleanly(source: str, set_spec: str | None, prefix: str | None) -> Iterator[None]:
+def _stops_cleanly(
+    source: str, set_spec: str | None, prefix: str | None, *, queue: bool = False
+) -> Iterator[None]:
     """Ctrl-C and SIGTERM: the harvest saves its checkpoint (state `interrupted`), then one
-    line says where it stopped and how to go on; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    line says where it stopped and how to go on; exit 130 (SIGINT) or 143 (SIGTERM). With
+    `--queue` nothing runs here: what was printed as queued is queued, nothing more."""
     try:
         with interrupt.stop_on_signals():
             yield
     except interrupt.Interrupted as exc:
+        if queue:
+            again = harvest_command(source, set_spec or "", prefix or "", "--queue")
+            click.echo(
+                f"interrupted: nothing more was queued; run `{again}` to queue the rest (a "
+                "harvest already queued is refused, not queued twice)",
+                err=True,
+            )
+            sys.exit(exc.exit_code)
         again = harvest_command(source, set_spec or "", prefix or "")
         where = f"at page {exc.page}" if exc.page is not None else "before the first page"
         click.echo(f"interrupted {where}; run `{again}` to continue", err=True)
