@@ -9,6 +9,7 @@ from celery.utils.nodenames import host_format
 
 from harvester.cluster.payloads import IndexBatch, PageFetch, RunStep, payload_of
 from harvester.redact import RedactingFilter, redact, redact_data, redact_url
+from harvester.settings import get_settings
 from harvester.sources import adhoc_key
 
 
@@ -116,3 +117,40 @@ def test_redis_problems_are_worded_by_what_happened() -> None:
         assert "refused the password in REDIS_URL" in line and "s3cret" not in line
     line = redis_problem("rediss://h:6380/0", redis.AuthenticationError("Authentication required."))
     assert "needs a password: put it in REDIS_URL (rediss://:PASSWORD@HOST:PORT/0)" in line
+
+
+def test_the_sweeper_says_once_that_redis_is_down_and_once_that_it_is_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While Redis was down the sweeper logged a full traceback every interval (411 in 3.5
+    minutes of a Redis restart), none naming Redis (found in a cluster audit)."""
+    import threading
+
+    import redis
+
+    from harvester.cluster import worker
+
+    outcomes: list[object] = [redis.ConnectionError("refused")] * 5 + [[], []]
+    stop = threading.Event()
+
+    def sweep() -> list[str]:
+        outcome = outcomes.pop(0)
+        if not outcomes:
+            stop.set()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return []
+
+    monkeypatch.setenv("REDIS_URL", "redis://:secret@127.0.0.1:9/0")
+    monkeypatch.setattr(worker, "sweep_stale_runs", sweep)
+    get_settings.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="harvester.cluster.worker"):
+            worker._sweep_forever(0.0, stop)
+    finally:
+        get_settings.cache_clear()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "Redis at redis://:***@127.0.0.1:9/0 is unreachable: refused" in lines[0]
+    assert "Redis answers again" in lines[1]
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in caplog.records)

@@ -21,7 +21,7 @@ from harvester.cluster.app import HARVEST_QUEUE, INDEX_QUEUE, app, schedule_prob
 from harvester.cluster.redis_persistence import warn_if_redis_not_persistent
 from harvester.cluster.runs import sweep_stale_runs
 from harvester.cluster.time_limits import TimeLimitError
-from harvester.run.user_errors import redis_problem
+from harvester.run.user_errors import redis_problem, unreachable_redis
 from harvester.settings import get_settings
 from harvester.store.cluster_store import cluster, cluster_settings
 
@@ -32,13 +32,25 @@ _sweeper_stop = threading.Event()
 
 def _sweep_forever(interval: float, stop: threading.Event) -> None:
     """Sweep at worker start, then every `interval` seconds until the worker stops."""
+    redis_down = False  # one line when Redis goes away and one when it is back, not a
+    # traceback every `interval` (411 of them in 3.5 minutes of a Redis restart)
     while True:
         try:
             recovered = sweep_stale_runs()
+            if redis_down:
+                log.warning("sweeper: Redis answers again; sweeping")
+                redis_down = False
             if recovered:
                 log.warning("sweeper re-enqueued %d run(s)", len(recovered))
-        except Exception:  # a Redis blip must not end the sweeper
-            log.exception("sweep failed")
+        except Exception as exc:  # a Redis blip must not end the sweeper
+            if not unreachable_redis(exc):
+                log.exception("sweep failed")
+            elif not redis_down:
+                redis_down = True
+                log.warning(
+                    "sweeper: %s; sweeping again once it answers",
+                    redis_problem(get_settings().redis_url or "", exc),
+                )
         if stop.wait(interval):
             return
 
