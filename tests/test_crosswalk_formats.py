@@ -147,15 +147,25 @@ def test_marcxml_article_under_every_marc_name() -> None:
     assert record.identifiers.local == ["1234567890"]
 
 
-def test_missing_fields_stay_empty() -> None:
+def _oai_dc(identifier: str, elements: bytes) -> Record:
+    """The record `identifier` whose oai_dc payload holds `elements`, normalized."""
     xml = (
-        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>oai:t:2'
-        b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
+        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>'
+        + identifier.encode()
+        + b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
         b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
-        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Nur ein Titel</dc:title>'
-        b"</oai_dc:dc></metadata></record>"
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        + elements
+        + b"</oai_dc:dc></metadata></record>"
     )
-    record = normalize(RawRecord("oai:t:2", "2024-01-01", False, [], xml, "oai_dc"), "test")
+    return normalize(RawRecord(identifier, "2024-01-01", False, [], xml, "oai_dc"), "test")
+
+
+def test_missing_fields_stay_empty() -> None:
+    record = _oai_dc(
+        "oai:t:2",
+        b"<dc:title>Nur ein Titel</dc:title>",
+    )
     assert record.title == "Nur ein Titel"
     assert (record.authors, record.year, record.issued, record.host) == ([], None, "", None)
     assert record.normalized_type == "other"
@@ -166,15 +176,11 @@ def test_missing_fields_stay_empty() -> None:
 def test_a_declared_language_wins_over_a_title_tagged_in_another() -> None:
     """PUC-Rio tags titles `[en] ...` and declares `<dc:language>pt</dc:language>` below them:
     the tag came first, and 4 of its 5 records were English (found in the captured samples)."""
-    xml = (
-        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>oai:t:3'
-        b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
-        b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
-        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>[en] ADIMENSIONAL MODELS'
-        b"</dc:title><dc:subject>[pt] MODELOS</dc:subject><dc:language>pt</dc:language>"
-        b"</oai_dc:dc></metadata></record>"
+    record = _oai_dc(
+        "oai:t:3",
+        b"<dc:title>[en] ADIMENSIONAL MODELS"
+        b"</dc:title><dc:subject>[pt] MODELOS</dc:subject><dc:language>pt</dc:language>",
     )
-    record = normalize(RawRecord("oai:t:3", "2024-01-01", False, [], xml, "oai_dc"), "test")
     assert record.title == "ADIMENSIONAL MODELS"
     assert (record.language, record.language_detected) == ("pt", False)
 
@@ -183,18 +189,15 @@ def test_datacite_series_information_is_the_host_not_an_abstract() -> None:
     """DataCite's oai_dc (GMS records) announces a description's kind in the description
     before it: the series was indexed as a second abstract and the journal, its numbering and
     ISSN were lost; `Other` text was an abstract too (found in the captured samples)."""
-    xml = (
-        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>oai:t:4'
-        b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
-        b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
-        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Bibliotheken im Wandel</dc:title>'
+    record = _oai_dc(
+        "oai:t:4",
+        b"<dc:title>Bibliotheken im Wandel</dc:title>"
         b"<dc:description>Abstract</dc:description><dc:description>Der Beitrag beschreibt den "
         b"Wandel.</dc:description><dc:description>SeriesInformation</dc:description>"
         b"<dc:description>GMS Medizin - Bibliothek - Information; 12(3):Doc15; ISSN 1865-066X"
         b"</dc:description><dc:description>Other</dc:description><dc:description>[for full "
-        b"text, please go to the a.m. URL]</dc:description></oai_dc:dc></metadata></record>"
+        b"text, please go to the a.m. URL]</dc:description>",
     )
-    record = normalize(RawRecord("oai:t:4", "2024-01-01", False, [], xml, "oai_dc"), "test")
     assert [a.text for a in record.abstracts] == ["Der Beitrag beschreibt den Wandel."]
     assert record.host == HostPublication(
         "GMS Medizin - Bibliothek - Information", "12", "3", "Doc15"
@@ -203,16 +206,13 @@ def test_datacite_series_information_is_the_host_not_an_abstract() -> None:
 
 
 def test_a_series_spelled_out_in_words_is_read_too() -> None:
-    xml = (
-        b'<record xmlns="http://www.openarchives.org/OAI/2.0/"><header><identifier>oai:t:5'
-        b"</identifier><datestamp>2024-01-01</datestamp></header><metadata>"
-        b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
-        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Musikterapi</dc:title>'
+    record = _oai_dc(
+        "oai:t:5",
+        b"<dc:title>Musikterapi</dc:title>"
         b"<dc:description>SeriesInformation</dc:description><dc:description>MIPO Musikterapi I "
         b"Psykiatrien Online, yr. 2012, vol. 7, iss. 2, pg. 23-44; ISSN 2245-3342"
-        b"</dc:description></oai_dc:dc></metadata></record>"
+        b"</dc:description>",
     )
-    record = normalize(RawRecord("oai:t:5", "2024-01-01", False, [], xml, "oai_dc"), "test")
     assert record.host == HostPublication(
         "MIPO Musikterapi I Psykiatrien Online", "7", "2", "23-44"
     )
