@@ -34,11 +34,7 @@ from harvester.store.archive import (
 )
 from harvester.store.files import StorageError
 from harvester.store.locks import index_write_lock
-from harvester.store.state import (
-    HarvestState,
-    SQLiteStateStore,
-    archived_by,
-)
+from harvester.store.state import HarvestState, SQLiteStateStore, archived_by
 from indexer.backend import IndexBackend
 from indexer.search_model import SearchRequest
 
@@ -197,9 +193,11 @@ def run_check(
         for identifier in ids:
             where[identifier] = (prefix, path)
     for (src, prefix), archived in expected.items():
+        if (src, prefix) in seen:
+            continue
         path = archive_path(settings.archive_dir, src, prefix)
         lost = LostArchive.compared(src, prefix, path, None, archived)
-        if (src, prefix) not in seen and lost is not None:
+        if lost is not None:
             report.problems.append(lost.problem("its records are not checked"))
             unsound.add(src)
 

@@ -46,12 +46,7 @@ from harvester.run.user_errors import is_user_error
 from harvester.sources import Source, harvest_command
 from harvester.store.archive import LostArchive, RawArchive, archive_path
 from harvester.store.files import DamagedFile
-from harvester.store.state import (
-    HarvestKey,
-    HarvestState,
-    RunCounts,
-    StateStore,
-)
+from harvester.store.state import HarvestKey, HarvestState, RunCounts, StateStore
 
 log = logging.getLogger(__name__)
 

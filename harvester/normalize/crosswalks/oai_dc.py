@@ -70,7 +70,7 @@ def _read_series(draft: Draft, text: str) -> None:
             volume, issue, pages = numbering.groups()
             draft.set_host(volume=volume, issue=issue or "", pages=pages or "")
         elif part.upper().startswith(("ISSN", "EISSN")):
-            draft.add_identifier(part.removeprefix("e").removeprefix("E"))
+            draft.add_identifier(part, "issn")  # the number is found in the text
 
 
 def _is_dc(tag: str) -> bool:
