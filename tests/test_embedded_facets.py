@@ -74,12 +74,14 @@ def index(tmp_path: Path) -> EmbeddedBackend:
     return backend
 
 
-def searched(backend: EmbeddedBackend, query: str, *, subtraction: bool) -> object:
+def searched(
+    backend: EmbeddedBackend, query: str, *, subtraction: bool, filters: list[Filter] | None = None
+) -> object:
     """The response to `query` on a new view of the index (which has kept no counts yet), its
     facets counted by subtraction or directly. A view counts by subtraction from its second
     broad search on, so for that another broad search comes first."""
     share = 0.0 if subtraction else 2.0
-    request = SearchRequest(query=query, facets=FACETS, year_histogram=True)
+    request = SearchRequest(query=query, filters=filters or [], facets=FACETS, year_histogram=True)
     fresh = EmbeddedBackend(backend.path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embedded_backend, "SUBTRACTION_FROM_SHARE", share)
@@ -108,6 +110,55 @@ def test_subtraction_counts_what_direct_counting_counts(
     assert subtracted == direct
     total, facets, timeline = direct  # type: ignore[misc]
     assert total > 0 and facets["subject"] and facets["author"] and timeline
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        [Filter("subject", "Verkehr")],
+        [Filter("subject", "Verkehr"), Filter("subject", "Wohnen")],
+        [Filter("year", low=2002, high=2006)],
+        [Filter("type", "Monographie")],
+    ],
+    ids=["one subject", "two subjects", "years", "type"],
+)
+def test_the_filtered_field_of_a_broad_search_is_counted_by_subtraction(
+    index: EmbeddedBackend, filters: list[Filter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every filter on one faceted field, that field is counted without its filter
+    (multi-select), over the text query alone: by subtraction when that matches most records
+    (`Stadt` on the page, ticking a subject), the same counts as directly."""
+    subtracted = calls_of(monkeypatch, embedded_facets, "aggregate_by_subtraction")
+    direct = searched(index, "Stadt", subtraction=False, filters=filters)
+    assert subtracted == []
+    by_subtraction = searched(index, "Stadt", subtraction=True, filters=filters)
+    assert len(subtracted) == 1
+    assert by_subtraction == direct
+    total, facets, timeline = direct  # type: ignore[misc]
+    assert 0 < total < 90 and sum(v.count for v in facets[filters[0].field]) > total
+    assert timeline
+
+
+def test_the_timeline_of_a_year_filtered_search_is_counted_in_the_year_facet_pass(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline and the multi-select year facet have one scope (the query and every
+    filter but those on `year`): one aggregation counts both."""
+    years = Filter("year", low=2002, high=2004)
+    filters = [Filter("subject", "Verkehr"), years]
+    aggregations = calls_of(monkeypatch, embedded_facets, "aggregate")
+    request = SearchRequest(query="Stadt", filters=filters, facets=FACETS, year_histogram=True)
+    response = index.search(request)
+    assert len(aggregations) == 3  # shared, subject's own, year's own with the timeline
+    unfiltered_years = index.search(
+        SearchRequest(query="Stadt", filters=[Filter("subject", "Verkehr")], year_histogram=True)
+    )
+    assert response.year_histogram == unfiltered_years.year_histogram
+    assert len(response.year_histogram) == 9
+    # the year facet, counted without its own filter, is the timeline by count
+    assert {v.value: v.count for v in response.facets["year"]} == {
+        v.value: v.count for v in response.year_histogram
+    }
 
 
 def test_a_shown_count_is_what_selecting_the_value_finds(tmp_path: Path) -> None:

@@ -72,6 +72,21 @@ Breadth = Literal["narrow", "first broad", "broad"]
 """How much of the index a query matches, as far as counting its facets goes (`_breadth`)."""
 
 
+def _counted_over_text_query(
+    request: SearchRequest, filters: Mapping[str, object], timeline_with_facets: bool
+) -> tuple[list[str], bool] | None:
+    """(facets, whether the timeline) of the facet pass whose scope is the text query alone,
+    or None when no pass has that scope: without filters the shared pass (every facet),
+    with every filter on one faceted field that field's own pass (multi-select)."""
+    if not filters:
+        return list(request.facets), timeline_with_facets
+    if len(filters) == 1:
+        (field,) = filters
+        if field in request.facets:
+            return [field], timeline_with_facets and field == "year"
+    return None
+
+
 class SchemaMismatch(RuntimeError):
     """The index on disk was written by another version of ernte's schema: rebuild it."""
 
@@ -421,34 +436,40 @@ class EmbeddedBackend:
         # Past the last record there is nothing to page to; tantivy would reserve room for
         # `offset` hits first (a cursor of 2**32 asked for 64 GB and ended the process).
         offset = min(max(0, offset), int(searcher.num_docs))
-        # Without a year filter the timeline's scope is `query` itself: counted in the facets'
-        # shared pass rather than in a second pass over the matches.
-        shared_timeline = request.year_histogram and "year" not in filters
+        # The timeline's scope (the query and every filter but those on `year`) is that of a
+        # facet pass when no year filter is set (the shared pass) or when `year` is faceted
+        # (its own pass): counted there rather than in a pass of its own.
+        timeline_with_facets = request.year_histogram and (
+            "year" not in filters or "year" in faceted
+        )
 
         def count_facets(
             beside: Runner | None,
         ) -> tuple[dict[str, list[FacetValue]], list[FacetValue], bool]:
             """The facets, the timeline, and whether a later search of this view would count
             them the same way (not so for the view's first broad search, see `_breadth`)."""
-            # A query that matches most records (and no filter): its facets are counted as
-            # everything's minus those of the few records it does not match.
+            # A text query that matches most records: the pass whose scope is the text query
+            # alone (the shared pass without filters; with every filter on one faceted field,
+            # that field's own pass) is counted as everything's minus the records it does
+            # not match.
             breadth: Breadth = "narrow"
-            if (request.facets or shared_timeline) and not filters:
+            alone = _counted_over_text_query(request, filters, timeline_with_facets)
+            if alone is not None and (alone[0] or alone[1]):
                 breadth = self._breadth(parsed, text_query, view)
             whole = None
-            if breadth == "broad":
-                whole = view.whole_counts(request.facets, with_year_histogram=shared_timeline)
+            if breadth == "broad" and alone is not None:
+                whole = view.whole_counts(alone[0], with_year_histogram=alone[1])
             facets, timeline = facet_counts(
                 searcher,
                 query,
                 base,
                 faceted,
                 request.facets,
-                with_year_histogram=shared_timeline,
+                with_year_histogram=timeline_with_facets,
                 whole=whole,
                 beside=beside,
             )
-            if request.year_histogram and not shared_timeline:
+            if request.year_histogram and not timeline_with_facets:
                 timeline = year_histogram(searcher, text_query, filters)
             return facets, timeline, breadth != "first broad"
 

@@ -71,18 +71,21 @@ def facet_counts(
     beside: Runner | None = None,
 ) -> tuple[dict[str, list[FacetValue]], list[FacetValue]]:
     """Terms aggregations, multi-select style (see SearchResponse), and, when asked, the year
-    histogram over `query` in the same pass.
-
-    `whole` (the caller's choice for a query that matches most records): facet name -> all
-    buckets of the field over every record (`IndexView.whole_counts`). The shared pass then
-    counts those fields by subtraction (`aggregate_by_subtraction`), the others directly.
+    histogram (the timeline), each riding on a pass that has its scope.
 
     Facets without a filter of their own share one aggregation over `query` (everything
     the search matched); each filtered facet field gets its own aggregation over `base`
     plus the filters of the other faceted fields. So a search costs one aggregation
-    more per filtered facet field, and none more without filters. The histogram rides on the
-    shared pass: its scope (the query and every filter but `year`) is `query` itself whenever
-    no year filter is set, which is what the caller checks before asking.
+    more per filtered facet field, and none more without filters. The timeline's scope is the
+    query and every filter but those on `year`: that of the shared pass when no year filter
+    is set, else that of the `year` facet's own pass (the caller asks for it here only in
+    those two cases).
+
+    `whole` (the caller's choice for a text query that matches most records, when the
+    search has no filter or every filter is on one faceted field): facet name -> all
+    buckets of the field over every record (`IndexView.whole_counts`). The pass whose scope
+    is then the text query alone (the shared pass without filters, else the filtered
+    field's own pass) counts those fields by subtraction (`aggregate_by_subtraction`).
 
     `beside`: runs all but the first aggregation on other threads (each filtered facet field
     is a pass of its own anyway). The shared pass is not split: every pass evaluates the query
@@ -90,38 +93,27 @@ def facet_counts(
     the second core saves (bench_query: p95 22 -> 33 ms with the subject facet in a pass of
     its own, bench/results/query.txt).
     """
-    shared = {n: wanted[n] for n in wanted if n not in faceted_filters}
-    whole = whole or {}
-    subtracted = {n: size for n, size in shared.items() if n in whole}
-    histogram_subtracted = with_year_histogram and YEAR_HISTOGRAM_AGG in whole
-    direct = {n: size for n, size in shared.items() if n not in subtracted}
-    passes: list[Callable[[], BucketsByName]] = [
-        functools.partial(
-            aggregate,
-            searcher,
-            query,
-            direct,
-            with_year_histogram=with_year_histogram and not histogram_subtracted,
-        )
-    ]
-    if subtracted or histogram_subtracted:
-        passes.append(
-            functools.partial(
-                aggregate_by_subtraction,
-                searcher,
-                query,
-                subtracted,
-                whole,
-                with_year_histogram=histogram_subtracted,
-            )
-        )
+    timeline_on_year_pass = with_year_histogram and "year" in faceted_filters
+    whole_scope = next(iter(faceted_filters)) if len(faceted_filters) == 1 else None
+    passes = _passes(
+        searcher,
+        query,
+        {n: wanted[n] for n in wanted if n not in faceted_filters},
+        with_year_histogram=with_year_histogram and not timeline_on_year_pass,
+        whole=whole if whole and not faceted_filters else {},
+    )
     for name in wanted:
         if name in faceted_filters:
             others = [q for f, q in faceted_filters.items() if f != name]
-            scope = restrict(base, others)
-            passes.append(functools.partial(aggregate, searcher, scope, {name: wanted[name]}))
+            passes += _passes(
+                searcher,
+                restrict(base, others),
+                {name: wanted[name]},
+                with_year_histogram=timeline_on_year_pass and name == "year",
+                whole=whole if whole and name == whole_scope else {},
+            )
     started = [(beside or run_here)(task) for task in passes[1:]]
-    buckets = passes[0]()
+    buckets = passes[0]() if passes else {}
     for result in started:
         buckets.update(result())
     facets = {
@@ -132,6 +124,44 @@ def facet_counts(
         for name in wanted
     }
     return facets, _timeline(buckets.get(YEAR_HISTOGRAM_AGG, []))
+
+
+def _passes(
+    searcher: tantivy.Searcher,
+    scope: tantivy.Query,
+    sizes: dict[str, int],
+    *,
+    with_year_histogram: bool,
+    whole: Mapping[str, list[dict[str, Any]]],
+) -> list[Callable[[], BucketsByName]]:
+    """The aggregations counting `sizes` (and the timeline when asked) over `scope`: the
+    fields `whole` holds by subtraction, the others directly; none when nothing is asked."""
+    subtracted = {n: size for n, size in sizes.items() if n in whole}
+    histogram_subtracted = with_year_histogram and YEAR_HISTOGRAM_AGG in whole
+    direct = {n: size for n, size in sizes.items() if n not in subtracted}
+    passes: list[Callable[[], BucketsByName]] = []
+    if direct or (with_year_histogram and not histogram_subtracted):
+        passes.append(
+            functools.partial(
+                aggregate,
+                searcher,
+                scope,
+                direct,
+                with_year_histogram=with_year_histogram and not histogram_subtracted,
+            )
+        )
+    if subtracted or histogram_subtracted:
+        passes.append(
+            functools.partial(
+                aggregate_by_subtraction,
+                searcher,
+                scope,
+                subtracted,
+                whole,
+                with_year_histogram=histogram_subtracted,
+            )
+        )
+    return passes
 
 
 def _timeline(buckets: list[dict[str, Any]]) -> list[FacetValue]:
