@@ -442,24 +442,28 @@ def test_passes_run_beside_each_other_count_what_one_thread_counts(
     index: EmbeddedBackend, filters: list[Filter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A search alone in its process runs its hits pass and its filtered facet fields' passes
-    on the spare threads; the counts are those of one thread."""
-    threads: set[str] = set()
+    on the spare threads, and splits its shared pass in two (`subject` beside the others,
+    SPLIT_FIELDS); the counts are those of one thread."""
+    threads: list[str] = []
     aggregate = embedded_facets.aggregate
 
     def observed(*args: object, **kwargs: object) -> object:
-        threads.add(threading.current_thread().name)
+        threads.append(threading.current_thread().name)
         return aggregate(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(embedded_facets, "aggregate", observed)
     request = SearchRequest(query="Stadt", filters=filters, facets=FACETS, year_histogram=True)
     with embedded_backend._spare_threads.search():  # another search runs: no spare threads
         one_thread = EmbeddedBackend(index.path).search(request)
-    assert threads == {threading.current_thread().name}
+    assert set(threads) == {threading.current_thread().name}
+    passes_in_one_thread = len(threads)
     threads.clear()
     beside = EmbeddedBackend(index.path).search(request)
-    # The shared pass here, each filtered field's pass on a spare thread.
+    # The shared pass in two where it counts both subject and author (no subject filter).
+    split = all(f.field != "subject" for f in filters)
+    assert len(threads) == passes_in_one_thread + split
     assert threading.current_thread().name in threads
-    assert any(name.startswith("ernte-search") for name in threads) == bool(filters)
+    assert sum(name.startswith("ernte-search") for name in threads) == len(threads) - 1
     assert (beside.total, beside.facets, beside.year_histogram) == (
         one_thread.total,
         one_thread.facets,

@@ -37,6 +37,16 @@ subject and author facets (bench/results/facets.txt). Broad queries are counted 
 subtraction (`aggregate_by_subtraction`) in fields of up to 10,000 values."""
 
 
+SPLIT_FIELDS = ("subject", "author")
+"""The facet fields records carry several values of. Counting the page's six facets and the
+timeline of `Planung` (182,000 of the 388,000 bench records) takes 32 ms in one pass, of which
+subject 18 ms and author 9 ms counted alone: with `subject` in a pass of its own on another
+thread the two passes take 19 ms (`Entwicklung Stadt`, whose query costs more to evaluate
+twice: 21 -> 15 ms). `ernte serve` under bench_serve's fresh load, 2 x 400 searches each way,
+alternating: p95 62.7 -> 55.4 ms. Splitting off `subject` from the three facets of `ernte
+search` (no author) cost more than it saved (bench_query: p95 22 -> 33 ms, results/query.txt)."""
+
+
 def check_facet_names(wanted: dict[str, int]) -> None:
     for name in wanted:
         if name not in FACET_FIELDS:
@@ -88,10 +98,10 @@ def facet_counts(
     field's own pass) counts those fields by subtraction (`aggregate_by_subtraction`).
 
     `beside`: runs all but the first aggregation on other threads (each filtered facet field
-    is a pass of its own anyway). The shared pass is not split: every pass evaluates the query
-    again, which for a compound typed whole (a union of its parts' postings) costs more than
-    the second core saves (bench_query: p95 22 -> 33 ms with the subject facet in a pass of
-    its own, bench/results/query.txt).
+    is a pass of its own anyway). With it, a shared pass that counts both fields records carry
+    several values of (SPLIT_FIELDS) is split in two, one on another thread: every pass
+    evaluates the query again (about 5 ms for a compound typed whole), but those two fields
+    cost most of the counting (see SPLIT_FIELDS).
     """
     timeline_on_year_pass = with_year_histogram and "year" in faceted_filters
     whole_scope = next(iter(faceted_filters)) if len(faceted_filters) == 1 else None
@@ -101,6 +111,7 @@ def facet_counts(
         {n: wanted[n] for n in wanted if n not in faceted_filters},
         with_year_histogram=with_year_histogram and not timeline_on_year_pass,
         whole=whole if whole and not faceted_filters else {},
+        split=beside is not None,
     )
     for name in wanted:
         if name in faceted_filters:
@@ -111,6 +122,7 @@ def facet_counts(
                 {name: wanted[name]},
                 with_year_histogram=timeline_on_year_pass and name == "year",
                 whole=whole if whole and name == whole_scope else {},
+                split=False,
             )
     started = [(beside or run_here)(task) for task in passes[1:]]
     buckets = passes[0]() if passes else {}
@@ -133,13 +145,18 @@ def _passes(
     *,
     with_year_histogram: bool,
     whole: Mapping[str, list[dict[str, Any]]],
+    split: bool,
 ) -> list[Callable[[], BucketsByName]]:
     """The aggregations counting `sizes` (and the timeline when asked) over `scope`: the
-    fields `whole` holds by subtraction, the others directly; none when nothing is asked."""
+    fields `whole` holds by subtraction, the others directly; none when nothing is asked.
+    `split`: the direct count in two passes when it holds both SPLIT_FIELDS."""
     subtracted = {n: size for n, size in sizes.items() if n in whole}
     histogram_subtracted = with_year_histogram and YEAR_HISTOGRAM_AGG in whole
     direct = {n: size for n, size in sizes.items() if n not in subtracted}
     passes: list[Callable[[], BucketsByName]] = []
+    if split and all(name in direct for name in SPLIT_FIELDS):
+        first = SPLIT_FIELDS[0]
+        passes.append(functools.partial(aggregate, searcher, scope, {first: direct.pop(first)}))
     if direct or (with_year_histogram and not histogram_subtracted):
         passes.append(
             functools.partial(
