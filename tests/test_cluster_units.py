@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from celery.utils.nodenames import host_format
@@ -154,3 +155,20 @@ def test_the_sweeper_says_once_that_redis_is_down_and_once_that_it_is_back(
     assert "Redis at redis://:***@127.0.0.1:9/0 is unreachable: refused" in lines[0]
     assert "Redis answers again" in lines[1]
     assert all(r.levelno == logging.WARNING and not r.exc_info for r in caplog.records)
+
+
+def test_a_full_disk_dead_letter_names_the_replay_as_the_way_out(tmp_path: Path) -> None:
+    """In cluster mode a task that met a full disk ends in the dead letters; once space is
+    freed, `ernte dlq replay` finishes its run. "Run the command again" (what the command line
+    says) would start another harvest beside the dead-lettered one."""
+    from harvester.cluster.task_base import RedactedError, dead_letter_reason
+    from harvester.store.files import StorageFull, full_message
+
+    reason = dead_letter_reason(StorageFull(full_message(tmp_path / "index"), tmp_path / "index"))
+    assert reason.startswith(f"StorageFull: no space left on the device for {tmp_path / 'index'}")
+    assert "then replay it with `ernte dlq replay`; nothing stored is lost" in reason
+    assert "run the command again" not in reason
+    assert dead_letter_reason(ValueError("bad page")) == "ValueError: bad page"
+    assert dead_letter_reason(RedactedError("HTTPFailure: https://***@x")) == (
+        "HTTPFailure: https://***@x"
+    )

@@ -26,6 +26,7 @@ from harvester.oai.http import HTTPFailure
 from harvester.redact import redact
 from harvester.store import dead_letters
 from harvester.store.cluster_store import cluster, cluster_settings
+from harvester.store.files import StorageFull, full_message
 from harvester.store.redis_state import StaleRun
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,17 @@ def _shown(exc: Exception) -> Exception:
     text = str(exc)
     cleaned = redact(text)
     return exc if cleaned == text else RedactedError(f"{type(exc).__name__}: {cleaned}")
+
+
+def dead_letter_reason(exc: BaseException) -> str:
+    """What a dead letter says of the error that ended its task: its type and message (a
+    redacted stand-in's message as it is). A full disk's way out is `ernte dlq replay` once
+    space is freed: the command line's "run the command again" would start another run."""
+    if isinstance(exc, RedactedError):
+        return str(exc)
+    if isinstance(exc, StorageFull):
+        return f"StorageFull: {full_message(exc.path, then='replay it with `ernte dlq replay`')}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ErnteTask(Task):
@@ -140,7 +152,7 @@ class ErnteTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        reason = str(exc) if isinstance(exc, RedactedError) else f"{type(exc).__name__}: {exc}"
+        reason = dead_letter_reason(exc)
         with log_context(task=self.name, **runs.task_log_fields(payload_of(kwargs))):
             self._dead_letter(kwargs, reason, str(einfo))
 

@@ -55,10 +55,12 @@ def mount_point(path: Path) -> Path:
     return current
 
 
-def full_message(path: Path) -> str:
+def full_message(path: Path, then: str = "run the command again") -> str:
+    """The one line of a full disk: where to free space, and `then` what to do (a worker's
+    dead letter is replayed rather than run again)."""
     return (
         f"no space left on the device for {path}: free space on {mount_point(path)} (or point "
-        "ERNTE_DATA_DIR at a larger disk), then run the command again; nothing stored is lost"
+        f"ERNTE_DATA_DIR at a larger disk), then {then}; nothing stored is lost"
     )
 
 
