@@ -56,7 +56,8 @@ class PageFetch(Payload):
 @dataclass(frozen=True, slots=True)
 class IndexBatch(Payload):
     """index_page: index the archived records of one page. `source_ref` never holds a
-    password (the archive is all indexing reads); `instance` tells runs of one id apart."""
+    password (the archive is all indexing reads); `instance` tells runs of one id apart;
+    `replayed`: sent by `ernte dlq replay` (its run may be over, see `count_replayed_page`)."""
 
     run_id: str
     source_ref: str
@@ -64,6 +65,7 @@ class IndexBatch(Payload):
     page_no: int
     identifiers: list[str] = field(default_factory=list)
     instance: str = ""
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

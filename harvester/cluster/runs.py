@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from harvester.cluster.payloads import (
     FETCH_PAGE,
@@ -36,7 +36,13 @@ from harvester.sources import Source, resolve_source
 from harvester.store.cluster_store import cluster
 from harvester.store.dead_letters import raw_entries, remove
 from harvester.store.redis_state import FencedStateStore, RunInfo, RunSpec, StaleRun
-from harvester.store.state import HarvestKey, RunCounts, StateStore, harvest_run_id
+from harvester.store.state import (
+    HarvestKey,
+    HarvestState,
+    RunCounts,
+    StateStore,
+    harvest_run_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +386,7 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:
         payload = payload_of(entry.get("kwargs"))
         if entry["task"] == INDEX_PAGE:
             batch = IndexBatch.from_json(payload)
-            send(INDEX_PAGE, batch)
+            send(INDEX_PAGE, replace(batch, replayed=True))
             line = f"index page {batch.page_no + 1} of {batch.run_id} re-queued"
         elif "harvest" in entry:
             # Resumed from its checkpoint, even a --full or windowed run: its window is
@@ -398,6 +404,55 @@ def replay_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:
             line = f"{entry['task']} re-queued"
         remove(raw)
         yield f"{entry['id']}: {line}"
+
+
+DEAD_PAGES = (
+    "index page(s) failed and are in the dead-letter list "
+    "(`ernte dlq replay` re-indexes them from the archive)"
+)
+
+
+def dead_pages_note(count: int) -> str:
+    """The harvest state's note on a run whose index pages went to the dead letters."""
+    return f"{count} {DEAD_PAGES}"
+
+
+REPLAYED_KEPT = 30 * 86400
+"""Seconds a run instance's set of counted replayed pages is kept (a redelivered replay
+within it adds nothing again)."""
+
+
+def count_replayed_page(batch: IndexBatch, source_key: str, counts: RunCounts) -> None:
+    """A dead-lettered index page replayed after its run ended: its counts join the harvest
+    state's totals, and the last run's counts too while that is still the page's run, whose
+    dead-letter note then counts the pages still in the dead letters (none: no note). Once per
+    page (a redelivered replay adds nothing); a state of a harvest running now is left alone
+    (its run saves it), as is the index, which is exact either way."""
+    c = cluster()
+    counted = c.client.sadd(f"ernte:replayed:{batch.instance}", str(batch.page_no))
+    c.client.expire(f"ernte:replayed:{batch.instance}", REPLAYED_KEPT)
+    if not counted:
+        return
+    set_spec = batch.run_id.rpartition("|")[2]
+    key = HarvestKey(source_key, "" if set_spec == "*" else set_spec, batch.prefix)
+    left = sum(
+        1
+        for _, entry in raw_entries()
+        if entry["task"] == INDEX_PAGE
+        and payload_of(entry.get("kwargs")).get("instance") == batch.instance
+    )
+
+    def add(state: HarvestState) -> bool:
+        if state.state == "running":
+            return False
+        state.totals.add(counts)
+        if state.counted_run == batch.instance:
+            state.run.add(counts)
+            if (state.last_error or "").endswith(DEAD_PAGES):
+                state.last_error = dead_pages_note(left) if left else None
+        return True
+
+    c.store.update(key, add)
 
 
 def discard_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:

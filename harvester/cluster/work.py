@@ -23,7 +23,9 @@ from harvester.cluster.payloads import FETCH_PAGE, IndexBatch, PageFetch, RunSte
 from harvester.cluster.runs import (
     close_failed_run,
     context,
+    count_replayed_page,
     current,
+    dead_pages_note,
     harvest_request,
     harvester_for,
     maybe_finalize,
@@ -197,7 +199,8 @@ def index_page(batch: IndexBatch) -> str:
                 counts = process_batch(present, source, archive, backend)
         finally:
             backend.close()
-    c.ledger.page_done(run_id, batch.instance, page_no, asdict(counts))
+    if not c.ledger.page_done(run_id, batch.instance, page_no, asdict(counts)) and batch.replayed:
+        count_replayed_page(batch, source.key, counts)  # its run has ended
     metrics.count(c.client, "records_indexed", source.key, counts.indexed)
     metrics.count(c.client, "records_failed", source.key, counts.quarantined)
     maybe_finalize(run_id)
@@ -227,10 +230,7 @@ def finalize_run(step: RunStep) -> str:
         state.run.add(indexed)
         state.counted_run = run.instance
         if dead:
-            state.last_error = (
-                f"{dead} index page(s) failed and are in the dead-letter list "
-                "(`ernte dlq replay` re-indexes them from the archive)"
-            )
+            state.last_error = dead_pages_note(dead)
         duration = max(time.time() - run.started, 1e-6)
         state.rate = round(state.run.records / duration, 1)
         runner = harvester_for(source, store)

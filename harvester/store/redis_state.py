@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -192,6 +192,30 @@ class RedisStateStore:
         pipe.execute()
         if self.mirror:
             CheckpointMirror.save(state)
+
+    def update(self, key: HarvestKey, change: Callable[[HarvestState], bool]) -> None:
+        """Load the state of `key`, let `change` modify it, and save it unless `change` says
+        False; again from the start if another writer saved it meanwhile (WATCH: two pages
+        replayed at once each add their counts)."""
+        name = self.keys.state(str(key))
+        while True:
+            with self.client.pipeline() as pipe:
+                try:
+                    pipe.watch(name)
+                    raw = pipe.get(name)
+                    if not raw:
+                        return
+                    state = HarvestState.from_dict(json.loads(cast(str, raw)))
+                    if not change(state):
+                        return
+                    pipe.multi()
+                    pipe.set(name, json.dumps(state.to_dict()))
+                    pipe.execute()
+                except redis.WatchError:
+                    continue
+            if self.mirror:
+                CheckpointMirror.save(state)
+            return
 
     def vanished(self) -> list[tuple[HarvestState, Path]]:
         """Harvests whose state Redis no longer has but the data directory kept."""
