@@ -126,7 +126,7 @@ def _nfc(text: str) -> str:
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
-class _GermanChain:
+class GermanChain:
     """lowercase -> stop -> normalize -> stem for single tokens, memoized per token.
 
     A plain dict cache (cleared when full) is faster than lru_cache for the millions of
@@ -153,6 +153,20 @@ class _GermanChain:
             self._cache[lowered] = term
         return term
 
+    def terms(self, lowered_tokens: list[str]) -> list[str]:
+        """The terms of lower-case tokens, stop words dropped (`token` of each, with the
+        memo read inline: an indexing run makes millions of these lookups)."""
+        known = self._cache.get
+        token = self.token
+        result = []
+        for word in lowered_tokens:
+            term = known(word)
+            if term is None:
+                term = token(word)
+            if term:
+                result.append(term)
+        return result
+
     def positions(self, text: str) -> list[tuple[int, str]]:
         """(position, term) pairs; stop words leave a gap in positions, as in Lucene."""
         token = self.token
@@ -164,10 +178,10 @@ class _GermanChain:
         return result
 
 
-_german: _GermanChain | None = None
+_german: GermanChain | None = None
 
 
-def german_chain() -> _GermanChain:
+def german_chain() -> GermanChain:
     """The chain over the stop list in use (`indexer.word_lists`): made again when a process
     chooses another list, so an operator's stop list applies even though this module was
     imported before the list was chosen."""
@@ -180,7 +194,7 @@ def german_chain() -> _GermanChain:
         or chain.generation != generation
         or (chain.stopwords is not stopwords and chain.stopwords != stopwords)
     ):
-        chain = _german = _GermanChain(stopwords, generation)
+        chain = _german = GermanChain(stopwords, generation)
     return chain
 
 
@@ -198,8 +212,7 @@ def analyze(text: str) -> list[str]:
 def german_terms(lowered_tokens: list[str]) -> list[str]:
     """The German-chain terms of tokens already split and lower-cased (`analyze_exact`'s
     output): `german_terms(analyze_exact(text)) == analyze(text)`, without tokenizing twice."""
-    token = german_chain().token
-    return [t for t in map(token, lowered_tokens) if t]
+    return german_chain().terms(lowered_tokens)
 
 
 def analyze_positions(text: str) -> list[tuple[int, str]]:

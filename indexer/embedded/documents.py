@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from indexer.analysis import analyze, analyze_exact, german_chain, german_terms
+from indexer.analysis import GermanChain, analyze, analyze_exact, german_chain
 from indexer.backend import SearchDocument
 from indexer.embedded.schema import KEYWORD_QUERY_FIELDS, TEXT_FIELDS, Analyzer, TextField
 from indexer.search_model import FACET_FIELDS
@@ -45,6 +45,7 @@ def prepare_document(
     }
     values = {name: _values(document, name) for name in _source_names(tuple(text_fields))}
     values_of = values.__getitem__
+    chain = german_chain()
 
     for text in text_fields:
         terms: list[str] = []
@@ -54,7 +55,7 @@ def prepare_document(
             for source in text.sources:
                 memoize = source in REPEATING_FIELDS
                 for value in values_of(source):
-                    terms.extend(_analyzed_value(value, memoize)[stem])
+                    terms.extend(_analyzed_value(chain, value, memoize)[stem])
         else:
             for source in text.sources:
                 memoize = source in REPEATING_FIELDS
@@ -106,21 +107,20 @@ _value_cache_chain: object = None
 _other_cache: dict[tuple[Analyzer, str], list[str]] = {}
 
 
-def _analyzed_value(value: str, memoize: bool) -> tuple[list[str], list[str]]:
-    """(analyze_exact(value), analyze(value)), the second derived from the first; memoized
-    for short values of repeating fields."""
+def _analyzed_value(chain: GermanChain, value: str, memoize: bool) -> tuple[list[str], list[str]]:
+    """(analyze_exact(value), analyze(value)) with the German chain in use, the second derived
+    from the first; memoized for short values of repeating fields."""
     global _value_cache_chain
     if not memoize:
         lowered = analyze_exact(value)
-        return lowered, german_terms(lowered)
-    chain = german_chain()
+        return lowered, chain.terms(lowered)
     if chain is not _value_cache_chain:
         _value_cache.clear()
         _value_cache_chain = chain
     found = _value_cache.get(value)
     if found is None:
         lowered = analyze_exact(value)
-        found = (lowered, german_terms(lowered))
+        found = (lowered, chain.terms(lowered))
         if len(value) <= _SHORT_VALUE:
             if len(_value_cache) >= _VALUE_CACHE_LIMIT:
                 _value_cache.clear()
