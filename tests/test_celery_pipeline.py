@@ -211,6 +211,63 @@ def test_a_late_index_page_of_an_earlier_run_never_counts_for_the_next(data_dir:
     assert c.ledger.pending_pages(run_id) == []
 
 
+def test_a_replayed_index_page_counts_once_and_only_for_its_own_run(data_dir: Path) -> None:
+    """What `ernte status` shows of index pages replayed from the dead letters: a page the
+    open run counted is not counted again when its message comes back after the run ended
+    (a worker lost before the ack); a page indexed after the run ended counts once, in the
+    totals, and in the last run while that is its run; the run's note on pages in the dead
+    letters follows what is left there, and comes back when a replayed page fails again."""
+    from harvester.cluster.payloads import INDEX_PAGE, IndexBatch
+    from harvester.cluster.runs import (
+        count_replayed_page,
+        dead_pages_note,
+        give_up,
+    )
+    from harvester.store import dead_letters
+    from harvester.store.cluster_store import cluster
+    from harvester.store.state import RunCounts
+
+    source = resolve_source("http://127.0.0.1:9/oai", get_settings().sources_file, "dim")
+    key = HarvestKey(source.key, "", "dim")
+    state = HarvestState.new(key)
+    state.counted_run = "first-run"
+    state.run.indexed = state.totals.indexed = 10
+    state.last_error = dead_pages_note(2)
+    store = cluster().store
+    store.save(state)
+
+    def page(number: int, instance: str = "first-run") -> IndexBatch:
+        run_id = f"{source.key}|*"
+        return IndexBatch(run_id, source.base_url, "dim", number, ["oai:x:1"], instance, True)
+
+    def shown() -> tuple[int, int, str | None]:
+        now = store.load(key)
+        return now.run.indexed, now.totals.indexed, now.last_error
+
+    five = RunCounts(indexed=5)
+    count_replayed_page(page(0), source.key, five, counted_by_run=True)  # the open run's
+    count_replayed_page(page(0), source.key, five, counted_by_run=False)  # delivered again
+    assert shown() == (10, 10, dead_pages_note(2))
+    dead_letters.record(INDEX_PAGE, {"payload": page(1).to_json()}, "failed again", "", 3)
+    count_replayed_page(page(2), source.key, five, counted_by_run=False)
+    assert shown() == (15, 15, dead_pages_note(1))
+    count_replayed_page(page(2), source.key, five, counted_by_run=False)  # delivered again
+    assert shown() == (15, 15, dead_pages_note(1))
+    cluster().client.delete(dead_letters.DLQ_KEY)
+    count_replayed_page(page(3), source.key, five, counted_by_run=False)
+    assert shown() == (20, 20, None)
+    # A replayed page that fails again after its run ended: the note is back.
+    dead_letters.record(INDEX_PAGE, {"payload": page(4).to_json()}, "failed again", "", 3)
+    give_up(INDEX_PAGE, page(4).to_json(), "failed again")
+    assert shown() == (20, 20, dead_pages_note(1))
+    # A later run (started in-process: its counts are no cluster run's) keeps its own counts.
+    later = store.load(key)
+    later.counted_run, later.run, later.last_error = "", RunCounts(indexed=3), None
+    store.save(later)
+    count_replayed_page(page(5), source.key, five, counted_by_run=False)
+    assert shown() == (3, 25, None)
+
+
 def test_status_shows_a_queued_run_and_the_pages_indexed_so_far(data_dir: Path) -> None:
     """A requested run showed nowhere until a worker started it, and a running one said
     `indexed 0` until it completed (its pages' counts reach its state only then)."""

@@ -82,6 +82,12 @@ def test_next_run_is_incremental_from_the_watermark_with_overlap(
         assert ernte("harvest", source(proxy.url), "--no-index").exit_code == 0
         first = next(r for r in proxy.requests if r.params.get("verb") == "ListRecords")
     watermark = _status(ernte)["watermark"]
+    from harvester.store.state import SQLiteStateStore
+
+    store = SQLiteStateStore(data_dir / "state.sqlite")
+    [state] = store.all()
+    state.counted_run = "a-cluster-run"  # as if the first run had been a cluster run
+    store.save(state)
     with fault_proxy(provider) as proxy:
         again = ernte("harvest", source(proxy.url), "--no-index")
         assert again.exit_code == 0, again.stderr
@@ -93,6 +99,10 @@ def test_next_run_is_incremental_from_the_watermark_with_overlap(
     state = _status(ernte)
     assert state["run"]["records"] == 0  # nothing changed since: noRecordsMatch, not an error
     assert state["totals"]["records"] == len(RECORDS)
+    # The new run's counts are no cluster run's: a late replay of that run's pages adds to
+    # the totals only (`count_replayed_page`).
+    [after] = store.all()
+    assert after.counted_run == ""
 
 
 def _minus_one_day(stamp: str) -> str:

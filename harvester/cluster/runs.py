@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import asdict, replace
 
 from harvester.cluster.payloads import (
@@ -319,8 +320,13 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
     c = cluster()
     if task == INDEX_PAGE:
         batch = IndexBatch.from_json(payload)
-        c.ledger.page_done(batch.run_id, batch.instance, batch.page_no, {"dead_lettered": 1})
-        maybe_finalize(batch.run_id)
+        stats = {"dead_lettered": 1}
+        if c.ledger.page_done(batch.run_id, batch.instance, batch.page_no, stats):
+            maybe_finalize(batch.run_id)
+        elif batch.replayed:  # its run has ended
+            with suppress(ErnteError):  # a source no longer configured: no state to note
+                source = resolve_source(batch.source_ref, get_settings().sources_file, batch.prefix)
+                note_failed_replay(batch, source.key)
         return
     if task not in RUN_TASKS:
         return
@@ -360,6 +366,7 @@ def give_up(task: str, payload: dict[str, object], reason: str) -> None:
         # This run never started: its row must not show the previous run's figures. (A
         # checkpoint a later run resumes keeps them: they are that run's too.)
         state.run = RunCounts()
+        state.counted_run = ""
         state.rate = 0.0
         state.run_started = iso_now()
     try:
@@ -417,42 +424,65 @@ def dead_pages_note(count: int) -> str:
     return f"{count} {DEAD_PAGES}"
 
 
-REPLAYED_KEPT = 30 * 86400
-"""Seconds a run instance's set of counted replayed pages is kept (a redelivered replay
-within it adds nothing again)."""
-
-
-def count_replayed_page(batch: IndexBatch, source_key: str, counts: RunCounts) -> None:
-    """A dead-lettered index page replayed after its run ended: its counts join the harvest
-    state's totals, and the last run's counts too while that is still the page's run, whose
-    dead-letter note then counts the pages still in the dead letters (none: no note). Once per
-    page (a redelivered replay adds nothing); a state of a harvest running now is left alone
-    (its run saves it), as is the index, which is exact either way."""
-    c = cluster()
-    counted = c.client.sadd(f"ernte:replayed:{batch.instance}", str(batch.page_no))
-    c.client.expire(f"ernte:replayed:{batch.instance}", REPLAYED_KEPT)
-    if not counted:
-        return
-    set_spec = batch.run_id.rpartition("|")[2]
-    key = HarvestKey(source_key, "" if set_spec == "*" else set_spec, batch.prefix)
-    left = sum(
-        1
-        for _, entry in raw_entries()
-        if entry["task"] == INDEX_PAGE
-        and payload_of(entry.get("kwargs")).get("instance") == batch.instance
-    )
+def count_replayed_page(
+    batch: IndexBatch, source_key: str, counts: RunCounts, *, counted_by_run: bool
+) -> None:
+    """A dead-lettered index page indexed again by `ernte dlq replay`. Counted by its run
+    (`counted_by_run`: the run was still open), it is only remembered; after its run ended,
+    its counts join the harvest state's totals, and the last run's counts too while that is
+    still the page's run, whose dead-letter note then counts the pages still in the dead
+    letters (none: no note). Once per page, in one transaction with the state (a redelivered
+    replay adds nothing); the state of a harvest running now is left alone (its run saves
+    it), as is the index, which is exact either way."""
+    once = (f"ernte:replayed:{batch.instance}", str(batch.page_no))
+    left = _dead_pages_of(batch.instance)
 
     def add(state: HarvestState) -> bool:
-        if state.state == "running":
+        if counted_by_run or state.state == "running":
             return False
         state.totals.add(counts)
         if state.counted_run == batch.instance:
             state.run.add(counts)
-            if (state.last_error or "").endswith(DEAD_PAGES):
-                state.last_error = dead_pages_note(left) if left else None
+            _note_dead_pages(state, left)
         return True
 
-    c.store.update(key, add)
+    cluster().store.update(_state_key(batch, source_key), add, once=once)
+
+
+def note_failed_replay(batch: IndexBatch, source_key: str) -> None:
+    """A replayed index page of an ended run failed again: the run's note counts it again."""
+
+    def note(state: HarvestState) -> bool:
+        if state.state == "running" or state.counted_run != batch.instance:
+            return False
+        _note_dead_pages(state, _dead_pages_of(batch.instance))
+        return True
+
+    cluster().store.update(_state_key(batch, source_key), note)
+
+
+def _state_key(batch: IndexBatch, source_key: str) -> HarvestKey:
+    """The harvest state an index page's run wrote (run id: `source|set`, `*` for no set)."""
+    set_spec = batch.run_id.rpartition("|")[2]
+    return HarvestKey(source_key, "" if set_spec == "*" else set_spec, batch.prefix)
+
+
+def _dead_pages_of(instance: str) -> int:
+    """Index pages of the run `instance` in the dead-letter list now."""
+    return sum(
+        1
+        for _, entry in raw_entries()
+        if entry["task"] == INDEX_PAGE
+        and payload_of(entry.get("kwargs")).get("instance") == instance
+    )
+
+
+def _note_dead_pages(state: HarvestState, count: int) -> None:
+    """The state's note on its run's pages in the dead letters, when it has one or needs one
+    (a note of another kind, the error of a failed run, stays)."""
+    if state.last_error and not state.last_error.endswith(DEAD_PAGES):
+        return
+    state.last_error = dead_pages_note(count) if count else None
 
 
 def discard_dead_letters(ids: Iterable[str] | None = None) -> Iterator[str]:

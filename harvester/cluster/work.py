@@ -199,8 +199,9 @@ def index_page(batch: IndexBatch) -> str:
                 counts = process_batch(present, source, archive, backend)
         finally:
             backend.close()
-    if not c.ledger.page_done(run_id, batch.instance, page_no, asdict(counts)) and batch.replayed:
-        count_replayed_page(batch, source.key, counts)  # its run has ended
+    counted = c.ledger.page_done(run_id, batch.instance, page_no, asdict(counts))
+    if batch.replayed:
+        count_replayed_page(batch, source.key, counts, counted_by_run=counted)
     metrics.count(c.client, "records_indexed", source.key, counts.indexed)
     metrics.count(c.client, "records_failed", source.key, counts.quarantined)
     maybe_finalize(run_id)

@@ -503,6 +503,7 @@ class Harvester:
         state.empty_streak = 0
         state.token_restarts = 0
         state.run = RunCounts()
+        state.counted_run = ""  # these counts are no cluster run's (a late replay adds none)
         state.run_started = iso_now()
         state.run_ended = None
 

@@ -155,6 +155,11 @@ class CheckpointMirror:
         return found
 
 
+ONCE_KEPT = 30 * 86400
+"""Seconds a set of `RedisStateStore.update(once=...)` is kept (a replay delivered twice within
+them changes the state once)."""
+
+
 class RedisStateStore:
     """Harvest states in Redis; the `StateStore` of cluster mode. With `mirror`, each save is
     also kept in the data directory and a state Redis lost is loaded from there."""
@@ -193,27 +198,38 @@ class RedisStateStore:
         if self.mirror:
             CheckpointMirror.save(state)
 
-    def update(self, key: HarvestKey, change: Callable[[HarvestState], bool]) -> None:
+    def update(
+        self,
+        key: HarvestKey,
+        change: Callable[[HarvestState], bool],
+        *,
+        once: tuple[str, str] | None = None,
+    ) -> None:
         """Load the state of `key`, let `change` modify it, and save it unless `change` says
         False; again from the start if another writer saved it meanwhile (WATCH: two pages
-        replayed at once each add their counts)."""
+        replayed at once each add their counts). `once`: (a set's key, a member): nothing
+        happens if the member is in the set already, else it is added in the same
+        transaction (kept ONCE_KEPT seconds), whether the state changed or not."""
         name = self.keys.state(str(key))
         while True:
             with self.client.pipeline() as pipe:
                 try:
-                    pipe.watch(name)
+                    pipe.watch(name, *([once[0]] if once else []))
+                    if once and pipe.sismember(*once):
+                        return
                     raw = pipe.get(name)
-                    if not raw:
-                        return
-                    state = HarvestState.from_dict(json.loads(cast(str, raw)))
-                    if not change(state):
-                        return
+                    state = HarvestState.from_dict(json.loads(cast(str, raw))) if raw else None
+                    changed = state is not None and change(state)
                     pipe.multi()
-                    pipe.set(name, json.dumps(state.to_dict()))
+                    if changed and state is not None:
+                        pipe.set(name, json.dumps(state.to_dict()))
+                    if once:
+                        pipe.sadd(*once)
+                        pipe.expire(once[0], ONCE_KEPT)
                     pipe.execute()
                 except redis.WatchError:
                     continue
-            if self.mirror:
+            if changed and state is not None and self.mirror:
                 CheckpointMirror.save(state)
             return
 
