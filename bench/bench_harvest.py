@@ -64,6 +64,9 @@ from harvester.store.state import SQLiteStateStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "harvest.txt"
 PYTHON = sys.executable
+ERNTE = str(Path(PYTHON).parent / "ernte")
+"""The `ernte` command beside this Python, the console script a user runs (with the start-up
+and Ctrl-C handling of `harvester.cli.launch`, which `python -m harvester.cli.main` skips)."""
 AIM_RATIO = 1.5
 TARGET_RATIO = 2.0
 PAGE_SIZE = 100
@@ -264,7 +267,7 @@ def ernte_harvest(url: str, n: int, index: bool, workers: int | None = None) -> 
         env.pop("REDIS_URL", None)
         if workers is not None:
             env["ERNTE_INDEX_WORKERS"] = str(workers)
-        argv = [PYTHON, "-m", "harvester.cli.main", "harvest", url, "--prefix", PREFIX, "--full"]
+        argv = [ERNTE, "harvest", url, "--prefix", PREFIX, "--full"]
         if not index:
             argv.append("--no-index")
         # cwd is the empty data dir, so no project `.env` changes the settings.

@@ -45,7 +45,7 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_harvest import Provider, git_revision, machine, run_measured  # noqa: E402
+from bench.bench_harvest import ERNTE, Provider, git_revision, machine, run_measured  # noqa: E402
 from harvester.demo.generate import generate_records  # noqa: E402
 from harvester.demo.provider import NS_DIM, write_dim  # noqa: E402
 from harvester.model import RawRecord  # noqa: E402
@@ -56,7 +56,6 @@ from indexer.embedded.backend import EmbeddedBackend  # noqa: E402
 from indexer.search_model import SearchRequest  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "index.txt"
-PYTHON = sys.executable
 QUERIES = ["Stadt", "Planung", "Quartier", "Verkehr", "Wohnen", "Entwicklung Stadt", "Klima"]
 TARGET_RATE = 10_000
 TARGET_P95_MS = 30.0
@@ -125,7 +124,7 @@ def rebuild(data_dir: Path, workers: int | None) -> RebuildRun:
     if workers is not None:
         env["ERNTE_INDEX_WORKERS"] = str(workers)
     load = os.getloadavg()[0]
-    argv = [PYTHON, "-m", "harvester.cli.main", "index", "rebuild"]
+    argv = [ERNTE, "index", "rebuild"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, cpu, peak, stdout, samples = run_measured(argv, env=env, cwd=data_dir)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -176,9 +175,7 @@ def search_during_harvest(data_dir: Path, harvest_n: int, queries: int) -> tuple
             env.pop(name, None)
         harvest = subprocess.Popen(
             [
-                PYTHON,
-                "-m",
-                "harvester.cli.main",
+                ERNTE,
                 "harvest",
                 provider.url,
                 "--prefix",
