@@ -242,6 +242,22 @@ def test_a_one_shot_search_does_not_count_everything(
     assert counted == [["type"]] and len(matches_counted) == 1
 
 
+def test_a_view_counts_the_matches_of_a_broad_looking_query_once(
+    index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a broad-looking query really is broad is a count of its matches, which cannot
+    change on one view: counted once per query, not again for every search with it (as
+    `ernte search` and bench_index search, each with other facets)."""
+    matches_counted = calls_of(monkeypatch, embedded_backend, "count_with_year")
+    for size in (1, 2, 3, 4):  # other facet sizes: no search finds its counts kept
+        index.search(SearchRequest(query="Stadt", facets={"type": size}))
+    assert len(matches_counted) == 1  # the first broad-looking search counts nothing
+    index.search(SearchRequest(query="Stadt Verkehr", facets={"type": 1}))
+    index.search(SearchRequest(query="Stadt Verkehr", facets={"type": 2}))
+    assert len(matches_counted) == 2
+    assert index._views.current().matched  # the counts belong to the view
+
+
 def test_the_next_page_of_a_search_counts_nothing_again(
     index: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,7 @@ from indexer.search_model import (
     SearchRequest,
     SearchResponse,
 )
+from indexer.word_lists import lists_generation
 
 SUBTRACTION_FROM_SHARE = 0.6
 """Count the facets of a query that matches at least this share of the records by
@@ -518,7 +519,11 @@ class EmbeddedBackend:
         if not parsed.positive and not parsed.negative:
             return "broad"  # no query: every record
         total = max(1, int(searcher.num_docs))
-        counted = count_with_year(searcher, text_query)
+        # Under this backend's fixed settings the clauses and the word lists make the query.
+        key = (parsed, lists_generation())
+        counted = view.matched.get(key)
+        if counted is None:
+            counted = view.matched[key] = count_with_year(searcher, text_query)
         return "broad" if counted >= SUBTRACTION_FROM_SHARE * total else "narrow"
 
     def _hits_page(

@@ -10,7 +10,8 @@ commit.
 
 What a view caches: the facet counts over all records (`whole_counts`), from which the facets
 of a broad query are counted by subtraction (`indexer.embedded.facets`), the stored
-spellings of the filter values asked for so far (`spellings`), and the facet counts and
+spellings of the filter values asked for so far (`spellings`), how many records the
+broad-looking queries match (`matched`), and the facet counts and
 timeline of the searches run on it (`counts`, as Elasticsearch's shard request cache keeps
 aggregations until the next refresh): the next page of a search, the same search again (a
 reload, the back button, the landing page every visitor opens) count nothing again.
@@ -22,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tantivy
 
@@ -38,6 +39,9 @@ also keeps the buckets of one aggregation far below tantivy's limit of 65,000.""
 SPELLINGS_KEPT = 10_000
 """Filter values whose stored spellings a view keeps (the values come from requests)."""
 
+MATCHED_KEPT = 10_000
+"""Text queries whose match counts a view keeps (a number each)."""
+
 COUNTS_KEPT = 1_000
 """Searches whose facet counts and timeline a view keeps, the least recently used dropped
 first: a few kB each (the search page asks for six facets of ten values and a timeline)."""
@@ -49,14 +53,18 @@ VALUES_KEPT = 200_000
 Buckets = list[dict[str, Any]]
 
 
-class _BoundedDict(dict[tuple[str, str], list[str]]):
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _BoundedDict(dict[_K, _V]):
     """A dict that empties itself when it would exceed `limit` entries."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self._limit = limit
 
-    def __setitem__(self, key: tuple[str, str], value: list[str]) -> None:
+    def __setitem__(self, key: _K, value: _V) -> None:
         if len(self) >= self._limit and key not in self:
             self.clear()
         super().__setitem__(key, value)
@@ -128,6 +136,9 @@ class IndexView:
         `QueryTranslator.filters_by_field`): a filter ticked again costs no lookup."""
         self.counts = KeptCounts(kept_searches)
         """`counts_key` of a search -> its facet counts and timeline on this view."""
+        self.matched: dict[Hashable, int] = _BoundedDict(MATCHED_KEPT)
+        """A text query (`EmbeddedBackend._breadth`'s key) -> the records with a year it
+        matches on this view: whether a broad-looking query is broad is counted once."""
 
     def broad_search_again(self) -> bool:
         """Count one more search that looks broad (`EmbeddedBackend._breadth`); whether
