@@ -34,7 +34,7 @@ from harvester.sources import resolve_source
 from harvester.store.state import HarvestKey, HarvestState
 from tests.conftest import wait_until
 from tests.redis_server import redis_server
-from tests.shipped import shipped_service
+from tests.shipped import service, shipped_service
 
 pytestmark = pytest.mark.slow  # Celery workers on a real redis-server
 
@@ -557,6 +557,13 @@ def _worker_processes(
         shutil.rmtree(data_dir / "index", ignore_errors=True)
 
 
+def _worker_stop_grace() -> float:
+    """Seconds docker-compose.yml gives the worker to stop (`stop_grace_period`)."""
+    period = str(service("worker")["stop_grace_period"])
+    assert period.endswith("s") and period[:-1].isdigit(), period
+    return float(period[:-1])
+
+
 @pytest.mark.parametrize(
     "stop",
     [
@@ -578,7 +585,10 @@ def test_a_worker_stopped_mid_harvest_as_operators_stop_it_leaves_a_run_the_next
             enqueue_harvest(base_url)
             wait_until(lambda: _state(base_url).next_page >= 3, 45, "page 3 to be checkpointed")
             stop(first)
-            assert first.wait(timeout=30) in (0, -signal.SIGTERM, 130), first.returncode
+            # Within the grace docker compose gives it before a kill, which leaves room for
+            # Celery's soft shutdown (30 s); one CI run saw a Ctrl-C'd worker take just over
+            # 30 s, so the bound is the shipped one, not a tighter guess.
+            assert first.wait(timeout=_worker_stop_grace()) in (0, -signal.SIGTERM, 130)
             assert not _run_finished(base_url), "stopped before the end of the list"
             stopped_log = log_file.read_text(errors="replace")
             assert "Traceback" not in stopped_log, stopped_log[-4000:]
