@@ -205,8 +205,7 @@ def analyze_token(word: str) -> str:
 
 def analyze(text: str) -> list[str]:
     """The German chain: tokenize, lowercase, drop stop words, normalize, stem."""
-    token = german_chain().token
-    return [t for t in map(token, TOKEN_PATTERN.findall(_nfc(text).lower())) if t]
+    return german_terms(analyze_exact(text))
 
 
 def german_terms(lowered_tokens: list[str]) -> list[str]:
