@@ -435,7 +435,6 @@ def count_replayed_page(
     replay adds nothing); the state of a harvest running now is left alone (its run saves
     it), as is the index, which is exact either way."""
     once = (f"ernte:replayed:{batch.instance}", str(batch.page_no))
-    left = _dead_pages_of(batch.instance)
 
     def add(state: HarvestState) -> bool:
         if counted_by_run or state.state == "running":
@@ -443,7 +442,7 @@ def count_replayed_page(
         state.totals.add(counts)
         if state.counted_run == batch.instance:
             state.run.add(counts)
-            _note_dead_pages(state, left)
+            _note_dead_pages(state, _dead_pages_of(batch.instance))
         return True
 
     cluster().store.update(_state_key(batch, source_key), add, once=once)
